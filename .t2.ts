@@ -1,0 +1,14 @@
+import { UseLiteEmbedder } from './src/embed/use-lite.js';
+import { dot } from './src/embed/types.js';
+const e = new UseLiteEmbedder();
+let t = performance.now();
+await e.warm(); console.log('warm', performance.now()-t);
+t = performance.now();
+const v = await e.embed(['What is the capital of France?', 'What is the capital of Spain?', 'What is the capital city of France?', 'How to cook rice', 'How not to cook rice']);
+console.log('5', performance.now()-t);
+console.log(dot(v[0],v[1]), dot(v[0],v[2]), dot(v[3],v[4]), dot(v[0],v[0]));
+t = performance.now();
+const many = await Promise.all(Array.from({length: 64}, (_, i) => e.embed([`question number ${i} about something interesting`])));
+console.log('64 concurrent', performance.now()-t, many.length);
+console.log(process.memoryUsage().rss/1e6);
+await e.close();

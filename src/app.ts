@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import type { Config, UpstreamConfig } from './config/index.js';
+import { upstreamSchema } from './config/schema.js';
+import { Gateway } from './gateway.js';
+import { startMockUpstream, type MockUpstream } from './mock/index.js';
+import { createLogger, type Logger } from './observe/log.js';
+import { createHttpServer, listen } from './server/http.js';
+import { adminRoutes } from './server/routes.js';
+
+export interface StartOptions {
+  config: Config;
+  /** Serve from an in-process simulated upstream (no provider configured). */
+  simulated?: boolean;
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningSluice {
+  url: string;
+  port: number;
+  gateway: Gateway;
+  server: Server;
+  mock?: MockUpstream;
+  close(): Promise<void>;
+}
+
+/** Start the gateway's HTTP server (and the simulated upstream when asked). */
+export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
+  let config = opts.config;
+  let mock: MockUpstream | undefined;
+  if (opts.simulated) {
+    mock = await startMockUpstream({ latencyMs: 0 });
+    config = { ...config, upstreams: simulatedUpstreams(mock.url) };
+  }
+  const env = opts.env ?? process.env;
+  const secrets = config.upstreams.flatMap((u) => (u.apiKeyEnv && env[u.apiKeyEnv] ? [env[u.apiKeyEnv] as string] : []));
+  const log = opts.log ?? createLogger(config.logLevel, secrets);
+  const gateway = new Gateway({ config, log, env });
+  const server = createHttpServer(gateway, { routes: adminRoutes(gateway) });
+  const { url, port } = await listen(server, config.port, config.host);
+  return {
+    url,
+    port,
+    gateway,
+    server,
+    mock,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await gateway.close();
+      await mock?.close();
+    },
+  };
+}
+
+/** The simulated upstream serves both dialects; `x-mock-*` headers reach it for fault injection. */
+export function simulatedUpstreams(url: string): UpstreamConfig[] {
+  return (['openai', 'anthropic'] as const).map((kind) =>
+    upstreamSchema.parse({
+      name: `simulated-${kind}`,
+      kind,
+      baseUrl: `${url}/v1`,
+      models: ['*'],
+      forwardHeaderPrefixes: ['x-mock-'],
+    }),
+  );
+}

@@ -1,0 +1,72 @@
+/**
+ * One error type for the whole gateway. The wire shape (OpenAI or Anthropic JSON) is chosen
+ * at the edge, in `server/error-shapes.ts`; code here only says what went wrong.
+ */
+export type ErrorCode =
+  | 'invalid_json'
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'model_not_found'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'queue_full'
+  | 'budget_exceeded'
+  | 'shutting_down'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'queue_timeout'
+  | 'upstream_error'
+  | 'client_closed'
+  | 'internal';
+
+const STATUS = {
+  invalid_json: 400,
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  model_not_found: 404,
+  not_found: 404,
+  payload_too_large: 413,
+  rate_limited: 429,
+  queue_full: 429,
+  budget_exceeded: 429,
+  shutting_down: 503,
+  upstream_unreachable: 502,
+  upstream_timeout: 504,
+  queue_timeout: 504,
+  upstream_error: 502,
+  client_closed: 499,
+  internal: 500,
+} as const satisfies Record<ErrorCode, number>;
+
+export interface SluiceErrorExtra {
+  cause?: unknown;
+  /** Overrides the code's default status (upstream errors pass the provider's status through). */
+  status?: number;
+  retryAfterSeconds?: number;
+  param?: string | null;
+  /** Extra response headers (e.g. x-ratelimit-*). */
+  headers?: Record<string, string>;
+  /** The upstream's own error body, passed through untouched when the dialect matches. */
+  upstreamBody?: unknown;
+  /** Extra fields merged into the error object (e.g. budget scope, limit, spent). */
+  details?: Record<string, unknown>;
+}
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly extra: SluiceErrorExtra;
+  constructor(code: ErrorCode, message: string, extra: SluiceErrorExtra = {}) {
+    super(message, { cause: extra.cause });
+    this.name = 'SluiceError';
+    this.code = code;
+    this.extra = extra;
+  }
+  get status(): number {
+    return this.extra.status ?? STATUS[this.code];
+  }
+}
+
+export const isSluiceError = (e: unknown): e is SluiceError => e instanceof SluiceError;

@@ -1,0 +1,41 @@
+import { countTokens, decodeGenerator, encode } from 'gpt-tokenizer';
+import { BoundedMap } from './bounded-map.js';
+
+// Treat special-token text such as `<|endoftext|>` in a prompt as plain text instead of
+// throwing, which is what a provider does with user content.
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
+// Prompts repeat (system prompts, growing chat histories); BPE is the costly part, a Map
+// lookup is not.
+const memo = new BoundedMap<string, number>(8192);
+
+/** Token count of `text` with o200k_base (gpt-tokenizer's default encoding). */
+export function tokensOf(text: string): number {
+  if (text.length === 0) return 0;
+  const hit = memo.get(text);
+  if (hit !== undefined) return hit;
+  const n = countTokens(text, PLAIN_TEXT);
+  memo.set(text, n);
+  return n;
+}
+
+/**
+ * Split `text` into its tokens' strings, at most `limit` tokens. A character spread over
+ * two tokens decodes as one piece, so every piece is valid text; the pieces join back to
+ * the (possibly cut) text.
+ */
+export function tokenPieces(text: string, limit = Number.POSITIVE_INFINITY): string[] {
+  const ids = encode(text, PLAIN_TEXT);
+  const kept = ids.length > limit ? ids.slice(0, limit) : ids;
+  const pieces: string[] = [];
+  let carry = '';
+  for (const piece of decodeGenerator(kept)) {
+    carry += piece;
+    if (carry !== '') {
+      pieces.push(carry);
+      carry = '';
+    }
+  }
+  return pieces;
+}
+

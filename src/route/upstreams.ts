@@ -1,0 +1,76 @@
+import type { Config, UpstreamConfig, UpstreamKind } from '../config/index.js';
+import { SluiceError } from '../errors.js';
+
+/** One place a request may be sent: an upstream and the model name to ask it for. */
+export interface Candidate {
+  upstream: UpstreamConfig;
+  model: string;
+}
+
+/**
+ * Maps a model to the upstreams that serve it, in config order, then the configured fallback
+ * models' upstreams. Built once at boot; matching compiles each pattern once.
+ */
+export class UpstreamRouter {
+  readonly #entries: Array<{ upstream: UpstreamConfig; match: (model: string) => boolean }>;
+  readonly #fallbacks: Readonly<Record<string, readonly string[]>>;
+
+  constructor(config: Pick<Config, 'upstreams' | 'fallbacks'>) {
+    this.#entries = config.upstreams.map((upstream) => ({ upstream, match: modelMatcher(upstream.models) }));
+    this.#fallbacks = config.fallbacks;
+  }
+
+  get upstreams(): readonly UpstreamConfig[] {
+    return this.#entries.map((e) => e.upstream);
+  }
+
+  /** Ordered candidates for `model` on upstreams of `kind`. Throws 404/400 errors a client can act on. */
+  candidates(kind: UpstreamKind, model: string): Candidate[] {
+    const list: Candidate[] = [];
+    for (const m of [model, ...(this.#fallbacks[model] ?? [])]) {
+      for (const e of this.#entries) if (e.upstream.kind === kind && e.match(m)) list.push({ upstream: e.upstream, model: m });
+    }
+    if (list.length > 0) return list;
+    const other = this.#entries.find((e) => e.upstream.kind !== kind && e.match(model));
+    if (other) {
+      const route = other.upstream.kind === 'anthropic' ? '/v1/messages' : '/v1/chat/completions';
+      throw new SluiceError(
+        'invalid_request',
+        `model '${model}' is served by the ${other.upstream.kind} upstream '${other.upstream.name}'; send it to ${route}`,
+        { param: 'model' },
+      );
+    }
+    throw new SluiceError('model_not_found', `The model '${model}' does not exist or no upstream serves it`, {
+      param: 'model',
+    });
+  }
+
+  /** Name of the first upstream that would serve the request (for per-upstream limits). */
+  primaryUpstream(kind: UpstreamKind, model: string): string | undefined {
+    return this.#entries.find((e) => e.upstream.kind === kind && e.match(model))?.upstream.name;
+  }
+
+  /** Exact (non-pattern) model names from the config, per upstream. */
+  listedModels(): Array<{ id: string; upstream: string; kind: UpstreamKind }> {
+    return this.#entries.flatMap((e) =>
+      e.upstream.models
+        .filter((m) => !m.includes('*'))
+        .map((id) => ({ id, upstream: e.upstream.name, kind: e.upstream.kind })),
+    );
+  }
+}
+
+export function modelMatcher(patterns: readonly string[]): (model: string) => boolean {
+  if (patterns.includes('*')) return () => true;
+  const exact = new Set(patterns.filter((p) => !p.includes('*')));
+  const globs = patterns.filter((p) => p.includes('*')).map(globToRegExp);
+  return (model) => exact.has(model) || globs.some((re) => re.test(model));
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`);
+}

@@ -1,0 +1,59 @@
+import type { ErrorCode, SluiceError } from '../errors.js';
+import type { Dialect } from '../pipeline/types.js';
+
+const OPENAI_TYPE = {
+  invalid_json: 'invalid_request_error',
+  invalid_request: 'invalid_request_error',
+  unauthorized: 'authentication_error',
+  forbidden: 'permission_error',
+  model_not_found: 'invalid_request_error',
+  not_found: 'invalid_request_error',
+  payload_too_large: 'invalid_request_error',
+  rate_limited: 'rate_limit_error',
+  queue_full: 'rate_limit_error',
+  budget_exceeded: 'insufficient_quota',
+  shutting_down: 'service_unavailable',
+  upstream_unreachable: 'api_error',
+  upstream_timeout: 'timeout',
+  queue_timeout: 'timeout',
+  upstream_error: 'api_error',
+  client_closed: 'api_error',
+  internal: 'api_error',
+} as const satisfies Record<ErrorCode, string>;
+
+const ANTHROPIC_TYPE = {
+  invalid_json: 'invalid_request_error',
+  invalid_request: 'invalid_request_error',
+  unauthorized: 'authentication_error',
+  forbidden: 'permission_error',
+  model_not_found: 'not_found_error',
+  not_found: 'not_found_error',
+  payload_too_large: 'request_too_large',
+  rate_limited: 'rate_limit_error',
+  queue_full: 'rate_limit_error',
+  budget_exceeded: 'rate_limit_error',
+  shutting_down: 'overloaded_error',
+  upstream_unreachable: 'api_error',
+  upstream_timeout: 'timeout_error',
+  queue_timeout: 'timeout_error',
+  upstream_error: 'api_error',
+  client_closed: 'api_error',
+  internal: 'api_error',
+} as const satisfies Record<ErrorCode, string>;
+
+/** The error body a client of `dialect` expects. Extra details ride along in the error object. */
+export function errorBody(dialect: Dialect, e: SluiceError): Record<string, unknown> {
+  const details = e.extra.details ?? {};
+  if (dialect === 'anthropic') {
+    return { type: 'error', error: { type: ANTHROPIC_TYPE[e.code], message: e.message, code: e.code, ...details } };
+  }
+  return {
+    error: { message: e.message, type: OPENAI_TYPE[e.code], param: e.extra.param ?? null, code: e.code, ...details },
+  };
+}
+
+/** The same error as one SSE event, for failures after a stream has started. */
+export function errorEvent(dialect: Dialect, e: SluiceError): string {
+  const body = JSON.stringify(errorBody(dialect, e));
+  return dialect === 'anthropic' ? `event: error\ndata: ${body}\n\n` : `data: ${body}\n\n`;
+}

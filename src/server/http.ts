@@ -1,0 +1,175 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isSluiceError, SluiceError } from '../errors.js';
+import type { Gateway } from '../gateway.js';
+import { createContext } from '../pipeline/context.js';
+import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
+import { errorBody, errorEvent } from './error-shapes.js';
+import { validateBody } from './validate.js';
+
+interface ApiRoute {
+  dialect: Dialect;
+  route: RouteName;
+}
+
+const API_ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
+  ['/v1/chat/completions', { dialect: 'openai', route: 'chat' }],
+  ['/v1/messages', { dialect: 'anthropic', route: 'messages' }],
+  ['/v1/embeddings', { dialect: 'openai', route: 'embeddings' }],
+]);
+
+/** A GET route outside the pipeline (health, models, stats, admin). Returns a JSON-able value. */
+export type ExtraRoute = (req: IncomingMessage, url: URL) => Promise<unknown> | unknown;
+
+export interface HttpServerOptions {
+  /** Extra routes keyed by `METHOD path`, e.g. `GET /healthz`. */
+  routes?: Record<string, ExtraRoute>;
+}
+
+/** The HTTP edge: parse, validate, build the context, run the pipeline, write the reply. */
+export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {}): Server {
+  const routes = new Map(Object.entries(opts.routes ?? {}));
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const api = req.method === 'POST' ? API_ROUTES.get(path) : undefined;
+    if (api) {
+      handleApi(gateway, api, req, res).catch((e) => gateway.log.error({ err: e }, 'unhandled error in request'));
+      return;
+    }
+    const extra = routes.get(`${req.method} ${path}`);
+    if (extra) {
+      handleExtra(extra, req, res, new URL(url, 'http://local')).catch((e) =>
+        gateway.log.error({ err: e }, 'unhandled error in route'),
+      );
+      return;
+    }
+    const dialect: Dialect = path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+    const known = API_ROUTES.has(path) || [...routes.keys()].some((k) => k.endsWith(` ${path}`));
+    writeError(
+      res,
+      dialect,
+      known
+        ? new SluiceError('invalid_request', `method ${req.method} not allowed on ${path}`, { status: 405 })
+        : new SluiceError('not_found', `no route ${req.method} ${path}`),
+    );
+  });
+  return server;
+}
+
+async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, res: ServerResponse) {
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let ctx: RequestContext | undefined;
+  try {
+    const raw = await readBody(req, gateway.config.maxBodyBytes);
+    const body = validateBody(api.route, parseJson(raw));
+    ctx = createContext({
+      dialect: api.dialect,
+      route: api.route,
+      headers: req.headers,
+      body,
+      signal: abort.signal,
+      timeoutMs: gateway.config.requestTimeoutMs,
+    });
+    const reply = await gateway.handle(ctx);
+    await writeReply(res, ctx, reply);
+  } catch (e) {
+    const err = toSluiceError(e);
+    if (err.code === 'internal') gateway.log.error({ err: e, reqId: ctx?.id }, 'request failed');
+    if (!res.headersSent) writeError(res, api.dialect, err, ctx);
+    else if (!res.writableEnded) res.end();
+  }
+}
+
+async function handleExtra(route: ExtraRoute, req: IncomingMessage, res: ServerResponse, url: URL) {
+  try {
+    const value = await route(req, url);
+    const body = JSON.stringify(value);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  } catch (e) {
+    writeError(res, 'openai', toSluiceError(e));
+  }
+}
+
+async function writeReply(res: ServerResponse, ctx: RequestContext, reply: Reply): Promise<void> {
+  const headers: Record<string, string> = { ...reply.headers, ...ctx.responseHeaders, 'x-request-id': ctx.id };
+  if (reply.kind === 'json') {
+    headers['content-length'] = String(reply.body.byteLength);
+    res.writeHead(reply.status, headers);
+    res.end(reply.body);
+    return;
+  }
+  res.writeHead(reply.status, headers);
+  res.flushHeaders();
+  try {
+    for await (const chunk of reply.chunks) {
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await once(res, 'drain', { signal: ctx.signal });
+    }
+  } catch (e) {
+    // Mid-stream failure: the status is already sent, so tell the client in the stream itself.
+    const err = toSluiceError(e);
+    if (err.code !== 'client_closed' && !res.destroyed) res.write(errorEvent(ctx.dialect, err));
+  }
+  if (!res.writableEnded) res.end();
+}
+
+function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?: RequestContext): void {
+  if (res.destroyed) return;
+  const body = JSON.stringify(errorBody(dialect, e));
+  const headers: Record<string, string> = {
+    ...(ctx?.responseHeaders ?? {}),
+    ...(e.extra.headers ?? {}),
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  if (ctx) headers['x-request-id'] = ctx.id;
+  if (e.extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(e.extra.retryAfterSeconds));
+  if (e.code === 'payload_too_large') headers.connection = 'close';
+  res.writeHead(e.status, headers);
+  res.end(body);
+}
+
+function toSluiceError(e: unknown): SluiceError {
+  if (isSluiceError(e)) return e;
+  return new SluiceError('internal', 'internal gateway error', { cause: e });
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+function tooLarge(limit: number): SluiceError {
+  return new SluiceError('payload_too_large', `request body is larger than the limit of ${limit} bytes`);
+}
+
+function parseJson(raw: Buffer): unknown {
+  if (raw.byteLength === 0) throw new SluiceError('invalid_json', 'request body is empty; send a JSON object');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw new SluiceError('invalid_json', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
+  server.listen(port, host);
+  await once(server, 'listening');
+  const addr = server.address() as AddressInfo;
+  return { url: `http://${host}:${addr.port}`, port: addr.port };
+}

@@ -1,0 +1,82 @@
+import type { Gateway } from '../gateway.js';
+import { modelMatcher } from '../route/upstreams.js';
+import { PROVIDERS } from '../upstream/providers.js';
+import type { ExtraRoute } from './http.js';
+
+interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+const MODEL_LIST_TTL_MS = 60_000;
+
+/** Routes outside the pipeline: health and the model list. */
+export function adminRoutes(gateway: Gateway): Record<string, ExtraRoute> {
+  const startedAt = Date.now();
+  let cachedModels: { at: number; data: ModelEntry[] } | undefined;
+  return {
+    'GET /healthz': () => ({
+      status: 'ok',
+      uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
+    }),
+    'GET /v1/models': async () => {
+      if (!cachedModels || Date.now() - cachedModels.at > MODEL_LIST_TTL_MS) {
+        cachedModels = { at: Date.now(), data: await modelList(gateway) };
+      }
+      return { object: 'list', data: cachedModels.data };
+    },
+  };
+}
+
+/**
+ * Exact names from the config, plus, for upstreams configured with patterns, the models the
+ * upstream itself lists (filtered by the patterns). An upstream that cannot list is skipped.
+ */
+async function modelList(gateway: Gateway): Promise<ModelEntry[]> {
+  const seen = new Set<string>();
+  const data: ModelEntry[] = [];
+  const add = (id: string, owner: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    data.push({ id, object: 'model', created: 0, owned_by: owner });
+  };
+  for (const m of gateway.router.listedModels()) add(m.id, m.upstream);
+  const listings = await Promise.all(
+    gateway.router.upstreams
+      .filter((u) => u.models.some((m) => m.includes('*')))
+      .map(async (u) => ({ upstream: u, ids: await fetchUpstreamModels(gateway, u.name) })),
+  );
+  for (const { upstream, ids } of listings) {
+    const match = modelMatcher(upstream.models);
+    for (const id of ids) if (match(id)) add(id, upstream.name);
+  }
+  return data;
+}
+
+async function fetchUpstreamModels(gateway: Gateway, name: string): Promise<string[]> {
+  const target = gateway.pools.get(name);
+  const spec = PROVIDERS[target.config.kind];
+  const headers = {
+    ...spec.defaultHeaders,
+    ...target.config.headers,
+    ...(target.apiKey ? spec.authHeaders(target.apiKey) : {}),
+  };
+  try {
+    const res = await target.pool.request({
+      path: `${target.basePath}/models`,
+      method: 'GET',
+      headers,
+      headersTimeout: 3_000,
+      bodyTimeout: 3_000,
+    });
+    const json = (await res.body.json()) as { data?: Array<{ id?: unknown }> };
+    if (res.statusCode !== 200 || !Array.isArray(json.data)) return [];
+    return json.data.flatMap((m) => (typeof m.id === 'string' ? [m.id] : []));
+  } catch (e) {
+    gateway.log.warn({ upstream: name, err: (e as Error).message }, 'could not list upstream models');
+    return [];
+  }
+}

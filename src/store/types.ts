@@ -1,0 +1,52 @@
+/**
+ * Storage sits behind these narrow interfaces so every feature runs on one machine
+ * (memory + embedded SQLite) and scales out on Redis with the same code above it.
+ * A backend is picked once at boot (see `store/index.ts`); nothing else imports a backend.
+ */
+
+/** Key-value bytes with a TTL in seconds. Used by the exact cache, summaries, embeddings. */
+export interface KvStore {
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** `ttlSeconds` <= 0 means no expiry. */
+  set(key: string, value: Uint8Array, ttlSeconds: number): Promise<void>;
+  /** Sliding renewal: push the expiry `ttlSeconds` from now. Returns false if the key is gone. */
+  touch(key: string, ttlSeconds: number): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  /** Delete every key starting with `prefix`; returns how many went. */
+  deletePrefix(prefix: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** One counter taking part in an all-or-nothing reservation. */
+export interface CounterAdd {
+  key: string;
+  amount: number;
+  /** The add is refused if the counter would exceed this. `Infinity` = no limit. */
+  limit: number;
+  /** Expiry of the counter in seconds from its first write (fixed window); <= 0 = none. */
+  ttlSeconds: number;
+}
+
+export type TryAddResult =
+  | { ok: true; values: number[] }
+  | { ok: false; index: number; current: number };
+
+/**
+ * Atomic numeric counters: budgets (reserve → settle) and rate limits.
+ * `tryAdd` is atomic across all keys: either every counter is incremented or none is.
+ * That is what makes budgets impossible to overshoot under concurrency, also on Redis (Lua).
+ */
+export interface CounterStore {
+  tryAdd(adds: readonly CounterAdd[]): Promise<TryAddResult>;
+  /** Unconditional add (may be negative, e.g. to settle or release a reservation). */
+  add(key: string, amount: number, ttlSeconds: number): Promise<number>;
+  get(keys: readonly string[]): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** Append-only rows with a time, queried by time range and equality filters. */
+export interface LedgerStore<Row extends { ts: number }> {
+  append(row: Row): Promise<void>;
+  query(filter: { since: number; until?: number; where?: Partial<Record<keyof Row, string>> }): Promise<Row[]>;
+  close(): Promise<void>;
+}

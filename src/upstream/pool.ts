@@ -1,0 +1,57 @@
+import { Pool } from 'undici';
+import type { Config, UpstreamConfig } from '../config/index.js';
+
+/** An upstream ready to take requests: its keep-alive pool and resolved settings. */
+export interface UpstreamTarget {
+  readonly config: UpstreamConfig;
+  readonly pool: Pool;
+  /** Path prefix of the base URL, e.g. `/v1`. */
+  readonly basePath: string;
+  /** Resolved from `apiKeyEnv` at boot; never logged. */
+  readonly apiKey: string | undefined;
+  readonly timeouts: Config['timeouts'];
+  readonly retry: Config['retry'];
+}
+
+/** One undici pool per upstream, created at boot and closed at shutdown. */
+export class UpstreamPools {
+  readonly #targets = new Map<string, UpstreamTarget>();
+
+  constructor(config: Pick<Config, 'upstreams' | 'timeouts' | 'retry'>, env: NodeJS.ProcessEnv = process.env) {
+    for (const upstream of config.upstreams) {
+      const url = new URL(upstream.baseUrl);
+      const timeouts = { ...config.timeouts, ...upstream.timeouts };
+      const pool = new Pool(url.origin, {
+        connections: upstream.connections,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 600_000,
+        connect: { timeout: timeouts.connectMs },
+        headersTimeout: timeouts.firstByteMs,
+        bodyTimeout: timeouts.idleMs,
+      });
+      this.#targets.set(upstream.name, {
+        config: upstream,
+        pool,
+        basePath: url.pathname.replace(/\/+$/, ''),
+        apiKey: upstream.apiKeyEnv ? env[upstream.apiKeyEnv] : undefined,
+        timeouts,
+        retry: { ...config.retry, ...upstream.retry },
+      });
+    }
+  }
+
+  get(name: string): UpstreamTarget {
+    const target = this.#targets.get(name);
+    if (!target) throw new Error(`unknown upstream ${name}`);
+    return target;
+  }
+
+  /** Keys resolved at boot; the logger redacts them wherever they might appear. */
+  secrets(): string[] {
+    return [...this.#targets.values()].flatMap((t) => (t.apiKey ? [t.apiKey] : []));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#targets.values()].map((t) => t.pool.close()));
+  }
+}

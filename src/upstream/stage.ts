@@ -1,0 +1,251 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errors as undiciErrors } from 'undici';
+import { SluiceError } from '../errors.js';
+import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
+import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
+import type { UpstreamPools, UpstreamTarget } from './pool.js';
+import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
+import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
+
+/** Reads the provider's usage from a reply; supplied by the token-economy module. */
+export interface UsageReader {
+  fromJson(dialect: Dialect, parsed: unknown): Usage | undefined;
+  /** A meter fed every raw SSE chunk of a stream; `usage()` is read once the stream ends. */
+  streamMeter(dialect: Dialect): { feed(chunk: Uint8Array): void; usage(): Usage | undefined };
+  /**
+   * Adjust a streaming request before it goes upstream and the stream before it reaches the
+   * client (e.g. ask OpenAI for the usage chunk, then strip it if the client did not ask).
+   */
+  prepareStream?(
+    dialect: Dialect,
+    body: Record<string, unknown>,
+  ): { body: Record<string, unknown>; transform?: (chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array> };
+}
+
+export interface UpstreamStageDeps {
+  router: UpstreamRouter;
+  pools: UpstreamPools;
+  usage: UsageReader;
+  /** Called for every failed attempt (for logs/metrics); never given secrets. */
+  onAttemptFailed?: (ctx: RequestContext, info: { upstream: string; status?: number; error?: string }) => void;
+}
+
+interface Attempted {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/**
+ * The terminal stage: send the request to the first candidate upstream, retrying 429/5xx and
+ * connection errors with backoff that honours Retry-After, within the request's deadline,
+ * then falling back to the next candidate. A stream is committed once the upstream answers
+ * 200: from then on nothing is retried, so no byte reaches the client twice.
+ */
+export function upstreamStage(deps: UpstreamStageDeps): Stage {
+  return async (ctx) => {
+    const kind = ctx.dialect;
+    const candidates = deps.router.candidates(kind, ctx.model);
+    let lastFailure: Attempted | undefined;
+    let lastError: SluiceError | undefined;
+    for (const candidate of candidates) {
+      const target = deps.pools.get(candidate.upstream.name);
+      const outcome = await tryCandidate(ctx, deps, target, candidate);
+      if (outcome.reply) return outcome.reply;
+      lastFailure = outcome.failure ?? lastFailure;
+      lastError = outcome.error ?? lastError;
+    }
+    if (lastFailure) return passThroughError(ctx, lastFailure);
+    throw lastError ?? new SluiceError('upstream_unreachable', 'no upstream answered');
+  };
+}
+
+async function tryCandidate(
+  ctx: RequestContext,
+  deps: UpstreamStageDeps,
+  target: UpstreamTarget,
+  candidate: Candidate,
+): Promise<{ reply?: Reply; failure?: Attempted; error?: SluiceError }> {
+  const path = PROVIDERS[target.config.kind].paths[ctx.route];
+  if (!path) throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
+  let body = candidate.model === ctx.body.model ? ctx.body : { ...ctx.body, model: candidate.model };
+  let transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined;
+  if (ctx.stream && deps.usage.prepareStream) {
+    const prepared = deps.usage.prepareStream(ctx.dialect, body);
+    body = prepared.body;
+    transform = prepared.transform;
+  }
+  const payload = JSON.stringify(body);
+  const headers = buildUpstreamHeaders(
+    target.config.kind,
+    ctx.headers,
+    target.apiKey,
+    target.config.headers,
+    target.config.forwardHeaderPrefixes,
+  );
+  const { maxAttempts, baseDelayMs, maxDelayMs } = target.retry;
+  let failure: Attempted | undefined;
+  let error: SluiceError | undefined;
+
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    const remaining = ctx.deadline - Date.now();
+    if (remaining <= 0) throw new SluiceError('upstream_timeout', 'request deadline passed before the upstream answered');
+    let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
+    try {
+      response = await target.pool.request({
+        path: target.basePath + path,
+        method: 'POST',
+        headers,
+        body: payload,
+        signal: ctx.signal,
+        headersTimeout: Math.min(target.timeouts.firstByteMs, remaining),
+      });
+    } catch (e) {
+      const mapped = mapTransportError(e, target.config.name);
+      if (mapped.code === 'client_closed') throw mapped;
+      deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
+      error = mapped;
+      if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, backoffMs(attempt, baseDelayMs, maxDelayMs)))) break;
+      continue;
+    }
+
+    const status = response.statusCode;
+    const forwarded = forwardedHeaders(response.headers);
+    if (status >= 200 && status < 300) {
+      ctx.upstream = target.config.name;
+      ctx.responseHeaders['x-sluice-model'] = candidate.model;
+      if (ctx.stream) return { reply: streamReply(ctx, deps, response, forwarded, transform) };
+      return { reply: await jsonReply(ctx, deps, response, forwarded) };
+    }
+
+    const errorBody = await readBody(response.body).catch(() => new Uint8Array());
+    failure = { status, headers: forwarded, body: errorBody };
+    deps.onAttemptFailed?.(ctx, { upstream: target.config.name, status });
+    if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
+    const asked = retryAfterMs(response.headers);
+    const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
+    if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
+  }
+  return { failure, error };
+}
+
+/** Sleep before the next attempt if one is left and the wait fits in the deadline. */
+async function waitBeforeRetry(ctx: RequestContext, attempt: number, maxAttempts: number, waitMs: number) {
+  if (attempt + 1 >= maxAttempts) return false;
+  if (Date.now() + waitMs >= ctx.deadline) return false;
+  try {
+    await sleep(waitMs, undefined, { signal: ctx.signal });
+  } catch {
+    throw new SluiceError('client_closed', 'client closed the connection');
+  }
+  return true;
+}
+
+async function jsonReply(
+  ctx: RequestContext,
+  deps: UpstreamStageDeps,
+  response: { statusCode: number; body: AsyncIterable<Uint8Array> },
+  headers: Record<string, string>,
+): Promise<JsonReply> {
+  let body: Uint8Array;
+  try {
+    body = await readBody(response.body);
+  } catch (e) {
+    throw mapTransportError(e, ctx.upstream ?? 'upstream');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    ctx.usage = deps.usage.fromJson(ctx.dialect, parsed);
+  } catch {
+    // A 2xx that is not JSON is passed through as it is; usage stays unknown.
+  }
+  headers['content-type'] = 'application/json';
+  return { kind: 'json', status: response.statusCode, headers, body, parsed };
+}
+
+function streamReply(
+  ctx: RequestContext,
+  deps: UpstreamStageDeps,
+  response: { statusCode: number; body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown } },
+  headers: Record<string, string>,
+  transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined,
+): Reply {
+  const meter = deps.usage.streamMeter(ctx.dialect);
+  const upstreamName = ctx.upstream ?? 'upstream';
+  async function* relay() {
+    let finished = false;
+    try {
+      for await (const chunk of response.body) {
+        meter.feed(chunk);
+        yield chunk;
+      }
+      finished = true;
+      ctx.usage = meter.usage();
+    } catch (e) {
+      throw mapTransportError(e, upstreamName);
+    } finally {
+      if (!finished) response.body.destroy();
+    }
+  }
+  headers['content-type'] = 'text/event-stream; charset=utf-8';
+  headers['cache-control'] = 'no-cache';
+  return { kind: 'stream', status: response.statusCode, headers, chunks: transform ? transform(relay()) : relay() };
+}
+
+function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
+  ctx.notes.set('upstream.failedStatus', failure.status);
+  return {
+    kind: 'json',
+    status: failure.status,
+    headers: { ...failure.headers, 'content-type': 'application/json' },
+    body: failure.body.byteLength > 0 ? failure.body : fallbackErrorBody(ctx.dialect, failure.status),
+  };
+}
+
+function fallbackErrorBody(dialect: Dialect, status: number): Uint8Array {
+  const message = `upstream answered ${status} with an empty body`;
+  const json =
+    dialect === 'anthropic'
+      ? { type: 'error', error: { type: 'api_error', message } }
+      : { error: { message, type: 'upstream_error', code: null, param: null } };
+  return Buffer.from(JSON.stringify(json));
+}
+
+function forwardedHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (typeof v === 'string' && isForwardedResponseHeader(name)) out[name] = v;
+  }
+  return out;
+}
+
+async function readBody(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/** Translate undici's errors into the gateway's; messages never contain request headers. */
+export function mapTransportError(e: unknown, upstream: string): SluiceError {
+  if (e instanceof SluiceError) return e;
+  const err = e as { name?: string; code?: string; message?: string };
+  if (err?.name === 'AbortError' || err?.code === 'UND_ERR_ABORTED' || e instanceof undiciErrors.RequestAbortedError) {
+    return new SluiceError('client_closed', 'client closed the connection', { cause: e });
+  }
+  if (
+    e instanceof undiciErrors.HeadersTimeoutError ||
+    e instanceof undiciErrors.BodyTimeoutError ||
+    err?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    err?.code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return new SluiceError('upstream_timeout', `upstream '${upstream}' timed out`, { cause: e });
+  }
+  if (e instanceof undiciErrors.ConnectTimeoutError || err?.code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new SluiceError('upstream_timeout', `connecting to upstream '${upstream}' timed out`, { cause: e });
+  }
+  return new SluiceError('upstream_unreachable', `upstream '${upstream}' is unreachable (${err?.code ?? err?.name ?? 'error'})`, {
+    cause: e,
+  });
+}
