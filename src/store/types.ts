@@ -7,14 +7,34 @@
 /** Key-value bytes with a TTL in seconds. Used by the exact cache, summaries, embeddings. */
 export interface KvStore {
   get(key: string): Promise<Uint8Array | undefined>;
-  /** `ttlSeconds` <= 0 means no expiry. */
+  /** `get` plus the expiry (epoch ms; 0 = never), for sliding renewal and tier promotion. */
+  getEntry(key: string): Promise<KvEntry | undefined>;
+  /** `ttlSeconds` <= 0 means no expiry; fractions are allowed (expiry has millisecond resolution). */
   set(key: string, value: Uint8Array, ttlSeconds: number): Promise<void>;
   /** Sliding renewal: push the expiry `ttlSeconds` from now. Returns false if the key is gone. */
   touch(key: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<boolean>;
   /** Delete every key starting with `prefix`; returns how many went. */
   deletePrefix(prefix: string): Promise<number>;
+  /** Live keys starting with `prefix`, in no particular order (admin listing, filtered purges). */
+  keys(prefix: string): AsyncIterable<string>;
   close(): Promise<void>;
+}
+
+export interface KvEntry {
+  value: Uint8Array;
+  /** Epoch ms when the entry expires; 0 = never. */
+  expiresAt: number;
+}
+
+/**
+ * Bounds of one KV namespace. When either is set the store evicts the least recently used
+ * entries (a read or touch counts as use) so that both hold after every write. Bytes count
+ * values only. A value larger than `maxBytes` is not stored at all.
+ */
+export interface KvLimits {
+  maxEntries?: number;
+  maxBytes?: number;
 }
 
 /** One counter taking part in an all-or-nothing reservation. */
@@ -47,6 +67,11 @@ export interface CounterStore {
 /** Append-only rows with a time, queried by time range and equality filters. */
 export interface LedgerStore<Row extends { ts: number }> {
   append(row: Row): Promise<void>;
+  /**
+   * Rows with `since <= ts < until` (until defaults to +∞), oldest first. `where` keeps rows whose
+   * field equals the given text: string fields compare as they are, numeric fields by their
+   * decimal text; meant for identifiers (user, team, model), not for floats.
+   */
   query(filter: { since: number; until?: number; where?: Partial<Record<keyof Row, string>> }): Promise<Row[]>;
   close(): Promise<void>;
 }

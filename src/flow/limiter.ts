@@ -1,0 +1,362 @@
+import { SluiceError } from '../errors.js';
+import type { Priority } from '../pipeline/types.js';
+import type { AimdConfig } from './config.js';
+import { FairQueue, FairQueueNode } from './fair-queue.js';
+import type { ProviderRemaining } from './provider-headers.js';
+import { RecentSamples } from './wait-stats.js';
+
+/**
+ * Admission control for one upstream (or one model of it): at most `limit` requests in
+ * flight, the rest wait in a bounded fair queue (priority levels x per-caller round-robin).
+ * The limit adapts AIMD-style to the provider: halve on a 429 (once per round of in-flight
+ * requests), +1 after a run of successes, and no dispatch at all until the provider's
+ * Retry-After has passed. Every request either gets a permit or a SluiceError:
+ * `queue_full` (429), `queue_timeout` (504, its deadline passed while waiting) or
+ * `client_closed` (the client went away while waiting; it never reaches the upstream).
+ */
+
+export const PRIORITY_LEVEL: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
+
+export interface LimiterOptions {
+  name: string;
+  maxConcurrency: number;
+  maxQueue: number;
+  aimd?: Partial<AimdConfig>;
+}
+
+export interface AcquireRequest {
+  priority: Priority;
+  /** Identity that gets a fair share within a priority (key id, user or team). */
+  callerId: string;
+  /** Epoch ms; the wait in the queue ends with `queue_timeout` when it passes. */
+  deadline: number;
+  /** Aborted when the client disconnects: the waiter leaves the queue at once. */
+  signal?: AbortSignal;
+}
+
+export interface ReleaseOutcome {
+  /** The upstream answered 429 (or another "slow down" signal). */
+  throttled?: boolean;
+  /** The provider's Retry-After, in ms; no dispatch to this upstream before it passes. */
+  retryAfterMs?: number;
+  /** Quota left, from the provider's x-ratelimit-remaining-* headers. */
+  remaining?: ProviderRemaining;
+  /** The call failed for another reason: it neither raises nor lowers the adaptive limit. */
+  failed?: boolean;
+}
+
+export type RejectCause = 'queue_full' | 'queue_timeout' | 'client_closed';
+
+export interface LimiterStats {
+  name: string;
+  queued: number;
+  queuedByPriority: Record<Priority, number>;
+  inFlight: number;
+  /** The current adaptive limit. */
+  limit: number;
+  maxConcurrency: number;
+  maxQueue: number;
+  /** Ms left of a provider-imposed hold (Retry-After); 0 when none. */
+  holdMs: number;
+  waitMsP50: number;
+  waitMsP99: number;
+  admitted: number;
+  /** Upstream 429s seen. */
+  throttled: number;
+  rejected: Record<RejectCause, number>;
+}
+
+const DEFAULT_AIMD: AimdConfig = {
+  enabled: true,
+  min: 1,
+  decreaseFactor: 0.5,
+  increaseEvery: 10,
+  defaultRetryAfterMs: 1000,
+};
+/** Holds derived from remaining-quota headers are capped: a wrong header must not stall us for long. */
+const MAX_QUOTA_HOLD_MS = 60_000;
+/** setTimeout's ceiling; a longer deadline is treated as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const kRelease = Symbol('release');
+
+export class Permit {
+  #released = false;
+  constructor(
+    private readonly limiter: ConcurrencyLimiter,
+    /** AIMD round the permit was granted in (only one decrease per round). */
+    readonly generation: number,
+    readonly grantedAt: number,
+    /** Time spent in the queue; 0 on the fast path. */
+    readonly waitedMs: number,
+  ) {}
+
+  /** Give the slot back. Safe to call more than once; only the first call counts. */
+  release(outcome?: ReleaseOutcome): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.limiter[kRelease](this, outcome);
+  }
+}
+
+class Waiter extends FairQueueNode {
+  timer: NodeJS.Timeout | undefined = undefined;
+  constructor(
+    readonly limiter: ConcurrencyLimiter,
+    readonly enqueuedAt: number,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (permit: Permit) => void,
+    readonly reject: (error: SluiceError) => void,
+  ) {
+    super();
+  }
+  /** EventListener object form: no closure per waiter. */
+  handleEvent(): void {
+    this.limiter[kDrop](this, 'client_closed');
+  }
+}
+
+const kDrop = Symbol('drop');
+const onWaiterDeadline = (waiter: Waiter) => waiter.limiter[kDrop](waiter, 'queue_timeout');
+
+export class ConcurrencyLimiter {
+  readonly name: string;
+  readonly maxConcurrency: number;
+  readonly maxQueue: number;
+  readonly #aimd: AimdConfig;
+  readonly #queue = new FairQueue<Waiter>(3);
+  readonly #waits = new RecentSamples();
+  #limit: number;
+  #effectiveLimit: number;
+  #inFlight = 0;
+  #generation = 0;
+  #successStreak = 0;
+  #holdUntil = 0;
+  #holdTimer: NodeJS.Timeout | undefined = undefined;
+  /** Moving average of how long a permit is held; drives the Retry-After we suggest. */
+  #serviceMsAvg = 0;
+  #admitted = 0;
+  #throttled = 0;
+  readonly #rejected: Record<RejectCause, number> = { queue_full: 0, queue_timeout: 0, client_closed: 0 };
+
+  constructor(options: LimiterOptions) {
+    const { name, maxConcurrency, maxQueue } = options;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+      throw new TypeError(`limiter ${name}: maxConcurrency must be an integer >= 1`);
+    }
+    if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new TypeError(`limiter ${name}: maxQueue must be >= 0`);
+    const aimd = { ...DEFAULT_AIMD, ...options.aimd };
+    if (aimd.min < 1 || aimd.decreaseFactor <= 0 || aimd.decreaseFactor >= 1 || aimd.increaseEvery < 1) {
+      throw new TypeError(`limiter ${name}: invalid aimd settings`);
+    }
+    this.name = name;
+    this.maxConcurrency = maxConcurrency;
+    this.maxQueue = maxQueue;
+    this.#aimd = { ...aimd, min: Math.min(aimd.min, maxConcurrency) };
+    this.#limit = maxConcurrency;
+    this.#effectiveLimit = maxConcurrency;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+  get queued(): number {
+    return this.#queue.size;
+  }
+  get limit(): number {
+    return this.#effectiveLimit;
+  }
+
+  /**
+   * The fast path: a permit now if a slot is free and nobody waits ahead, else undefined.
+   * Synchronous, allocates only the permit.
+   */
+  tryAcquire(): Permit | undefined {
+    if (this.#queue.size > 0 || this.#inFlight >= this.#effectiveLimit) return undefined;
+    const now = Date.now();
+    if (this.#holdUntil !== 0) {
+      if (now < this.#holdUntil) return undefined;
+      this.#holdUntil = 0;
+    }
+    this.#inFlight++;
+    this.#admitted++;
+    this.#waits.record(0);
+    return new Permit(this, this.#generation, now, 0);
+  }
+
+  /** A permit when a slot is free and it is this request's turn; rejects as described above. */
+  acquire(req: AcquireRequest): Promise<Permit> {
+    if (req.signal?.aborted) return this.#refuse('client_closed', closedError(this.name));
+    const fast = this.tryAcquire();
+    if (fast !== undefined) return Promise.resolve(fast);
+    const now = Date.now();
+    if (req.deadline <= now) return this.#refuse('queue_timeout', timeoutError(this.name, 0));
+    const level = PRIORITY_LEVEL[req.priority] ?? PRIORITY_LEVEL.normal;
+    if (this.#queue.size >= this.maxQueue) {
+      const victim = this.#queue.victimFor(level, req.callerId);
+      if (victim === undefined) return this.#refuse('queue_full', this.#fullError(false));
+      this.#queue.remove(victim);
+      this.#settleWaiter(victim);
+      this.#rejected.queue_full++;
+      victim.reject(this.#fullError(true));
+    }
+    return new Promise<Permit>((resolve, reject) => {
+      const waiter = new Waiter(this, now, req.signal, resolve, reject);
+      this.#queue.push(waiter, level, req.callerId);
+      const delay = req.deadline - now;
+      if (delay <= MAX_TIMER_MS) waiter.timer = setTimeout(onWaiterDeadline, delay, waiter);
+      req.signal?.addEventListener('abort', waiter, { once: true });
+    });
+  }
+
+  stats(): LimiterStats {
+    const [p50, p99] = this.#waits.percentiles(50, 99);
+    return {
+      name: this.name,
+      queued: this.#queue.size,
+      queuedByPriority: {
+        high: this.#queue.sizeAt(PRIORITY_LEVEL.high),
+        normal: this.#queue.sizeAt(PRIORITY_LEVEL.normal),
+        low: this.#queue.sizeAt(PRIORITY_LEVEL.low),
+      },
+      inFlight: this.#inFlight,
+      limit: this.#effectiveLimit,
+      maxConcurrency: this.maxConcurrency,
+      maxQueue: this.maxQueue,
+      holdMs: Math.max(0, this.#holdUntil - Date.now()),
+      waitMsP50: p50,
+      waitMsP99: p99,
+      admitted: this.#admitted,
+      throttled: this.#throttled,
+      rejected: { ...this.#rejected },
+    };
+  }
+
+  /** Seconds a refused caller should wait: the provider's hold, or the time to drain the queue. */
+  suggestedRetryAfterSeconds(): number {
+    const holdMs = Math.max(0, this.#holdUntil - Date.now());
+    const serviceMs = this.#serviceMsAvg > 0 ? this.#serviceMsAvg : 1000;
+    const drainMs = ((this.#queue.size + 1) / this.#effectiveLimit) * serviceMs;
+    return Math.min(300, Math.max(1, Math.ceil(Math.max(holdMs, drainMs) / 1000)));
+  }
+
+  [kRelease](permit: Permit, outcome: ReleaseOutcome | undefined): void {
+    this.#inFlight--;
+    const now = Date.now();
+    const heldMs = now - permit.grantedAt;
+    this.#serviceMsAvg = this.#serviceMsAvg === 0 ? heldMs : this.#serviceMsAvg + (heldMs - this.#serviceMsAvg) / 16;
+    if (outcome?.throttled) this.#onThrottled(permit, outcome.retryAfterMs, now);
+    else {
+      if (outcome?.remaining !== undefined) this.#onRemaining(outcome.remaining, now);
+      if (!outcome?.failed) this.#onSuccess();
+    }
+    this.#pump();
+  }
+
+  [kDrop](waiter: Waiter, cause: 'queue_timeout' | 'client_closed'): void {
+    if (!this.#queue.remove(waiter)) return;
+    this.#settleWaiter(waiter);
+    this.#rejected[cause]++;
+    const waited = Date.now() - waiter.enqueuedAt;
+    waiter.reject(cause === 'queue_timeout' ? timeoutError(this.name, waited) : closedError(this.name));
+  }
+
+  #onThrottled(permit: Permit, retryAfterMs: number | undefined, now: number): void {
+    this.#throttled++;
+    this.#holdFor(retryAfterMs ?? this.#aimd.defaultRetryAfterMs, now);
+    if (!this.#aimd.enabled) return;
+    this.#successStreak = 0;
+    // Requests granted before the last decrease saw the same overload: one cut per round.
+    if (permit.generation !== this.#generation) return;
+    this.#generation++;
+    this.#setLimit(Math.floor(this.#limit * this.#aimd.decreaseFactor));
+  }
+
+  #onRemaining(remaining: ProviderRemaining, now: number): void {
+    if (remaining.requests === 0 && remaining.resetRequestsMs !== undefined) {
+      this.#holdFor(Math.min(remaining.resetRequestsMs, MAX_QUOTA_HOLD_MS), now);
+    }
+    if (remaining.tokens === 0 && remaining.resetTokensMs !== undefined) {
+      this.#holdFor(Math.min(remaining.resetTokensMs, MAX_QUOTA_HOLD_MS), now);
+    }
+  }
+
+  #onSuccess(): void {
+    if (!this.#aimd.enabled || this.#limit >= this.maxConcurrency) return;
+    if (++this.#successStreak < this.#aimd.increaseEvery) return;
+    this.#successStreak = 0;
+    this.#setLimit(this.#limit + 1);
+  }
+
+  #setLimit(value: number): void {
+    this.#limit = Math.min(this.maxConcurrency, Math.max(this.#aimd.min, value));
+    this.#effectiveLimit = Math.floor(this.#limit);
+  }
+
+  #holdFor(ms: number, now: number): void {
+    if (ms <= 0) return;
+    this.#holdUntil = Math.max(this.#holdUntil, now + ms);
+  }
+
+  #pump(): void {
+    while (this.#queue.size > 0 && this.#inFlight < this.#effectiveLimit) {
+      const now = Date.now();
+      if (this.#holdUntil !== 0) {
+        if (now < this.#holdUntil) return this.#wakeAtHoldEnd(now);
+        this.#holdUntil = 0;
+      }
+      const waiter = this.#queue.shift()!;
+      this.#settleWaiter(waiter);
+      this.#inFlight++;
+      this.#admitted++;
+      const waited = now - waiter.enqueuedAt;
+      this.#waits.record(waited);
+      waiter.resolve(new Permit(this, this.#generation, now, waited));
+    }
+  }
+
+  #wakeAtHoldEnd(now: number): void {
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.#pump();
+    }, this.#holdUntil - now);
+  }
+
+  /** The waiter left the queue: stop its deadline timer and abort listener. */
+  #settleWaiter(waiter: Waiter): void {
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.signal?.removeEventListener('abort', waiter);
+  }
+
+  #refuse(cause: RejectCause, error: SluiceError): Promise<never> {
+    this.#rejected[cause]++;
+    return Promise.reject(error);
+  }
+
+  #fullError(displaced: boolean): SluiceError {
+    const seconds = this.suggestedRetryAfterSeconds();
+    const message = displaced
+      ? `request was shed from the full queue of upstream "${this.name}" to make room for a higher-priority or less-served caller; retry later`
+      : `queue for upstream "${this.name}" is full (${this.maxQueue} waiting); retry later`;
+    return new SluiceError('queue_full', message, {
+      retryAfterSeconds: seconds,
+      headers: { 'retry-after': String(seconds) },
+      details: { upstream: this.name, reason: 'queue_full' },
+    });
+  }
+}
+
+function timeoutError(upstream: string, waitedMs: number): SluiceError {
+  return new SluiceError(
+    'queue_timeout',
+    `request reached its deadline after waiting ${waitedMs} ms in the queue for upstream "${upstream}"`,
+    { details: { upstream, reason: 'queue_timeout' } },
+  );
+}
+
+function closedError(upstream: string): SluiceError {
+  return new SluiceError('client_closed', `client closed the request while it waited for upstream "${upstream}"`, {
+    details: { upstream, reason: 'client_closed' },
+  });
+}
