@@ -33,7 +33,9 @@ export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
     config = { ...config, upstreams: simulatedUpstreams(mock.url) };
   }
   const env = opts.env ?? process.env;
-  const secrets = config.upstreams.flatMap((u) => (u.apiKeyEnv && env[u.apiKeyEnv] ? [env[u.apiKeyEnv] as string] : []));
+  const secrets = config.upstreams.flatMap((u) =>
+    u.apiKeyEnv && env[u.apiKeyEnv] ? [env[u.apiKeyEnv] as string] : [],
+  );
   const log = opts.log ?? createLogger(config.logLevel, secrets);
   const gateway = new Gateway({ config, log, env });
   const server = createHttpServer(gateway, { routes: adminRoutes(gateway) });

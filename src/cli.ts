@@ -24,7 +24,11 @@ const COMMANDS: Record<string, Command> = {
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string', short: 'c' }, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+    },
   });
   const loaded = loadConfig({
     file: values.config,
@@ -32,7 +36,10 @@ async function serve(argv: string[]): Promise<void> {
   });
   const sluice = await startSluice({ config: loaded.config, simulated: loaded.simulated });
   const { log } = sluice.gateway;
-  log.info({ url: sluice.url, upstreams: sluice.gateway.router.upstreams.map((u) => u.name) }, 'sluice listening');
+  log.info(
+    { url: sluice.url, upstreams: sluice.gateway.router.upstreams.map((u) => u.name) },
+    'sluice listening',
+  );
   console.error(`sluice listening on ${sluice.url}`);
   console.error(`upstreams: ${loaded.source}`);
   if (loaded.simulated) {

@@ -64,11 +64,16 @@ describe('Anthropic route through the gateway, official @anthropic-ai/sdk', () =
   });
 
   it('accepts the key as x-api-key or as a bearer token and forwards the API version', async () => {
-    for (const auth of [{ 'x-api-key': 'k1' }, { authorization: 'Bearer k2' }]) {
+    const auths: Array<Record<string, string>> = [{ 'x-api-key': 'k1' }, { authorization: 'Bearer k2' }];
+    for (const auth of auths) {
       const res = await fetch(`${gw.url}/v1/messages`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...auth },
-        body: JSON.stringify({ model: 'claude-x', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+        body: JSON.stringify({
+          model: 'claude-x',
+          max_tokens: 20,
+          messages: [{ role: 'user', content: 'hi' }],
+        }),
       });
       assert.equal(res.status, 200);
       assert.equal(gw.mock.received.at(-1)?.headers['anthropic-version'], '2023-06-01');

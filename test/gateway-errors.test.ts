@@ -8,7 +8,11 @@ import { startMockUpstream } from '../src/mock/index.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 
 async function post(url: string, body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -30,7 +34,10 @@ describe('bad input gets the error shape the client expects', () => {
 
   it('invalid body → 400 naming the field, and nothing reaches the upstream', async () => {
     const before = gw.mock.received.length;
-    const { status, json } = await post(`${gw.v1}/chat/completions`, JSON.stringify({ model: 'm', messages: [] }));
+    const { status, json } = await post(
+      `${gw.v1}/chat/completions`,
+      JSON.stringify({ model: 'm', messages: [] }),
+    );
     assert.equal(status, 400);
     assert.equal((json.error as Record<string, unknown>).param, 'messages');
     assert.equal(gw.mock.received.length, before);
@@ -48,7 +55,10 @@ describe('bad input gets the error shape the client expects', () => {
     assert.equal(status, 400);
     assert.equal(json.type, 'error');
     assert.equal((json.error as Record<string, unknown>).type, 'invalid_request_error');
-    const missing = await post(`${gw.url}/v1/messages`, JSON.stringify({ model: 'c', messages: [{ role: 'user', content: 'hi' }] }));
+    const missing = await post(
+      `${gw.url}/v1/messages`,
+      JSON.stringify({ model: 'c', messages: [{ role: 'user', content: 'hi' }] }),
+    );
     assert.equal(missing.status, 400);
     assert.ok(String((missing.json.error as Record<string, unknown>).message).includes('max_tokens'));
   });
@@ -86,13 +96,22 @@ describe('unknown models', () => {
       }),
     });
     try {
-      const unknown = await post(`${sluice.url}/v1/chat/completions`, JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }));
+      const unknown = await post(
+        `${sluice.url}/v1/chat/completions`,
+        JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }),
+      );
       assert.equal(unknown.status, 404);
       assert.equal((unknown.json.error as Record<string, unknown>).code, 'model_not_found');
-      const wrong = await post(`${sluice.url}/v1/chat/completions`, JSON.stringify({ model: 'claude-3', messages: [{ role: 'user', content: 'hi' }] }));
+      const wrong = await post(
+        `${sluice.url}/v1/chat/completions`,
+        JSON.stringify({ model: 'claude-3', messages: [{ role: 'user', content: 'hi' }] }),
+      );
       assert.equal(wrong.status, 400);
       assert.ok(String((wrong.json.error as Record<string, unknown>).message).includes('/v1/messages'));
-      const ok = await post(`${sluice.url}/v1/chat/completions`, JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+      const ok = await post(
+        `${sluice.url}/v1/chat/completions`,
+        JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      );
       assert.equal(ok.status, 200);
     } finally {
       await sluice.close();

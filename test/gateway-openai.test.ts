@@ -82,7 +82,11 @@ describe('OpenAI route through the gateway, official openai SDK', () => {
 
   it('returns tool calls, streaming and not', async () => {
     const messages = [{ role: 'user' as const, content: 'Weather in Paris?' }];
-    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, tools: [weatherTool] });
+    const res = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages,
+      tools: [weatherTool],
+    });
     const call = res.choices[0].message.tool_calls?.[0];
     assert.equal(res.choices[0].finish_reason, 'tool_calls');
     assert.ok(call && call.type === 'function');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { simulatedUpstreams, startSluice } from '../src/app.js';
+import { startSluice } from '../src/app.js';
 import { validateConfig } from '../src/config/load.js';
 import { startMockUpstream } from '../src/mock/index.js';
 import { createLogger } from '../src/observe/log.js';
@@ -37,7 +37,12 @@ describe('retries, timeouts, fallbacks and aborts', () => {
     try {
       const ok = await fetch(`${gw.v1}/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-mock-fault': '500', 'x-mock-fail-times': '1', 'x-mock-fail-key': `k-${Math.random()}` },
+        headers: {
+          'content-type': 'application/json',
+          'x-mock-fault': '500',
+          'x-mock-fail-times': '1',
+          'x-mock-fail-key': `k-${Math.random()}`,
+        },
         body: JSON.stringify(chat),
       });
       assert.equal(ok.status, 200);
@@ -61,7 +66,12 @@ describe('retries, timeouts, fallbacks and aborts', () => {
       const started = Date.now();
       const res = await fetch(`${gw.v1}/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-mock-fault': '429', 'x-mock-retry-after': '30', 'x-sluice-timeout-ms': '2000' },
+        headers: {
+          'content-type': 'application/json',
+          'x-mock-fault': '429',
+          'x-mock-retry-after': '30',
+          'x-sluice-timeout-ms': '2000',
+        },
         body: JSON.stringify(chat),
       });
       assert.equal(res.status, 429);
@@ -73,7 +83,10 @@ describe('retries, timeouts, fallbacks and aborts', () => {
   });
 
   it('answers 504 when the upstream does not send headers in time', async () => {
-    const gw = await startTestGateway({ timeouts: { connectMs: 1000, firstByteMs: 200, idleMs: 1000 }, retry: { maxAttempts: 1 } });
+    const gw = await startTestGateway({
+      timeouts: { connectMs: 1000, firstByteMs: 200, idleMs: 1000 },
+      retry: { maxAttempts: 1 },
+    });
     try {
       const res = await fetch(`${gw.v1}/chat/completions`, {
         method: 'POST',

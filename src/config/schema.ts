@@ -20,7 +20,10 @@ const retrySchema = z.object({
 });
 
 export const upstreamSchema = z.object({
-  name: z.string().min(1).regex(/^[\w.-]+$/, 'letters, digits, _ . - only'),
+  name: z
+    .string()
+    .min(1)
+    .regex(/^[\w.-]+$/, 'letters, digits, _ . - only'),
   kind: upstreamKindSchema,
   /** Base URL including the API prefix, e.g. https://api.openai.com/v1 */
   baseUrl: z.url(),

@@ -68,7 +68,9 @@ export const flowConfigSchema = z
     assumedOutputTokens: z.number().int().nonnegative().default(1024),
     /** Priority for callers whose key has this tier, when the request sends no x-sluice-priority. */
     tierPriority: z.record(z.string(), prioritySchema).default({}),
-    shutdown: z.object({ graceMs: z.number().int().nonnegative().default(30_000) }).default({ graceMs: 30_000 }),
+    shutdown: z
+      .object({ graceMs: z.number().int().nonnegative().default(30_000) })
+      .default({ graceMs: 30_000 }),
   })
   .default({
     defaults: { maxConcurrency: 64, maxQueue: 1000 },

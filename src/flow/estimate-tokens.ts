@@ -6,7 +6,10 @@ import type { RequestContext } from '../pipeline/types.js';
  * reservation is settled with the provider's real usage afterwards. A precise counter (the
  * tokens area) can be injected into the stage instead.
  */
-export function roughRequestTokens(ctx: Pick<RequestContext, 'body' | 'route'>, assumedOutputTokens: number): number {
+export function roughRequestTokens(
+  ctx: Pick<RequestContext, 'body' | 'route'>,
+  assumedOutputTokens: number,
+): number {
   const body = ctx.body;
   let chars = 0;
   let parts = 0;
@@ -14,7 +17,8 @@ export function roughRequestTokens(ctx: Pick<RequestContext, 'body' | 'route'>, 
   if (Array.isArray(messages)) {
     for (const message of messages) {
       parts++;
-      if (message !== null && typeof message === 'object') chars += contentChars((message as { content?: unknown }).content);
+      if (message !== null && typeof message === 'object')
+        chars += contentChars((message as { content?: unknown }).content);
     }
   }
   chars += contentChars(body.system) + contentChars(body.input) + contentChars(body.prompt);

@@ -153,6 +153,7 @@ function removeFromRing(lvl: Level, lane: Lane): void {
 
 function largestLane(lvl: Level): Lane {
   let best = lvl.ringHead!;
-  for (let lane = best.ringNext; lane !== undefined; lane = lane.ringNext) if (lane.size > best.size) best = lane;
+  for (let lane = best.ringNext; lane !== undefined; lane = lane.ringNext)
+    if (lane.size > best.size) best = lane;
   return best;
 }

@@ -133,6 +133,7 @@ export class ConcurrencyLimiter {
   #successStreak = 0;
   #holdUntil = 0;
   #holdTimer: NodeJS.Timeout | undefined = undefined;
+  #holdTimerAt = 0;
   /** Moving average of how long a permit is held; drives the Retry-After we suggest. */
   #serviceMsAvg = 0;
   #admitted = 0;
@@ -144,7 +145,8 @@ export class ConcurrencyLimiter {
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new TypeError(`limiter ${name}: maxConcurrency must be an integer >= 1`);
     }
-    if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new TypeError(`limiter ${name}: maxQueue must be >= 0`);
+    if (!Number.isInteger(maxQueue) || maxQueue < 0)
+      throw new TypeError(`limiter ${name}: maxQueue must be >= 0`);
     const aimd = { ...DEFAULT_AIMD, ...options.aimd };
     if (aimd.min < 1 || aimd.decreaseFactor <= 0 || aimd.decreaseFactor >= 1 || aimd.increaseEvery < 1) {
       throw new TypeError(`limiter ${name}: invalid aimd settings`);
@@ -206,6 +208,8 @@ export class ConcurrencyLimiter {
       const delay = req.deadline - now;
       if (delay <= MAX_TIMER_MS) waiter.timer = setTimeout(onWaiterDeadline, delay, waiter);
       req.signal?.addEventListener('abort', waiter, { once: true });
+      // Slots are free yet we queued: a provider hold is on. Wake up when it ends.
+      if (this.#inFlight < this.#effectiveLimit) this.#pump();
     });
   }
 
@@ -244,7 +248,8 @@ export class ConcurrencyLimiter {
     this.#inFlight--;
     const now = Date.now();
     const heldMs = now - permit.grantedAt;
-    this.#serviceMsAvg = this.#serviceMsAvg === 0 ? heldMs : this.#serviceMsAvg + (heldMs - this.#serviceMsAvg) / 16;
+    this.#serviceMsAvg =
+      this.#serviceMsAvg === 0 ? heldMs : this.#serviceMsAvg + (heldMs - this.#serviceMsAvg) / 16;
     if (outcome?.throttled) this.#onThrottled(permit, outcome.retryAfterMs, now);
     else {
       if (outcome?.remaining !== undefined) this.#onRemaining(outcome.remaining, now);
@@ -302,7 +307,10 @@ export class ConcurrencyLimiter {
     while (this.#queue.size > 0 && this.#inFlight < this.#effectiveLimit) {
       const now = Date.now();
       if (this.#holdUntil !== 0) {
-        if (now < this.#holdUntil) return this.#wakeAtHoldEnd(now);
+        if (now < this.#holdUntil) {
+          this.#wakeAtHoldEnd(now);
+          return;
+        }
         this.#holdUntil = 0;
       }
       const waiter = this.#queue.shift()!;
@@ -316,7 +324,11 @@ export class ConcurrencyLimiter {
   }
 
   #wakeAtHoldEnd(now: number): void {
-    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    if (this.#holdTimer !== undefined) {
+      if (this.#holdTimerAt === this.#holdUntil) return;
+      clearTimeout(this.#holdTimer);
+    }
+    this.#holdTimerAt = this.#holdUntil;
     this.#holdTimer = setTimeout(() => {
       this.#holdTimer = undefined;
       this.#pump();
@@ -356,7 +368,11 @@ function timeoutError(upstream: string, waitedMs: number): SluiceError {
 }
 
 function closedError(upstream: string): SluiceError {
-  return new SluiceError('client_closed', `client closed the request while it waited for upstream "${upstream}"`, {
-    details: { upstream, reason: 'client_closed' },
-  });
+  return new SluiceError(
+    'client_closed',
+    `client closed the request while it waited for upstream "${upstream}"`,
+    {
+      details: { upstream, reason: 'client_closed' },
+    },
+  );
 }

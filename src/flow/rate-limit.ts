@@ -123,8 +123,16 @@ export class RateLimiter {
       const c = counters[i];
       const frac = 1 - carried;
       const waitMs = msUntilFits(prev[i], result.current, adds[i].amount, c.limit, frac, this.#windowMs);
-      const state = { limit: c.limit, remaining: Math.max(0, adds[i].limit - result.current), resetMs: waitMs };
-      throw limitedError(c, waitMs, headersFor(c.kind === 'requests' ? state : undefined, c.kind === 'tokens' ? state : undefined));
+      const state = {
+        limit: c.limit,
+        remaining: Math.max(0, adds[i].limit - result.current),
+        resetMs: waitMs,
+      };
+      throw limitedError(
+        c,
+        waitMs,
+        headersFor(c.kind === 'requests' ? state : undefined, c.kind === 'tokens' ? state : undefined),
+      );
     }
 
     const resetMs = (window + 1) * this.#windowMs - now;
@@ -191,7 +199,7 @@ export class RateLimiter {
     const missing = counters.filter((c) => !cache.has(c.prevKey)).map((c) => c.prevKey);
     if (missing.length > 0) {
       const values = await this.#store.get(missing);
-      missing.forEach((key, i) => cache.set(key, values[i] ?? 0));
+      for (let i = 0; i < missing.length; i++) cache.set(missing[i], values[i] ?? 0);
     }
     return counters.map((c) => cache.get(c.prevKey) ?? 0);
   }
@@ -228,7 +236,10 @@ interface LimitState {
   resetMs: number;
 }
 
-function headersFor(requests: LimitState | undefined, tokens: LimitState | undefined): Record<string, string> {
+function headersFor(
+  requests: LimitState | undefined,
+  tokens: LimitState | undefined,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   if (requests !== undefined) {
     headers['x-ratelimit-limit-requests'] = String(requests.limit);

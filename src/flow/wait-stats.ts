@@ -21,6 +21,8 @@ export class RecentSamples {
   percentiles(...ps: number[]): number[] {
     if (this.#count === 0) return ps.map(() => 0);
     const sorted = this.#ring.slice(0, this.#count).sort();
-    return ps.map((p) => sorted[Math.min(this.#count - 1, Math.max(0, Math.ceil((p / 100) * this.#count) - 1))]);
+    return ps.map(
+      (p) => sorted[Math.min(this.#count - 1, Math.max(0, Math.ceil((p / 100) * this.#count) - 1))],
+    );
   }
 }

@@ -8,7 +8,8 @@ export class BoundedMap<K, V> {
   readonly #limit: number;
 
   constructor(limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new TypeError(`limit must be a positive integer, got ${limit}`);
     this.#limit = limit;
   }
 

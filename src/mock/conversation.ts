@@ -13,8 +13,11 @@ export type ToolChoice = { mode: 'auto' | 'none' | 'required' } | { mode: 'named
 
 export type ResponseFormat = { kind: 'json_object' } | { kind: 'json_schema'; schema: unknown };
 
-/** A prompt prefix marked with Anthropic `cache_control`, as positions in the conversation. */
-export interface CacheBreak {
+/**
+ * The end of one content block (a tool, a system block, a message block): a prompt prefix
+ * Anthropic's cache may hold. `explicit` when the block carries `cache_control`.
+ */
+export interface BlockBoundary {
   /** Length of `fingerprint` covering the prefix (its identity). */
   fingerprintEnd: number;
   /** Number of `texts` in the prefix. */
@@ -23,6 +26,7 @@ export interface CacheBreak {
   messagesBefore: number;
   /** Fixed-cost tokens (images) inside the prefix. */
   fixedTokensBefore: number;
+  explicit: boolean;
 }
 
 export interface Conversation {
@@ -43,8 +47,10 @@ export interface Conversation {
   tools: ToolSpec[];
   toolChoice: ToolChoice;
   responseFormat: ResponseFormat | undefined;
-  /** Anthropic prompt-cache breakpoints, in order; empty when none. */
-  cacheBreaks: CacheBreak[];
+  /** Anthropic only: every block boundary, in prompt order; empty for OpenAI requests. */
+  boundaries: BlockBoundary[];
+  /** Anthropic only: some block carries `cache_control`. */
+  hasCacheControl: boolean;
 }
 
 /** The reply is a tool call when tools are offered, allowed, and a user (not a tool) spoke last. */
@@ -81,7 +87,8 @@ class ConversationBuilder {
   endsWithToolResult = false;
   lastRole = '';
   tools: ToolSpec[] = [];
-  cacheBreaks: CacheBreak[] = [];
+  boundaries: BlockBoundary[] = [];
+  hasCacheControl = false;
   #userText = '';
 
   tool(name: string, description: string, schema: unknown): void {
@@ -103,7 +110,8 @@ class ConversationBuilder {
     if (text === '') return;
     this.fingerprint += text + FIELD;
     this.texts.push(text);
-    if (this.lastRole === 'user') this.#userText = this.#userText === '' ? text : `${this.#userText}\n${text}`;
+    if (this.lastRole === 'user')
+      this.#userText = this.#userText === '' ? text : `${this.#userText}\n${text}`;
   }
 
   image(identity: string): void {
@@ -123,12 +131,15 @@ class ConversationBuilder {
     this.endsWithToolResult = true;
   }
 
-  cacheBreak(): void {
-    this.cacheBreaks.push({
+  /** Mark the end of a content block (Anthropic), explicit when it carries cache_control. */
+  boundary(explicit: boolean): void {
+    if (explicit) this.hasCacheControl = true;
+    this.boundaries.push({
       fingerprintEnd: this.fingerprint.length,
       textsEnd: this.texts.length,
       messagesBefore: this.messageCount,
       fixedTokensBefore: this.fixedTokens,
+      explicit,
     });
   }
 
@@ -151,7 +162,8 @@ class ConversationBuilder {
       tools: this.tools,
       toolChoice,
       responseFormat,
-      cacheBreaks: this.cacheBreaks,
+      boundaries: this.boundaries,
+      hasCacheControl: this.hasCacheControl,
     };
   }
 
@@ -189,7 +201,8 @@ export function openAIConversation(body: Json): Conversation {
     openAIContent(b, m.content);
     if (role === 'assistant' && Array.isArray(m.tool_calls)) {
       for (const call of m.tool_calls) {
-        if (isRecord(call) && isRecord(call.function)) b.toolCall(str(call.function.name), str(call.function.arguments));
+        if (isRecord(call) && isRecord(call.function))
+          b.toolCall(str(call.function.name), str(call.function.arguments));
       }
     }
   }
@@ -197,13 +210,17 @@ export function openAIConversation(body: Json): Conversation {
 }
 
 function openAIContent(b: ConversationBuilder, content: unknown): void {
-  if (typeof content === 'string') return b.text(content);
+  if (typeof content === 'string') {
+    b.text(content);
+    return;
+  }
   if (!Array.isArray(content)) return;
   for (const part of content) {
     if (!isRecord(part)) continue;
     if (part.type === 'text') b.text(str(part.text));
     else if (part.type === 'refusal') b.text(str(part.refusal));
-    else if (part.type === 'image_url' && isRecord(part.image_url)) b.image(str(part.image_url.url).slice(0, 256));
+    else if (part.type === 'image_url' && isRecord(part.image_url))
+      b.image(str(part.image_url.url).slice(0, 256));
   }
 }
 
@@ -240,7 +257,7 @@ export function anthropicConversation(body: Json): Conversation {
     for (const t of body.tools) {
       if (!isRecord(t) || typeof t.name !== 'string') continue;
       b.tool(t.name, str(t.description), t.input_schema);
-      if (isRecord(t.cache_control)) b.cacheBreak();
+      b.boundary(isRecord(t.cache_control));
     }
   }
   if (typeof body.system === 'string' || Array.isArray(body.system)) {
@@ -256,7 +273,11 @@ export function anthropicConversation(body: Json): Conversation {
 }
 
 function anthropicContent(b: ConversationBuilder, content: unknown): void {
-  if (typeof content === 'string') return b.text(content);
+  if (typeof content === 'string') {
+    b.text(content);
+    b.boundary(false);
+    return;
+  }
   if (!Array.isArray(content)) return;
   for (const block of content) {
     if (!isRecord(block)) continue;
@@ -275,7 +296,7 @@ function anthropicContent(b: ConversationBuilder, content: unknown): void {
         b.toolResult(anthropicResultText(block.content));
         break;
     }
-    if (isRecord(block.cache_control)) b.cacheBreak();
+    b.boundary(isRecord(block.cache_control));
   }
 }
 

@@ -39,13 +39,12 @@ class Timeline {
     });
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   after(ms: number, fn: () => void): void {
     if (this.#closed) return;
-    if (ms <= 0) return fn();
+    if (ms <= 0) {
+      fn();
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (!this.#closed) fn();
@@ -54,7 +53,12 @@ class Timeline {
 }
 
 /** Answer now with a JSON body (errors, models, anything without pacing). */
-export function sendJson(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  extra?: Record<string, string>,
+): void {
   const headers: OutgoingHttpHeaders = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -85,13 +89,17 @@ export function deliverJson(
   const answer = () => {
     if (!dropMidBody) {
       sendJson(res, 200, body);
-      return done();
+      done();
+      return;
     }
     const bytes = Buffer.from(body);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': bytes.length });
     writeThenDrop(res, bytes.subarray(0, bytes.length >> 1));
   };
-  if (wait <= 0) return answer();
+  if (wait <= 0) {
+    answer();
+    return;
+  }
   new Timeline(res).after(wait, answer);
 }
 
@@ -108,28 +116,37 @@ export function deliverStream(
     // The benchmark path: one write, no timers.
     res.writeHead(200, SSE_HEADERS);
     res.end(head + steps.join('') + tail);
-    return done();
+    done();
+    return;
   }
   const timeline = new Timeline(res);
   const dropAfter = dropMidStream ? Math.min(STEPS_BEFORE_DROP, Math.max(1, steps.length - 1)) : -1;
   timeline.after(timing.latencyMs, () => {
     res.writeHead(200, SSE_HEADERS);
     if (timing.tokenDelayMs <= 0) {
-      if (dropAfter >= 0) return writeThenDrop(res, head + steps.slice(0, dropAfter).join(''));
+      if (dropAfter >= 0) {
+        writeThenDrop(res, head + steps.slice(0, dropAfter).join(''));
+        return;
+      }
       res.end(head + steps.join('') + tail);
-      return done();
+      done();
+      return;
     }
     let next = 0;
     let pending = head;
     const step = () => {
       if (next === steps.length) {
         res.end(pending + tail);
-        return done();
+        done();
+        return;
       }
       const chunk = pending + steps[next];
       pending = '';
       next++;
-      if (next === dropAfter) return writeThenDrop(res, chunk);
+      if (next === dropAfter) {
+        writeThenDrop(res, chunk);
+        return;
+      }
       res.write(chunk);
       timeline.after(timing.tokenDelayMs, step);
     };

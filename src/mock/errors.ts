@@ -10,9 +10,11 @@ export interface ErrorSpec {
   headers?: Record<string, string>;
 }
 
-// OpenAI's `type` per status, as its API sends them (a 429 says which limit: `requests`).
+// OpenAI's `type` per status. Upstream a 429's type names the limit hit (`requests`,
+// `tokens`); the mock says `rate_limit_error` as the project's brief asks, and keeps
+// upstream's `code: rate_limit_exceeded`. Clients should key on status and code, not type.
 function openAIType(status: number): string {
-  if (status === 429) return 'requests';
+  if (status === 429) return 'rate_limit_error';
   if (status >= 500) return 'server_error';
   return 'invalid_request_error';
 }

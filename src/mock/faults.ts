@@ -38,7 +38,8 @@ export class FaultInjector {
 
   constructor(rates: FaultRates, seed: number) {
     for (const [name, value] of Object.entries(rates)) {
-      if (!(Number.isFinite(value) && value >= 0)) throw new TypeError(`faults.${name} must be a number >= 0`);
+      if (!(Number.isFinite(value) && value >= 0))
+        throw new TypeError(`faults.${name} must be a number >= 0`);
     }
     const total = rates.rate429 + rates.rate500 + rates.rateSlow + rates.rateDrop;
     if (total > 1) throw new TypeError(`fault rates add up to ${total}, more than 1`);
@@ -105,7 +106,8 @@ export class FaultInjector {
       const headers = { 'retry-after': String(this.#rates.retryAfterSeconds) };
       return { kind: 'status', error: { status: 429, message: defaultMessage(429), headers } };
     }
-    if (r < rate429 + rate500) return { kind: 'status', error: { status: 500, message: defaultMessage(500) } };
+    if (r < rate429 + rate500)
+      return { kind: 'status', error: { status: 500, message: defaultMessage(500) } };
     if (r < rate429 + rate500 + rateDrop) return { kind: 'drop' };
     if (r < rate429 + rate500 + rateDrop + rateSlow) return { kind: 'slow', ms: this.#rates.slowMs };
     return undefined;

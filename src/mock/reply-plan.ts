@@ -63,20 +63,22 @@ function makePlan(c: Conversation, seed: number, maxTokens: number | undefined):
       name: tool.name,
       input,
       argumentsJson,
-      piecesJson: tokenPieces(argumentsJson).map((p) => JSON.stringify(p)),
+      piecesJson: tokenPieces(argumentsJson).pieces.map((p) => JSON.stringify(p)),
       tokens: tokensOf(tool.name) + tokensOf(argumentsJson),
     };
   }
   const full = replyText(c, seed);
-  const pieces = tokenPieces(full, maxTokens);
-  const truncated = maxTokens !== undefined && tokensOf(full) > maxTokens;
+  const { pieces, total } = tokenPieces(full, maxTokens);
+  const truncated = maxTokens !== undefined && total > maxTokens;
   const text = truncated ? pieces.join('') : full;
   return {
     kind: 'text',
     text,
     pieces,
     piecesJson: pieces.map((p) => JSON.stringify(p)),
-    tokens: tokensOf(text),
+    // encode(text).length is gpt-tokenizer's count; a cut text is re-counted, since
+    // re-encoding a decoded prefix may merge differently at the cut.
+    tokens: truncated ? tokensOf(text) : total,
     truncated,
   };
 }

@@ -1,22 +1,32 @@
 import { countTokens, decodeGenerator, encode } from 'gpt-tokenizer';
 import { BoundedMap } from './bounded-map.js';
+import { digest } from './random.js';
 
 // Treat special-token text such as `<|endoftext|>` in a prompt as plain text instead of
 // throwing, which is what a provider does with user content.
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 // Prompts repeat (system prompts, growing chat histories); BPE is the costly part, a Map
-// lookup is not.
+// lookup is not. Long texts are keyed by their digest so the memo never pins megabytes of
+// prompts in memory.
 const memo = new BoundedMap<string, number>(8192);
+const LONG_TEXT = 1024;
 
 /** Token count of `text` with o200k_base (gpt-tokenizer's default encoding). */
 export function tokensOf(text: string): number {
   if (text.length === 0) return 0;
-  const hit = memo.get(text);
+  const key = text.length > LONG_TEXT ? digest(text).key : text;
+  const hit = memo.get(key);
   if (hit !== undefined) return hit;
   const n = countTokens(text, PLAIN_TEXT);
-  memo.set(text, n);
+  memo.set(key, n);
   return n;
+}
+
+/** A text cut into token pieces: the pieces, and how many tokens the uncut text has. */
+export interface TokenPieces {
+  pieces: string[];
+  total: number;
 }
 
 /**
@@ -24,7 +34,7 @@ export function tokensOf(text: string): number {
  * two tokens decodes as one piece, so every piece is valid text; the pieces join back to
  * the (possibly cut) text.
  */
-export function tokenPieces(text: string, limit = Number.POSITIVE_INFINITY): string[] {
+export function tokenPieces(text: string, limit = Number.POSITIVE_INFINITY): TokenPieces {
   const ids = encode(text, PLAIN_TEXT);
   const kept = ids.length > limit ? ids.slice(0, limit) : ids;
   const pieces: string[] = [];
@@ -36,6 +46,5 @@ export function tokenPieces(text: string, limit = Number.POSITIVE_INFINITY): str
       carry = '';
     }
   }
-  return pieces;
+  return { pieces, total: ids.length };
 }
-

@@ -27,7 +27,8 @@ class ArgumentMaker {
   value(schema: unknown, depth: number): unknown {
     if (!isRecord(schema)) return this.#string();
     if ('const' in schema) return schema.const;
-    if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[this.seed % schema.enum.length];
+    if (Array.isArray(schema.enum) && schema.enum.length > 0)
+      return schema.enum[this.seed % schema.enum.length];
     for (const key of ['anyOf', 'oneOf'] as const) {
       const options = schema[key];
       if (Array.isArray(options) && options.length > 0) return this.value(options[0], depth);

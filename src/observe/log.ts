@@ -7,8 +7,13 @@ export type { Logger };
  * usual header paths are redacted and any resolved provider key is masked if it ever
  * reaches a message.
  */
-export function createLogger(level: string, secrets: readonly string[] = [], destination?: pino.DestinationStream) {
-  const mask = (s: string) => secrets.reduce((acc, k) => (k.length >= 8 ? acc.split(k).join('[redacted]') : acc), s);
+export function createLogger(
+  level: string,
+  secrets: readonly string[] = [],
+  destination?: pino.DestinationStream,
+) {
+  const mask = (s: string) =>
+    secrets.reduce((acc, k) => (k.length >= 8 ? acc.split(k).join('[redacted]') : acc), s);
   return pino(
     {
       level,

@@ -32,7 +32,10 @@ export function createContext(init: ContextInit): RequestContext {
     requestedModel: model,
     model,
     caller: callerFromRequest(headers, body),
-    priority: typeof priorityHeader === 'string' && PRIORITIES.has(priorityHeader) ? (priorityHeader as Priority) : 'normal',
+    priority:
+      typeof priorityHeader === 'string' && PRIORITIES.has(priorityHeader)
+        ? (priorityHeader as Priority)
+        : 'normal',
     deadline: now + timeoutMs,
     signal: init.signal,
     startedAt: now,

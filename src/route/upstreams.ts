@@ -28,7 +28,8 @@ export class UpstreamRouter {
   candidates(kind: UpstreamKind, model: string): Candidate[] {
     const list: Candidate[] = [];
     for (const m of [model, ...(this.#fallbacks[model] ?? [])]) {
-      for (const e of this.#entries) if (e.upstream.kind === kind && e.match(m)) list.push({ upstream: e.upstream, model: m });
+      for (const e of this.#entries)
+        if (e.upstream.kind === kind && e.match(m)) list.push({ upstream: e.upstream, model: m });
     }
     if (list.length > 0) return list;
     const other = this.#entries.find((e) => e.upstream.kind !== kind && e.match(model));

@@ -45,10 +45,19 @@ const ANTHROPIC_TYPE = {
 export function errorBody(dialect: Dialect, e: SluiceError): Record<string, unknown> {
   const details = e.extra.details ?? {};
   if (dialect === 'anthropic') {
-    return { type: 'error', error: { type: ANTHROPIC_TYPE[e.code], message: e.message, code: e.code, ...details } };
+    return {
+      type: 'error',
+      error: { type: ANTHROPIC_TYPE[e.code], message: e.message, code: e.code, ...details },
+    };
   }
   return {
-    error: { message: e.message, type: OPENAI_TYPE[e.code], param: e.extra.param ?? null, code: e.code, ...details },
+    error: {
+      message: e.message,
+      type: OPENAI_TYPE[e.code],
+      param: e.extra.param ?? null,
+      code: e.code,
+      ...details,
+    },
   };
 }
 

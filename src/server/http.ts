@@ -36,7 +36,9 @@ export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {})
     const path = q === -1 ? url : url.slice(0, q);
     const api = req.method === 'POST' ? API_ROUTES.get(path) : undefined;
     if (api) {
-      handleApi(gateway, api, req, res).catch((e) => gateway.log.error({ err: e }, 'unhandled error in request'));
+      handleApi(gateway, api, req, res).catch((e) =>
+        gateway.log.error({ err: e }, 'unhandled error in request'),
+      );
       return;
     }
     const extra = routes.get(`${req.method} ${path}`);
@@ -98,7 +100,11 @@ async function handleExtra(route: ExtraRoute, req: IncomingMessage, res: ServerR
 }
 
 async function writeReply(res: ServerResponse, ctx: RequestContext, reply: Reply): Promise<void> {
-  const headers: Record<string, string> = { ...reply.headers, ...ctx.responseHeaders, 'x-request-id': ctx.id };
+  const headers: Record<string, string> = {
+    ...reply.headers,
+    ...ctx.responseHeaders,
+    'x-request-id': ctx.id,
+  };
   if (reply.kind === 'json') {
     headers['content-length'] = String(reply.body.byteLength);
     res.writeHead(reply.status, headers);
@@ -130,7 +136,8 @@ function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?:
     'content-length': String(Buffer.byteLength(body)),
   };
   if (ctx) headers['x-request-id'] = ctx.id;
-  if (e.extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.ceil(e.extra.retryAfterSeconds));
+  if (e.extra.retryAfterSeconds !== undefined)
+    headers['retry-after'] = String(Math.ceil(e.extra.retryAfterSeconds));
   if (e.code === 'payload_too_large') headers.connection = 'close';
   res.writeHead(e.status, headers);
   res.end(body);
@@ -159,7 +166,8 @@ function tooLarge(limit: number): SluiceError {
 }
 
 function parseJson(raw: Buffer): unknown {
-  if (raw.byteLength === 0) throw new SluiceError('invalid_json', 'request body is empty; send a JSON object');
+  if (raw.byteLength === 0)
+    throw new SluiceError('invalid_json', 'request body is empty; send a JSON object');
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch (e) {
@@ -167,7 +175,11 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
-export async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
+export async function listen(
+  server: Server,
+  port: number,
+  host: string,
+): Promise<{ url: string; port: number }> {
   server.listen(port, host);
   await once(server, 'listening');
   const addr = server.address() as AddressInfo;

@@ -3,7 +3,10 @@
  * SQLite applies the same rule in SQL. A string field matches its own text, a number field
  * its decimal text; other types never match.
  */
-export function ledgerRowMatches(row: Record<string, unknown>, where: Readonly<Record<string, unknown>>): boolean {
+export function ledgerRowMatches(
+  row: Record<string, unknown>,
+  where: Readonly<Record<string, unknown>>,
+): boolean {
   for (const field in where) {
     const wanted = where[field];
     if (wanted === undefined) continue;

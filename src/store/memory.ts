@@ -81,6 +81,11 @@ export class MemoryKvStore implements KvStore {
   }
 
   async delete(key: string): Promise<boolean> {
+    return this.deleteNow(key);
+  }
+
+  /** Synchronous delete (the tiered store drops keys its back evicted). */
+  deleteNow(key: string): boolean {
     const entry = this.#entries.get(key);
     if (!entry) return false;
     this.#drop(key, entry);
@@ -215,7 +220,11 @@ export class MemoryLedgerStore<Row extends { ts: number }> implements LedgerStor
     else rows.splice(bisect(rows, row.ts, true), 0, copy);
   }
 
-  async query(filter: { since: number; until?: number; where?: Partial<Record<keyof Row, string>> }): Promise<Row[]> {
+  async query(filter: {
+    since: number;
+    until?: number;
+    where?: Partial<Record<keyof Row, string>>;
+  }): Promise<Row[]> {
     const rows = this.#rows;
     const until = filter.until ?? Number.POSITIVE_INFINITY;
     const out: Row[] = [];

@@ -47,9 +47,7 @@ export interface CounterAdd {
   ttlSeconds: number;
 }
 
-export type TryAddResult =
-  | { ok: true; values: number[] }
-  | { ok: false; index: number; current: number };
+export type TryAddResult = { ok: true; values: number[] } | { ok: false; index: number; current: number };
 
 /**
  * Atomic numeric counters: budgets (reserve → settle) and rate limits.
@@ -72,6 +70,10 @@ export interface LedgerStore<Row extends { ts: number }> {
    * field equals the given text: string fields compare as they are, numeric fields by their
    * decimal text; meant for identifiers (user, team, model), not for floats.
    */
-  query(filter: { since: number; until?: number; where?: Partial<Record<keyof Row, string>> }): Promise<Row[]>;
+  query(filter: {
+    since: number;
+    until?: number;
+    where?: Partial<Record<keyof Row, string>>;
+  }): Promise<Row[]>;
   close(): Promise<void>;
 }

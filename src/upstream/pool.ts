@@ -17,7 +17,10 @@ export interface UpstreamTarget {
 export class UpstreamPools {
   readonly #targets = new Map<string, UpstreamTarget>();
 
-  constructor(config: Pick<Config, 'upstreams' | 'timeouts' | 'retry'>, env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    config: Pick<Config, 'upstreams' | 'timeouts' | 'retry'>,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     for (const upstream of config.upstreams) {
       const url = new URL(upstream.baseUrl);
       const timeouts = { ...config.timeouts, ...upstream.timeouts };

@@ -44,7 +44,11 @@ export function buildUpstreamHeaders(
   forwardPrefixes: readonly string[],
 ): Record<string, string> {
   const spec = PROVIDERS[kind];
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...spec.defaultHeaders, ...extra };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...spec.defaultHeaders,
+    ...extra,
+  };
   for (const name of spec.forwardedRequestHeaders) {
     const v = clientHeaders[name];
     if (typeof v === 'string') headers[name] = v;

@@ -19,7 +19,10 @@ export interface UsageReader {
   prepareStream?(
     dialect: Dialect,
     body: Record<string, unknown>,
-  ): { body: Record<string, unknown>; transform?: (chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array> };
+  ): {
+    body: Record<string, unknown>;
+    transform?: (chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
+  };
 }
 
 export interface UpstreamStageDeps {
@@ -27,7 +30,10 @@ export interface UpstreamStageDeps {
   pools: UpstreamPools;
   usage: UsageReader;
   /** Called for every failed attempt (for logs/metrics); never given secrets. */
-  onAttemptFailed?: (ctx: RequestContext, info: { upstream: string; status?: number; error?: string }) => void;
+  onAttemptFailed?: (
+    ctx: RequestContext,
+    info: { upstream: string; status?: number; error?: string },
+  ) => void;
 }
 
 interface Attempted {
@@ -67,7 +73,8 @@ async function tryCandidate(
   candidate: Candidate,
 ): Promise<{ reply?: Reply; failure?: Attempted; error?: SluiceError }> {
   const path = PROVIDERS[target.config.kind].paths[ctx.route];
-  if (!path) throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
+  if (!path)
+    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
   let body = candidate.model === ctx.body.model ? ctx.body : { ...ctx.body, model: candidate.model };
   let transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined;
   if (ctx.stream && deps.usage.prepareStream) {
@@ -89,7 +96,8 @@ async function tryCandidate(
 
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const remaining = ctx.deadline - Date.now();
-    if (remaining <= 0) throw new SluiceError('upstream_timeout', 'request deadline passed before the upstream answered');
+    if (remaining <= 0)
+      throw new SluiceError('upstream_timeout', 'request deadline passed before the upstream answered');
     let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
     try {
       response = await target.pool.request({
@@ -105,7 +113,8 @@ async function tryCandidate(
       if (mapped.code === 'client_closed') throw mapped;
       deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
       error = mapped;
-      if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, backoffMs(attempt, baseDelayMs, maxDelayMs)))) break;
+      if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, backoffMs(attempt, baseDelayMs, maxDelayMs))))
+        break;
       continue;
     }
 
@@ -190,7 +199,12 @@ function streamReply(
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
-  return { kind: 'stream', status: response.statusCode, headers, chunks: transform ? transform(relay()) : relay() };
+  return {
+    kind: 'stream',
+    status: response.statusCode,
+    headers,
+    chunks: transform ? transform(relay()) : relay(),
+  };
 }
 
 function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
@@ -231,7 +245,11 @@ async function readBody(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
 export function mapTransportError(e: unknown, upstream: string): SluiceError {
   if (e instanceof SluiceError) return e;
   const err = e as { name?: string; code?: string; message?: string };
-  if (err?.name === 'AbortError' || err?.code === 'UND_ERR_ABORTED' || e instanceof undiciErrors.RequestAbortedError) {
+  if (
+    err?.name === 'AbortError' ||
+    err?.code === 'UND_ERR_ABORTED' ||
+    e instanceof undiciErrors.RequestAbortedError
+  ) {
     return new SluiceError('client_closed', 'client closed the connection', { cause: e });
   }
   if (
@@ -243,9 +261,15 @@ export function mapTransportError(e: unknown, upstream: string): SluiceError {
     return new SluiceError('upstream_timeout', `upstream '${upstream}' timed out`, { cause: e });
   }
   if (e instanceof undiciErrors.ConnectTimeoutError || err?.code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new SluiceError('upstream_timeout', `connecting to upstream '${upstream}' timed out`, { cause: e });
+    return new SluiceError('upstream_timeout', `connecting to upstream '${upstream}' timed out`, {
+      cause: e,
+    });
   }
-  return new SluiceError('upstream_unreachable', `upstream '${upstream}' is unreachable (${err?.code ?? err?.name ?? 'error'})`, {
-    cause: e,
-  });
+  return new SluiceError(
+    'upstream_unreachable',
+    `upstream '${upstream}' is unreachable (${err?.code ?? err?.name ?? 'error'})`,
+    {
+      cause: e,
+    },
+  );
 }

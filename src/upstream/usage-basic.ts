@@ -13,7 +13,12 @@ export const basicUsageReader: UsageReader = {
           cacheWriteTokens: u.cache_creation_input_tokens ?? 0,
           outputTokens: u.output_tokens ?? 0,
         }
-      : { inputTokens: u.prompt_tokens ?? 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: u.completion_tokens ?? 0 };
+      : {
+          inputTokens: u.prompt_tokens ?? 0,
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+          outputTokens: u.completion_tokens ?? 0,
+        };
   },
   streamMeter() {
     return { feed() {}, usage: () => undefined };

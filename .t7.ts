@@ -1,0 +1,20 @@
+import { EvalVectorCache } from './src/cache/semantic/eval-vectors.js';
+import { compareProfiles, profileText } from './src/cache/semantic/lexical.js';
+import { readPairs } from './src/cache/semantic/pairs.js';
+import { dot } from './src/embed/types.js';
+import { UseLiteEmbedder } from './src/embed/use-lite.js';
+const e = new UseLiteEmbedder();
+const c = await EvalVectorCache.open(e, '.sluice/eval-cache');
+const file = process.argv[2]; const want = process.argv[3]; const lo = Number(process.argv[4]);
+const pairs = await readPairs(file);
+const va = await c.embedAll(pairs.map(p => p.a)), vb = await c.embedAll(pairs.map(p => p.b));
+let n = 0;
+pairs.forEach((p, i) => {
+  const s = dot(va[i], vb[i]);
+  if (String(Number(p.duplicate)) !== want || s < lo || n >= 40) return;
+  const ev = compareProfiles(profileText(p.a), profileText(p.b));
+  if (ev.numberMismatch || ev.negationMismatch || ev.unmatchedNames) return;
+  n++;
+  console.log(s.toFixed(3), `mx=${ev.maxUnmatchedSurprisal.toFixed(1)} sh=${ev.unmatchedShare.toFixed(2)} uw=${ev.unmatchedWords} q=${ev.questionMismatch} m=${ev.markerMismatch}`, '|', p.a, '|', p.b);
+});
+await e.close();

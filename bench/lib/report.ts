@@ -1,0 +1,176 @@
+import type { LoadResult } from './load.js';
+import type { Group, Scenario } from './scenarios.js';
+import type { TtfbResult } from './ttfb.js';
+
+/** What one scenario produced. */
+export interface Outcome {
+  scenario: Scenario;
+  load?: LoadResult;
+  ttfb?: TtfbResult;
+  /** Why the scenario has no valid numbers (failed verification, errors under load). */
+  error?: string;
+}
+
+export interface Check {
+  check: string;
+  measured: string;
+  target: string;
+  /** undefined: a reference figure with no target. */
+  pass?: boolean;
+}
+
+const ms = (x: number | undefined, digits = 2) =>
+  x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits);
+const plusMs = (x: number | undefined) =>
+  x === undefined || Number.isNaN(x) ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
+const rps = (x: number | undefined) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));
+const ratio = (x: number | undefined) =>
+  x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(x < 10 ? 2 : 1)}×`;
+
+/** Lookups by scenario name over the valid outcomes. */
+class Results {
+  readonly #byName: Map<string, Outcome>;
+  constructor(outcomes: Outcome[]) {
+    this.#byName = new Map(outcomes.filter((o) => !o.error).map((o) => [o.scenario.name, o]));
+  }
+  load(name: string): LoadResult | undefined {
+    return this.#byName.get(name)?.load;
+  }
+  ttfb(name: string): TtfbResult | undefined {
+    return this.#byName.get(name)?.ttfb;
+  }
+}
+
+/** Load scenarios side by side (direct, Sluice, Portkey for each mode and concurrency), with ratios. */
+export function loadTable(outcomes: Outcome[], group: Group): string {
+  const r = new Results(outcomes);
+  const rows = outcomes
+    .filter((o) => o.scenario.group === group && o.scenario.kind === 'load')
+    .sort((a, b) => sortKey(a.scenario).localeCompare(sortKey(b.scenario)));
+  if (rows.length === 0) return '';
+  const lines = [
+    '| scenario | req/s | p50 ms | p99 ms | req/s vs direct | p50 added vs direct (ms) | p99 added (ms) |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const o of rows) {
+    const s = o.scenario;
+    if (o.error || !o.load || s.kind !== 'load') {
+      lines.push(`| ${s.name} | failed: ${(o.error ?? 'no result').split('\n')[0].slice(0, 80)} | | | | | |`);
+      continue;
+    }
+    const direct = r.load(`direct-${s.stream ? 'stream' : 'json'}-c${s.connections}`);
+    const isDirect = s.target === 'direct';
+    lines.push(
+      `| ${s.name} | ${rps(o.load.rps)} | ${ms(o.load.latency.p50)} | ${ms(o.load.latency.p99)} | ` +
+        `${isDirect || !direct ? '' : ratio(o.load.rps / direct.rps)} | ` +
+        `${isDirect || !direct ? '' : plusMs(o.load.latency.p50 - direct.latency.p50)} | ` +
+        `${isDirect || !direct ? '' : plusMs(o.load.latency.p99 - direct.latency.p99)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function ttfbTable(outcomes: Outcome[]): string {
+  const r = new Results(outcomes);
+  const rows = outcomes.filter((o) => o.scenario.kind === 'ttfb');
+  if (rows.length === 0) return '';
+  const direct = r.ttfb('direct-ttfb');
+  const lines = [
+    '| scenario | TTFB p50 ms | TTFB p99 ms | TTFB p50 added vs direct (ms) | p99 added (ms) | headers p50 ms | whole stream p50 ms |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const o of rows) {
+    const t = o.ttfb;
+    if (o.error || !t) {
+      lines.push(
+        `| ${o.scenario.name} | failed: ${(o.error ?? 'no result').split('\n')[0].slice(0, 80)} | | | | | |`,
+      );
+      continue;
+    }
+    const vs = o.scenario.target !== 'direct' && direct;
+    lines.push(
+      `| ${o.scenario.name} | ${ms(t.firstByte.p50)} | ${ms(t.firstByte.p99)} | ` +
+        `${vs ? plusMs(t.firstByte.p50 - direct.firstByte.p50) : ''} | ${vs ? plusMs(t.firstByte.p99 - direct.firstByte.p99) : ''} | ` +
+        `${ms(t.headers.p50)} | ${ms(t.total.p50)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The issue's targets, measured. A check whose scenarios did not run is left out. */
+export function checks(outcomes: Outcome[]): Check[] {
+  const r = new Results(outcomes);
+  const list: Check[] = [];
+  const push = (
+    check: string,
+    value: number | undefined,
+    show: (x: number) => string,
+    target?: [string, (x: number) => boolean],
+  ) => {
+    if (value === undefined || Number.isNaN(value)) return;
+    list.push({ check, measured: show(value), target: target?.[0] ?? 'reference', pass: target?.[1](value) });
+  };
+  const div = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a / b);
+  const sub = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a - b);
+  const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
+  const addMs = (x: number) => `${plusMs(x)} ms`;
+
+  for (const mode of ['json', 'stream'] as const) {
+    const label = mode === 'json' ? 'non-streaming' : 'streaming';
+    const [d50, s50, p50] = ['direct', 'sluice', 'portkey'].map((t) => r.load(`${t}-${mode}-c50`));
+    const [d1, s1, p1] = ['direct', 'sluice', 'portkey'].map((t) => r.load(`${t}-${mode}-c1`));
+    push(`Sluice ÷ Portkey throughput, c=50, ${label}`, div(s50?.rps, p50?.rps), ratio, [
+      '≥ 10×',
+      (x) => x >= 10,
+    ]);
+    push(`Sluice ÷ direct throughput, c=50, ${label}`, div(s50?.rps, d50?.rps), pct, [
+      '≥ 40 %',
+      (x) => x >= 0.4,
+    ]);
+    push(`Sluice added p50 latency, c=1, ${label}`, sub(s1?.latency.p50, d1?.latency.p50), addMs, [
+      '≤ 0.3 ms',
+      (x) => x <= 0.3,
+    ]);
+    push(`Sluice added p99 latency, c=1, ${label}`, sub(s1?.latency.p99, d1?.latency.p99), addMs, [
+      '≤ 1 ms',
+      (x) => x <= 1,
+    ]);
+    push(`Portkey throughput, c=50, ${label} (req/s)`, p50?.rps, rps);
+    push(`Portkey added p50 latency, c=1, ${label}`, sub(p1?.latency.p50, d1?.latency.p50), addMs);
+  }
+  const [dt, st, pt] = ['direct', 'sluice', 'portkey'].map((t) => r.ttfb(`${t}-ttfb`));
+  push('Sluice added stream TTFB p50', sub(st?.firstByte.p50, dt?.firstByte.p50), addMs, [
+    '≤ 0.5 ms',
+    (x) => x <= 0.5,
+  ]);
+  push('Portkey added stream TTFB p50', sub(pt?.firstByte.p50, dt?.firstByte.p50), addMs);
+
+  const hit1 = r.load('cache-hit-json-c1');
+  const hit50 = r.load('cache-hit-json-c50');
+  const miss50 = r.load('cache-miss-json-c50') ?? r.load('sluice-json-c50');
+  push('Exact-cache hit p50 latency, c=1', hit1?.latency.p50, (x) => `${ms(x)} ms`, [
+    '≤ 0.3 ms',
+    (x) => x <= 0.3,
+  ]);
+  push('Exact-cache hit ÷ miss throughput, c=50', div(hit50?.rps, miss50?.rps), ratio, [
+    '≥ 1.5×',
+    (x) => x >= 1.5,
+  ]);
+  return list;
+}
+
+export function checksTable(list: Check[]): string {
+  if (list.length === 0) return '';
+  const lines = ['| check | measured | target | |', '|---|--:|--:|---|'];
+  for (const c of list)
+    lines.push(
+      `| ${c.check} | ${c.measured} | ${c.target} | ${c.pass === undefined ? '' : c.pass ? 'pass' : '**miss**'} |`,
+    );
+  return lines.join('\n');
+}
+
+function sortKey(s: Scenario): string {
+  if (s.kind !== 'load') return s.name;
+  const order = { direct: 0, sluice: 1, 'sluice-cache': 2, portkey: 3 }[s.target];
+  return `${s.stream ? 1 : 0}-${String(s.connections).padStart(4, '0')}-${order}-${s.name}`;
+}

@@ -1,0 +1,154 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TargetId } from './targets.js';
+
+/** A section of BENCHMARKS.md and a results file prefix. */
+export type Group = 'core' | 'cache';
+
+interface ScenarioBase {
+  name: string;
+  group: Group;
+  target: TargetId;
+  /** One line for `--list`. */
+  about: string;
+}
+
+/** Throughput and latency under autocannon for a fixed duration. */
+export interface LoadScenario extends ScenarioBase {
+  kind: 'load';
+  stream: boolean;
+  connections: number;
+  /** Extra request headers (e.g. cache controls). */
+  headers?: Record<string, string>;
+  /** `x-sluice-cache` values the verification request must show (after priming, when set). */
+  expectCache?: readonly string[];
+  /** Send the request once before verifying (fills the cache). */
+  prime?: boolean;
+}
+
+/** Time to first byte of a stream from the paced upstream, sequential requests. */
+export interface TtfbScenario extends ScenarioBase {
+  kind: 'ttfb';
+}
+
+export type Scenario = LoadScenario | TtfbScenario;
+
+export const CONCURRENCIES = [1, 50] as const;
+
+/** The proxy path must not be answered from a cache, or it would flatter Sluice against Portkey. */
+const NOT_CACHED = ['miss', 'bypass', ''];
+
+function coreScenarios(): Scenario[] {
+  const list: Scenario[] = [];
+  for (const target of ['direct', 'sluice', 'portkey'] as const) {
+    for (const stream of [false, true]) {
+      for (const connections of CONCURRENCIES) {
+        list.push({
+          kind: 'load',
+          name: `${target}-${stream ? 'stream' : 'json'}-c${connections}`,
+          group: 'core',
+          target,
+          stream,
+          connections,
+          expectCache: target === 'sluice' ? NOT_CACHED : undefined,
+          about: `${target === 'direct' ? 'straight to the simulated upstream' : `through ${target}`}, ${stream ? 'streaming' : 'non-streaming'}, concurrency ${connections}`,
+        });
+      }
+    }
+  }
+  for (const target of ['direct', 'sluice', 'portkey'] as const) {
+    list.push({
+      kind: 'ttfb',
+      name: `${target}-ttfb`,
+      group: 'core',
+      target,
+      about: `stream time to first byte ${target === 'direct' ? 'from the paced upstream' : `through ${target}`}, sequential`,
+    });
+  }
+  return list;
+}
+
+function cacheScenarios(): Scenario[] {
+  const list: Scenario[] = [];
+  for (const connections of CONCURRENCIES) {
+    list.push({
+      kind: 'load',
+      name: `cache-hit-json-c${connections}`,
+      group: 'cache',
+      target: 'sluice-cache',
+      stream: false,
+      connections,
+      prime: true,
+      expectCache: ['exact'],
+      about: `exact-cache hit over HTTP, concurrency ${connections}`,
+    });
+    list.push({
+      kind: 'load',
+      name: `cache-miss-json-c${connections}`,
+      group: 'cache',
+      target: 'sluice-cache',
+      stream: false,
+      connections,
+      // Skips the lookup and refreshes the entry: the miss path, cache write included.
+      headers: { 'cache-control': 'no-cache' },
+      expectCache: ['miss', 'bypass'],
+      about: `exact-cache miss path (cache-control: no-cache), concurrency ${connections}`,
+    });
+  }
+  list.push({
+    kind: 'load',
+    name: 'cache-hit-stream-c50',
+    group: 'cache',
+    target: 'sluice-cache',
+    stream: true,
+    connections: 50,
+    prime: true,
+    expectCache: ['exact'],
+    about: 'exact-cache hit replayed as SSE, concurrency 50',
+  });
+  return list;
+}
+
+/**
+ * Extra config per Sluice variant. `sluice` is the proxy path (caches off); `sluice-cache` turns
+ * the exact cache on. Update these when the config keys of the areas land.
+ */
+export const SLUICE_CONFIG: Record<'sluice' | 'sluice-cache', Record<string, unknown>> = {
+  sluice: {},
+  'sluice-cache': { cache: { exact: { enabled: true } } },
+};
+
+/** Whether the build contains the exact cache (the cache scenarios need it). */
+export function hasExactCache(root: string): boolean {
+  const dir = join(root, 'dist', 'cache');
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).some(
+    (f) => f.includes('exact') && f.endsWith('.js'),
+  );
+}
+
+export function allScenarios(): Scenario[] {
+  return [...coreScenarios(), ...cacheScenarios()];
+}
+
+/** `--only` items: a scenario name, a group, a target, or a glob with `*` (e.g. `*-c50`). */
+export function selectScenarios(all: Scenario[], only: string[]): Scenario[] {
+  if (only.length === 0) return all;
+  const picked = all.filter((s) => only.some((item) => matches(s, item)));
+  const unknown = only.filter((item) => !all.some((s) => matches(s, item)));
+  if (unknown.length > 0) {
+    throw new Error(`--only: nothing matches ${unknown.join(', ')}. Run with --list to see the scenarios.`);
+  }
+  return picked;
+}
+
+function matches(s: Scenario, item: string): boolean {
+  if (item === s.name || item === s.group || item === s.target) return true;
+  if (!item.includes('*')) return false;
+  const pattern = new RegExp(`^${item.split('*').map(escapeRegExp).join('.*')}$`);
+  return pattern.test(s.name);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+}

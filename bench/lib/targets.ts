@@ -1,0 +1,65 @@
+import { type Lab, MODEL_FAST, MODEL_PACED } from './lab.js';
+
+/** Where a scenario's requests go. */
+export type TargetId = 'direct' | 'sluice' | 'portkey' | 'sluice-cache';
+
+export interface RequestShape {
+  stream: boolean;
+  /** Send to the paced upstream (per-token delay), for time-to-first-byte runs. */
+  paced: boolean;
+  headers?: Record<string, string>;
+}
+
+export interface HttpRequestSpec {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+}
+
+const PROMPT = 'Benchmark request: describe how a sluice gate controls the flow of water, in two sentences.';
+/** Load runs: a short answer, the size of a typical chat reply. */
+const MAX_TOKENS = 48;
+/** TTFB runs: the paced upstream spends its token delay per token, so keep those streams short. */
+const MAX_TOKENS_PACED = 8;
+
+/** One chat completion request, the same body for every target. */
+export function chatBody(model: string, stream: boolean, maxTokens: number): string {
+  return JSON.stringify({
+    model,
+    messages: [{ role: 'user', content: PROMPT }],
+    max_tokens: maxTokens,
+    stream,
+  });
+}
+
+/** The same OpenAI chat request, addressed to a target (the mock itself, Sluice or Portkey). */
+export async function chatRequest(lab: Lab, target: TargetId, shape: RequestShape): Promise<HttpRequestSpec> {
+  const upstream = await lab.get(shape.paced ? 'mock-paced' : 'mock');
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    // Neither the mock nor Sluice (without virtual keys) checks it; Portkey requires one.
+    authorization: 'Bearer sk-bench-not-a-real-key',
+    ...shape.headers,
+  };
+  const body = shape.paced
+    ? chatBody(MODEL_PACED, shape.stream, MAX_TOKENS_PACED)
+    : chatBody(MODEL_FAST, shape.stream, MAX_TOKENS);
+  const path = '/v1/chat/completions';
+  switch (target) {
+    case 'direct':
+      return { url: upstream.url + path, method: 'POST', headers, body };
+    case 'sluice':
+    case 'sluice-cache': {
+      // Sluice picks the upstream from the model name (see Lab's config).
+      const sluice = await lab.get(target);
+      return { url: sluice.url + path, method: 'POST', headers, body };
+    }
+    case 'portkey': {
+      const portkey = await lab.get('portkey');
+      headers['x-portkey-provider'] = 'openai';
+      headers['x-portkey-custom-host'] = `${upstream.url}/v1`;
+      return { url: portkey.url + path, method: 'POST', headers, body };
+    }
+  }
+}

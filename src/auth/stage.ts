@@ -1,0 +1,61 @@
+/**
+ * Identify the caller. With virtual keys configured, every request must present one
+ * (`Authorization: Bearer <key>`, or `x-api-key` as Anthropic clients send it); the key decides
+ * user, team and tier, and request headers cannot override them. Without keys, the caller is
+ * who the request says (`x-sluice-user`, else the body's `user`), with team and tier from
+ * `auth.users`. Either way the client's credentials are never sent upstream: provider keys
+ * stay on the server.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { SluiceError } from '../errors.js';
+import type { RequestContext, Stage } from '../pipeline/types.js';
+import type { AuthConfig } from './config.js';
+import type { KeyRecord, KeyStore } from './keys.js';
+
+/** `ctx.notes` key under which the auth stage leaves the caller's KeyRecord (budgets, compression read it). */
+export const KEY_NOTE = 'auth.key';
+
+export const keyRecordOf = (ctx: RequestContext): KeyRecord | undefined =>
+  ctx.notes.get(KEY_NOTE) as KeyRecord | undefined;
+
+/** The credential a client presented, if any. */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  const apiKey = headers['x-api-key'];
+  return typeof apiKey === 'string' && apiKey ? apiKey : undefined;
+}
+
+export function authStage(deps: { keys: KeyStore; config: AuthConfig }): Stage {
+  const { keys, config } = deps;
+  return async (ctx, next) => {
+    if (await keys.hasKeys()) {
+      const key = presentedKey(ctx.headers);
+      if (!key) {
+        throw new SluiceError(
+          'unauthorized',
+          'Missing API key: send Authorization: Bearer <your Sluice key>.',
+        );
+      }
+      const resolved = await keys.resolve(key);
+      if (!resolved.ok) {
+        throw new SluiceError(
+          'unauthorized',
+          resolved.reason === 'revoked' ? 'This API key has been revoked.' : 'Invalid API key.',
+        );
+      }
+      const r = resolved.record;
+      ctx.caller = { user: r.user, team: r.team, keyId: r.id, tier: r.tier ?? config.defaultKeyTier };
+      ctx.notes.set(KEY_NOTE, r);
+    } else {
+      const known = config.users[ctx.caller.user];
+      const tier = ctx.caller.tier ?? known?.tier ?? config.defaultTier;
+      const team = ctx.caller.team ?? known?.team;
+      ctx.caller = { user: ctx.caller.user, ...(team ? { team } : {}), ...(tier ? { tier } : {}) };
+    }
+    return next();
+  };
+}

@@ -1,0 +1,140 @@
+import { afterReply, tapChunks } from '../pipeline/reply.js';
+import type { CacheOutcome, JsonReply, Reply, RequestContext, Stage, StreamReply } from '../pipeline/types.js';
+import type { CachedEntry } from './entry.js';
+import type { ExactCache } from './exact-cache.js';
+import { fromArray, replaySse } from './replay.js';
+import { StreamCapture } from './stream-capture.js';
+import { isCompleteResponse, usageFromResponse, usageToDialect, ZERO_USAGE } from './usage.js';
+
+/**
+ * Notes this stage leaves on `ctx.notes`:
+ * - `cache.key` (string): the exact-cache key of a cacheable request; single-flight and the
+ *   semantic cache reuse it (it already encodes the scope).
+ * - `cache.savedUsage` (Usage): on a hit, what the original call consumed. `ctx.usage` is
+ *   zero on a hit: nothing was billed.
+ * It reads `flight.follower` (set by single-flight): a follower shares the leader's answer,
+ * and only the leader writes it.
+ */
+export const NOTE_KEY = 'cache.key';
+export const NOTE_SAVED_USAGE = 'cache.savedUsage';
+export const NOTE_FOLLOWER = 'flight.follower';
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/**
+ * L1 exact cache as a pipeline stage. A hit answers at once (stored bytes for JSON, a
+ * synthesized SSE stream for a streaming request); a miss goes on and its successful, complete
+ * answer is stored in the background.
+ */
+export function exactCacheStage(cache: ExactCache): Stage {
+  return async (ctx, next) => {
+    const plan = cache.plan(ctx);
+    if (!plan.use) {
+      setOutcome(ctx, 'bypass');
+      return next();
+    }
+    ctx.notes.set(NOTE_KEY, plan.key);
+    if (plan.lookup) {
+      const entry = await cache.lookup(plan.key);
+      if (entry) return hitReply(ctx, entry);
+    }
+    setOutcome(ctx, 'miss');
+    const reply = await next();
+    // Only a 200 that this miss produced: not an error, not another layer's hit, not a follower.
+    if (!plan.write || reply.status !== 200 || ctx.cache !== 'miss' || ctx.notes.get(NOTE_FOLLOWER) === true) {
+      return reply;
+    }
+    const write = { key: plan.key, ttlSeconds: plan.ttlSeconds };
+    return reply.kind === 'json' ? storeJson(cache, ctx, reply, write) : captureStream(cache, ctx, reply, write);
+  };
+}
+
+function setOutcome(ctx: RequestContext, outcome: CacheOutcome): void {
+  ctx.cache = outcome;
+  ctx.responseHeaders['x-sluice-cache'] = outcome;
+}
+
+function hitReply(ctx: RequestContext, entry: CachedEntry): Reply {
+  setOutcome(ctx, 'exact');
+  if (entry.model) ctx.responseHeaders['x-sluice-model'] = entry.model;
+  ctx.usage = { ...ZERO_USAGE };
+  if (entry.usage) ctx.notes.set(NOTE_SAVED_USAGE, entry.usage);
+  if (!ctx.stream) {
+    return { kind: 'json', status: 200, headers: { 'content-type': 'application/json' }, body: entry.body };
+  }
+  const response = JSON.parse(decoder.decode(entry.body)) as Record<string, unknown>;
+  const chunks = replaySse(ctx.dialect, response, wantsUsage(ctx.body));
+  return { kind: 'stream', status: 200, headers: { ...SSE_HEADERS }, chunks: fromArray(chunks) };
+}
+
+/** OpenAI streams carry a usage chunk only when the client asked for it. */
+function wantsUsage(body: Record<string, unknown>): boolean {
+  const options = body.stream_options as { include_usage?: unknown } | undefined;
+  return options?.include_usage === true;
+}
+
+interface Write {
+  key: string;
+  ttlSeconds: number;
+}
+
+function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, write: Write): Reply {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = (reply.parsed ?? JSON.parse(decoder.decode(reply.body))) as Record<string, unknown>;
+  } catch {
+    cache.noteSkippedWrite();
+    return reply;
+  }
+  if (!isCompleteResponse(ctx.dialect, ctx.route, parsed)) {
+    cache.noteSkippedWrite();
+    return reply;
+  }
+  cache.remember(write.key, {
+    dialect: ctx.dialect,
+    route: ctx.route,
+    model: ctx.model,
+    createdAt: Date.now(),
+    ttlSeconds: write.ttlSeconds,
+    usage: usageFromResponse(ctx.dialect, ctx.route, parsed) ?? ctx.usage,
+    streamed: false,
+    body: reply.body,
+  });
+  return reply;
+}
+
+/**
+ * Watch the stream as it passes; once it has ended cleanly, store the response it amounts to.
+ * A stream that errored, was cut or aborted by the client, or never sent its final event is
+ * not stored. When the client did not ask for the usage chunk (so it was not in the bytes),
+ * the usage the upstream stage measured (`ctx.usage`) completes the stored response.
+ */
+function captureStream(cache: ExactCache, ctx: RequestContext, reply: StreamReply, write: Write): Reply {
+  const capture = new StreamCapture(ctx.dialect, cache.config.maxBytes);
+  const tapped = tapChunks(reply, (chunk) => capture.feed(chunk));
+  return afterReply(tapped, (outcome) => {
+    if (!outcome.completed) {
+      cache.noteSkippedWrite();
+      return;
+    }
+    const result = capture.finish();
+    if (!result.ok || !isCompleteResponse(ctx.dialect, ctx.route, result.response)) {
+      cache.noteSkippedWrite();
+      return;
+    }
+    const response = result.response;
+    if (!response.usage && ctx.usage) response.usage = usageToDialect(ctx.dialect, ctx.usage);
+    cache.remember(write.key, {
+      dialect: ctx.dialect,
+      route: ctx.route,
+      model: ctx.model,
+      createdAt: Date.now(),
+      ttlSeconds: write.ttlSeconds,
+      usage: usageFromResponse(ctx.dialect, ctx.route, response) ?? ctx.usage,
+      streamed: true,
+      body: encoder.encode(JSON.stringify(response)),
+    });
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * The exact cache (L1), single-flight and SSE capture/replay, usable without the HTTP server:
+ * build an `ExactCache` over any `KvStore` (see `store/`), call `get`/`set` directly, or put
+ * `exactCacheStage` / `singleFlightStage` in a pipeline.
+ */
+export {
+  aggregateAnthropicStream,
+  AnthropicStreamAggregator,
+  type NamedEvent,
+  replayAnthropic,
+} from './anthropic-stream.js';
+export { type CacheConfig, type CacheScope, cacheConfigSchema, cacheScopeSchema } from './config.js';
+export { type CachedEntry, decodeEntry, encodeEntry } from './entry.js';
+export {
+  type CacheLog,
+  type CacheRequest,
+  ExactCache,
+  type ExactCacheDeps,
+  type ExactCacheStats,
+  type ExactPlan,
+} from './exact-cache.js';
+export { exactCacheStage, NOTE_FOLLOWER, NOTE_KEY, NOTE_SAVED_USAGE } from './exact-stage.js';
+export { canonicalKey, type KeyInput, scopeOf } from './key.js';
+export {
+  type Aggregate,
+  aggregateOpenAIStream,
+  OpenAIStreamAggregator,
+  type OpenAIReplayOptions,
+  replayOpenAI,
+} from './openai-stream.js';
+export { type CacheDirectives, type Cacheability, cacheDirectives, isCacheable } from './policy.js';
+export { replaySse } from './replay.js';
+export {
+  ANTHROPIC_MESSAGES_KEYED,
+  type AnthropicMessagesField,
+  OPENAI_CHAT_KEYED,
+  OPENAI_EMBEDDINGS_KEYED,
+  type OpenAIChatField,
+  type OpenAIEmbeddingsField,
+} from './request-fields.js';
+export { NOTE_FLIGHT_SIGNAL, type SingleFlightOptions, type SingleFlightStage, singleFlightStage } from './single-flight.js';
+export { StreamCapture } from './stream-capture.js';

@@ -1,0 +1,56 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { SluiceError } from '../errors.js';
+import type { RouteName } from '../pipeline/types.js';
+import type { CacheConfig } from './config.js';
+
+export type Cacheability = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Whether an answer to this request may be stored and reused. By default only
+ * (near-)deterministic requests: temperature at most `maxTemperature`, or a `seed`. A missing
+ * temperature means the provider default (1.0), so it is not deterministic. Embeddings are
+ * deterministic by nature.
+ */
+export function isCacheable(route: RouteName, body: Readonly<Record<string, unknown>>, config: CacheConfig): Cacheability {
+  if (!config.enabled) return { ok: false, reason: 'cache disabled' };
+  if (route === 'embeddings') return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings not cached' };
+  const n = body.n;
+  if (typeof n === 'number' && n > 1 && !config.cacheNGreaterThanOne) return { ok: false, reason: 'n > 1' };
+  if (!config.deterministicOnly) return { ok: true };
+  const t = body.temperature;
+  if (typeof t === 'number' && t <= config.maxTemperature) return { ok: true };
+  if (typeof body.seed === 'number') return { ok: true };
+  return { ok: false, reason: 'not deterministic (temperature above the limit and no seed)' };
+}
+
+export interface CacheDirectives {
+  /** `cache-control: no-cache`: skip the lookup, still store (refresh). */
+  noCache: boolean;
+  /** `cache-control: no-store`: neither read nor write. */
+  noStore: boolean;
+  /** `x-sluice-cache-ttl`, when given; 0 means do not store. */
+  ttlSeconds?: number;
+}
+
+/** Read the request's cache controls; a malformed TTL is the client's error (400). */
+export function cacheDirectives(headers: IncomingHttpHeaders): CacheDirectives {
+  let noCache = false;
+  let noStore = false;
+  const control = headers['cache-control'];
+  if (control) {
+    for (const directive of String(control).toLowerCase().split(',')) {
+      const name = directive.trim().split('=')[0];
+      if (name === 'no-cache') noCache = true;
+      else if (name === 'no-store') noStore = true;
+    }
+  }
+  const rawTtl = headers['x-sluice-cache-ttl'];
+  if (rawTtl === undefined) return { noCache, noStore };
+  const text = Array.isArray(rawTtl) ? rawTtl[0] : rawTtl;
+  if (!/^\d+$/.test(text.trim())) {
+    throw new SluiceError('invalid_request', 'x-sluice-cache-ttl must be a whole number of seconds', {
+      param: 'x-sluice-cache-ttl',
+    });
+  }
+  return { noCache, noStore, ttlSeconds: Number(text) };
+}

@@ -1,0 +1,155 @@
+/**
+ * The budget stage: reserve the call's maximum cost before anything else runs, settle it to
+ * the actual cost when the reply is over (JSON at once, streams at their end, abandoned
+ * streams after a grace period), release it when the call fails.
+ */
+import { SluiceError } from '../errors.js';
+import type { RequestContext, Stage } from '../pipeline/types.js';
+import { keyRecordOf } from '../auth/stage.js';
+import { encodingFor, promptTokens } from '../tokens/count.js';
+import type { Budgets, Reservation } from './budget.js';
+import { type CacheWriteExposure, costOf, maxCostUsd, toNano } from './cost.js';
+import type { PriceBook } from './prices.js';
+import { onReplyDone } from './reply-done.js';
+import { modelUsed, resolveBilledUsage } from './usage-resolve.js';
+
+export interface BudgetStageDeps {
+  budgets: Budgets;
+  prices: PriceBook;
+  /** tokens.estimateFactor */
+  estimateFactor?: number;
+  /**
+   * The model to price the reservation with. Routing runs later, so for an alias such as
+   * `auto` pass the dearest model it may resolve to (see `route/complexity.ts` `estimateModelFor`).
+   */
+  estimateModel?: (ctx: RequestContext) => string;
+  /** The prompt-cache stage will add Anthropic breakpoints with this TTL (cache writes cost more than input). */
+  insertsBreakpoints?: '5m' | '1h';
+  logger?: { warn(obj: object, msg?: string): void };
+}
+
+/** `ctx.notes` key holding the reservation (for tests and diagnostics). */
+export const RESERVATION_NOTE = 'budget.reservation';
+
+export function budgetStage(deps: BudgetStageDeps): Stage {
+  const { budgets, prices } = deps;
+  const config = budgets.config;
+  return async (ctx, next) => {
+    const key = keyRecordOf(ctx);
+    const scopes = budgets.scopesFor(ctx.caller, key);
+    if (scopes.length === 0) return next();
+
+    const model = deps.estimateModel?.(ctx) ?? ctx.model;
+    const pricing = prices.lookup(model);
+    let amountNano = 0;
+    if (!pricing) {
+      if (config.unpriced === 'refuse') {
+        throw new SluiceError(
+          'forbidden',
+          `Model '${model}' has no known price, so your budget cannot be enforced; ask the operator to add it to cost.prices.`,
+          { param: 'model' },
+        );
+      }
+    } else {
+      const prompt = promptTokens(ctx, model, deps.estimateFactor).tokens;
+      const maxOut =
+        ctx.route === 'embeddings'
+          ? 0
+          : reserveOutputTokens(ctx, model, config.defaultMaxOutputTokens, config.capOutputTokens);
+      amountNano = toNano(
+        maxCostUsd(pricing, prompt, maxOut, cacheWriteExposure(ctx, deps.insertsBreakpoints)),
+      );
+    }
+    // An unpriced call reserves nothing but is still refused once a budget is used up.
+    const reservation = await budgets.reserve(scopes, Math.max(amountNano, pricing ? 0 : 1));
+    ctx.notes.set(RESERVATION_NOTE, reservation);
+    const warning = reservation.warning();
+    if (warning) ctx.responseHeaders['x-sluice-budget-warning'] = warning;
+
+    let reply: Awaited<ReturnType<typeof next>>;
+    try {
+      reply = await next();
+    } catch (error) {
+      await settleQuietly(reservation, 0, deps.logger);
+      throw error;
+    }
+    return onReplyDone(
+      ctx,
+      reply,
+      (outcome) => {
+        const { billed } = resolveBilledUsage(ctx, reply, outcome, deps.estimateFactor);
+        let actual = 0;
+        if (billed) {
+          const cost = costOf(billed, prices.lookup(modelUsed(ctx)));
+          actual = cost.unpriced ? 0 : toNano(cost.totalUsd);
+        }
+        void settleQuietly(reservation, actual, deps.logger);
+      },
+      config.abortGraceMs,
+    );
+  };
+}
+
+async function settleQuietly(
+  reservation: Reservation,
+  actualNano: number,
+  logger: BudgetStageDeps['logger'],
+) {
+  try {
+    await reservation.settle(actualNano);
+  } catch (err) {
+    logger?.warn({ err }, 'budget settlement failed');
+  }
+}
+
+/**
+ * Output tokens the reservation covers: the request's own cap (`max_completion_tokens`,
+ * `max_tokens`; times `n` choices), else the default, which is then written into the request
+ * so the provider cannot produce more than was reserved.
+ */
+function reserveOutputTokens(ctx: RequestContext, model: string, fallback: number, cap: boolean): number {
+  const b = ctx.body;
+  const choices = typeof b.n === 'number' && b.n > 1 ? Math.floor(b.n) : 1;
+  const asked =
+    typeof b.max_completion_tokens === 'number'
+      ? b.max_completion_tokens
+      : typeof b.max_tokens === 'number'
+        ? b.max_tokens
+        : undefined;
+  if (asked !== undefined && asked > 0) return asked * choices;
+  if (cap) {
+    // OpenAI's reasoning models accept only max_completion_tokens; other OpenAI-compatible
+    // servers (vLLM, Qwen, …) know max_tokens.
+    if (ctx.dialect === 'openai' && encodingFor(model)) b.max_completion_tokens = fallback;
+    else b.max_tokens = fallback;
+  }
+  return fallback * choices;
+}
+
+/** Whether Anthropic cache writes (priced above plain input) may be billed on this request. */
+function cacheWriteExposure(ctx: RequestContext, inserts: '5m' | '1h' | undefined): CacheWriteExposure {
+  if (ctx.dialect !== 'anthropic') return 'none';
+  const found = findCacheControl(ctx.body);
+  if (found === '1h' || inserts === '1h') return '1h';
+  return found === '5m' || inserts ? '5m' : 'none';
+}
+
+function findCacheControl(body: Record<string, unknown>): '5m' | '1h' | undefined {
+  let seen: '5m' | '1h' | undefined;
+  const visit = (cc: unknown) => {
+    if (!cc || typeof cc !== 'object') return;
+    if ((cc as { ttl?: unknown }).ttl === '1h') seen = '1h';
+    else seen ??= '5m';
+  };
+  visit(body.cache_control);
+  const blocks = (v: unknown) => {
+    if (Array.isArray(v))
+      for (const b of v)
+        if (b && typeof b === 'object') visit((b as { cache_control?: unknown }).cache_control);
+  };
+  blocks(body.system);
+  blocks(body.tools);
+  if (Array.isArray(body.messages))
+    for (const m of body.messages as Array<{ content?: unknown }>) blocks(m?.content);
+  return seen;
+}

@@ -1,0 +1,83 @@
+/**
+ * The ledger: one row per call, cache hits and refusals included. Rows are the books; every
+ * report is computed from them, so a report always equals the sum of its rows.
+ */
+import type { CacheOutcome, RouteName } from '../pipeline/types.js';
+import type { LedgerStore } from '../store/types.js';
+
+export interface LedgerRow {
+  /** Epoch ms when the request arrived. */
+  ts: number;
+  requestId: string;
+  user: string;
+  team?: string;
+  /** Virtual key id (never the key). */
+  keyId?: string;
+  tier?: string;
+  route: RouteName;
+  /** Model the caller asked for (an alias such as `auto` included). */
+  requestedModel: string;
+  /** Model that answered (after routing and fallbacks). */
+  model: string;
+  upstream?: string;
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  /** Usage was counted locally because the provider reported none. */
+  usageEstimated: boolean;
+  /** USD spent; null when the model has no known price (unpriced, never $0). */
+  costUsd: number | null;
+  /** Gateway cache hits (L1/L2): what the call would have cost. */
+  costAvoidedUsd: number;
+  /** Provider prompt cache (L3): saved against full input price (negative on cache writes). */
+  promptCacheSavedUsd: number;
+  /** Which gateway cache answered (L1 exact, L2 semantic) or `miss`/`bypass`. */
+  cache: CacheOutcome;
+  latencyMs: number;
+  /** HTTP status sent (499 when the client went away mid-stream). */
+  status: number;
+  outcome: 'ok' | 'error' | 'aborted';
+  errorCode?: string;
+  stream: boolean;
+  /** Set on calls the gateway made for itself on the caller's behalf (e.g. `summary`). */
+  purpose?: string;
+}
+
+export interface LedgerLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+/** Records rows without making the request wait; `idle()` resolves when every write landed. */
+export class Ledger {
+  readonly store: LedgerStore<LedgerRow>;
+  readonly #logger: LedgerLogger | undefined;
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(store: LedgerStore<LedgerRow>, logger?: LedgerLogger) {
+    this.store = store;
+    this.#logger = logger;
+  }
+
+  record(row: LedgerRow): void {
+    const write = this.store.append(row).then(
+      () => {
+        this.#pending.delete(write);
+      },
+      (error: unknown) => {
+        this.#pending.delete(write);
+        this.#logger?.warn({ err: error, requestId: row.requestId }, 'ledger write failed');
+      },
+    );
+    this.#pending.add(write);
+  }
+
+  /** Resolves once every row recorded so far is stored (tests, shutdown, reports after a call). */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  query(filter: Parameters<LedgerStore<LedgerRow>['query']>[0]): Promise<LedgerRow[]> {
+    return this.store.query(filter);
+  }
+}

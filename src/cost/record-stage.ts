@@ -1,0 +1,145 @@
+/**
+ * The record stage: one ledger row per call once its reply is over — successes, errors,
+ * refusals, cache hits (with the cost they avoided) and abandoned streams alike — and the
+ * `x-sluice-cost-usd` header on JSON replies (a stream's cost is known only after its headers
+ * have gone; it is in the ledger).
+ */
+import { isSluiceError } from '../errors.js';
+import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
+import { keyRecordOf } from '../auth/stage.js';
+import { promptTokens } from '../tokens/count.js';
+import type { UsageDetail } from '../tokens/usage.js';
+import { type Cost, costOf } from './cost.js';
+import type { Ledger, LedgerRow } from './ledger.js';
+import type { PriceBook } from './prices.js';
+import { type DoneOutcome, onReplyDone } from './reply-done.js';
+import { isCacheHit, modelUsed, resolveBilledUsage } from './usage-resolve.js';
+
+/** Observes each finished call (e.g. the prompt-cache monitor). */
+export type CallObserver = (ctx: RequestContext, row: LedgerRow) => void;
+
+export interface RecordStageDeps {
+  ledger: Ledger;
+  prices: PriceBook;
+  estimateFactor?: number;
+  /** Settle abandoned streams after this long (cost.budgets.abortGraceMs). */
+  abortGraceMs?: number;
+  observers?: readonly CallObserver[];
+  now?: () => number;
+}
+
+/** `ctx.notes` key: set to a string (e.g. `summary`) on calls the gateway makes for itself. */
+export const PURPOSE_NOTE = 'record.purpose';
+
+export function recordStage(deps: RecordStageDeps): Stage {
+  const now = deps.now ?? Date.now;
+  const graceMs = deps.abortGraceMs ?? 2000;
+  return async (ctx, next) => {
+    let reply: Reply;
+    try {
+      reply = await next();
+    } catch (error) {
+      const status = isSluiceError(error) ? error.status : 500;
+      const code = isSluiceError(error) ? error.code : 'internal';
+      write(deps, ctx, undefined, { completed: false }, now(), status, code);
+      throw error;
+    }
+    return onReplyDone(
+      ctx,
+      reply,
+      (outcome) => {
+        const row = write(deps, ctx, reply, outcome, now(), outcome.completed ? reply.status : 499);
+        if (reply.kind === 'json') ctx.responseHeaders['x-sluice-cost-usd'] = costHeader(row);
+      },
+      graceMs,
+    );
+  };
+}
+
+function costHeader(row: LedgerRow): string {
+  if (row.costUsd === null) return 'unpriced';
+  return String(row.costUsd);
+}
+
+function write(
+  deps: RecordStageDeps,
+  ctx: RequestContext,
+  reply: Reply | undefined,
+  outcome: DoneOutcome,
+  endedAt: number,
+  status: number,
+  errorCode?: string,
+): LedgerRow {
+  const model = modelUsed(ctx);
+  const pricing = deps.prices.lookup(model);
+  const { billed, avoided } = resolveBilledUsage(ctx, reply, outcome, deps.estimateFactor);
+  let cost: Cost = {
+    unpriced: false,
+    inputUsd: 0,
+    cacheReadUsd: 0,
+    cacheWriteUsd: 0,
+    outputUsd: 0,
+    requestUsd: 0,
+    totalUsd: 0,
+    promptCacheSavedUsd: 0,
+  };
+  if (billed) cost = costOf(billed, pricing);
+  let costAvoidedUsd = 0;
+  if (isCacheHit(ctx)) {
+    const stored = avoided ?? estimateStored(ctx, deps.estimateFactor);
+    const would = costOf(stored, pricing);
+    costAvoidedUsd = would.unpriced ? 0 : round9(would.totalUsd);
+  }
+  const usage: UsageDetail = billed ?? {
+    inputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 0,
+  };
+  const keyId = ctx.caller.keyId ?? keyRecordOf(ctx)?.id;
+  const purpose = ctx.notes.get(PURPOSE_NOTE);
+  const row: LedgerRow = {
+    ts: ctx.startedAt,
+    requestId: ctx.id,
+    user: ctx.caller.user,
+    ...(ctx.caller.team ? { team: ctx.caller.team } : {}),
+    ...(keyId ? { keyId } : {}),
+    ...(ctx.caller.tier ? { tier: ctx.caller.tier } : {}),
+    route: ctx.route,
+    requestedModel: ctx.requestedModel,
+    model,
+    ...(ctx.upstream ? { upstream: ctx.upstream } : {}),
+    inputTokens: usage.inputTokens,
+    cacheReadTokens: usage.cacheReadTokens,
+    cacheWriteTokens: usage.cacheWriteTokens,
+    outputTokens: usage.outputTokens,
+    usageEstimated: usage.estimated === true,
+    // A call nothing was billed for costs exactly $0 even on an unpriced model.
+    costUsd: !billed ? 0 : cost.unpriced ? null : round9(cost.totalUsd),
+    costAvoidedUsd,
+    promptCacheSavedUsd: billed && !cost.unpriced ? round9(cost.promptCacheSavedUsd) : 0,
+    cache: ctx.cache,
+    latencyMs: Math.max(0, endedAt - ctx.startedAt),
+    status,
+    outcome: errorCode || status >= 400 ? (status === 499 ? 'aborted' : 'error') : 'ok',
+    ...(errorCode ? { errorCode } : {}),
+    stream: ctx.stream,
+    ...(typeof purpose === 'string' ? { purpose } : {}),
+  };
+  deps.ledger.record(row);
+  if (deps.observers) for (const observe of deps.observers) observe(ctx, row);
+  return row;
+}
+
+/** A cache hit whose stored usage is unknown: what the answer would have cost, counted locally. */
+function estimateStored(ctx: RequestContext, estimateFactor?: number): UsageDetail {
+  return {
+    inputTokens: promptTokens(ctx, modelUsed(ctx), estimateFactor).tokens,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 0,
+    estimated: true,
+  };
+}
+
+const round9 = (usd: number): number => Math.round(usd * 1e9) / 1e9;

@@ -1,0 +1,163 @@
+import { isSluiceError } from '../errors.js';
+import { afterReply } from '../pipeline/reply.js';
+import type { Priority, Reply, RequestContext, Stage } from '../pipeline/types.js';
+import type { FlowConfig } from './config.js';
+import type { AcquireRequest, Permit, ReleaseOutcome } from './limiter.js';
+import type { LimiterRegistry } from './limiters.js';
+import { providerRemainingFrom, retryAfterMsFrom } from './provider-headers.js';
+import { isGatewayRateLimit } from './rate-limit.js';
+
+/**
+ * ctx.notes keys this stage reads and writes.
+ * - THROTTLED_NOTE (read): an upstream stage that retried past a 429 sets `{ retryAfterMs? }`
+ *   here, so the limiter backs off even though the final attempt succeeded.
+ * - QUEUE_WAIT_NOTE (written): ms the request waited for its permit(s), when it waited.
+ */
+export const THROTTLED_NOTE = 'flow.throttled';
+export const QUEUE_WAIT_NOTE = 'flow.queueWaitMs';
+
+export interface QueueStageDeps {
+  limiters: LimiterRegistry;
+  /** Name of the upstream that will serve this request (the route's choice). */
+  upstreamOf: (ctx: RequestContext) => string;
+  config: Pick<FlowConfig, 'fairnessKey' | 'tierPriority'>;
+}
+
+/**
+ * Wait for a slot on the request's upstream (and model, when it has its own limit), call the
+ * rest of the pipeline, give the slot back when the reply is complete (a stream at its end),
+ * and tell the limiter when the provider said "slow down".
+ */
+export function queueStage(deps: QueueStageDeps): Stage {
+  const { limiters, upstreamOf, config } = deps;
+  if (typeof upstreamOf !== 'function') throw new TypeError('queueStage: upstreamOf must be a function');
+  const callerIdOf = callerIdFor(config.fairnessKey);
+  const tierPriority = config.tierPriority;
+
+  const requestOf = (ctx: RequestContext): AcquireRequest => ({
+    priority: priorityOf(ctx, tierPriority),
+    callerId: callerIdOf(ctx),
+    deadline: ctx.deadline,
+    signal: ctx.signal,
+  });
+
+  return async (ctx, next) => {
+    const chain = limiters.chainFor(upstreamOf(ctx), ctx.model);
+    // Fast path first: a free slot is taken synchronously, no request object, no extra promise.
+    const first = chain[0].tryAcquire() ?? (await chain[0].acquire(requestOf(ctx)));
+    let second: Permit | undefined;
+    if (chain.length > 1) {
+      try {
+        second = chain[1].tryAcquire() ?? (await chain[1].acquire(requestOf(ctx)));
+      } catch (error) {
+        first.release({ failed: true });
+        throw error;
+      }
+    }
+    const waited = first.waitedMs + (second?.waitedMs ?? 0);
+    if (waited > 0) ctx.notes.set(QUEUE_WAIT_NOTE, waited);
+
+    let reply: Reply;
+    try {
+      reply = await next();
+    } catch (error) {
+      const outcome = outcomeOfError(error, ctx);
+      first.release(outcome);
+      second?.release(upstreamShare(outcome));
+      throw error;
+    }
+    const outcome = outcomeOfReply(reply, ctx);
+    if (reply.kind === 'json') {
+      first.release(outcome);
+      second?.release(upstreamShare(outcome));
+      return reply;
+    }
+    return releaseAtStreamEnd(reply, ctx.signal, first, second, outcome);
+  };
+}
+
+/**
+ * A provider 429 lowers the most specific limiter (the model's, for per-model limits); the
+ * upstream limiter behind it just gets its slot back, unless the 429 came with a hold.
+ */
+function upstreamShare(outcome: ReleaseOutcome): ReleaseOutcome {
+  return outcome.throttled ? { failed: true } : outcome;
+}
+
+function releaseAtStreamEnd(
+  reply: Reply,
+  signal: AbortSignal,
+  first: Permit,
+  second: Permit | undefined,
+  outcome: ReleaseOutcome,
+): Reply {
+  const release = () => {
+    signal.removeEventListener('abort', release);
+    first.release(outcome);
+    second?.release(upstreamShare(outcome));
+  };
+  // A client that leaves before the stream is read never runs the stream's `finally`:
+  // the abort frees the slot then (release is idempotent).
+  signal.addEventListener('abort', release, { once: true });
+  return afterReply(reply, (done) => {
+    if (!done.completed && outcome.throttled !== true) outcome = { ...outcome, failed: true };
+    release();
+  });
+}
+
+function outcomeOfReply(reply: Reply, ctx: RequestContext): ReleaseOutcome {
+  if (reply.status === 429) return { throttled: true, retryAfterMs: retryAfterMsFrom(reply.headers) };
+  const noted = throttledNote(ctx);
+  if (noted !== undefined) return noted;
+  const remaining = providerRemainingFrom(reply.headers);
+  if (reply.status >= 500) return { failed: true, remaining };
+  return remaining === undefined ? SUCCESS : { remaining };
+}
+
+function outcomeOfError(error: unknown, ctx: RequestContext): ReleaseOutcome {
+  if (isSluiceError(error) && !isGatewayRateLimit(error)) {
+    const providerThrottled =
+      error.code === 'rate_limited' || (error.code === 'upstream_error' && error.status === 429);
+    if (providerThrottled) {
+      const fromHeaders = error.extra.headers ? retryAfterMsFrom(error.extra.headers) : undefined;
+      const seconds = error.extra.retryAfterSeconds;
+      return { throttled: true, retryAfterMs: seconds !== undefined ? seconds * 1000 : fromHeaders };
+    }
+  }
+  return throttledNote(ctx) ?? FAILED;
+}
+
+function throttledNote(ctx: RequestContext): ReleaseOutcome | undefined {
+  const note = ctx.notes.get(THROTTLED_NOTE) as { retryAfterMs?: number } | undefined;
+  return note === undefined ? undefined : { throttled: true, retryAfterMs: note.retryAfterMs };
+}
+
+const SUCCESS: ReleaseOutcome = Object.freeze({});
+const FAILED: ReleaseOutcome = Object.freeze({ failed: true });
+
+/**
+ * An explicit `x-sluice-priority` wins (the server put it in ctx.priority); without one, the
+ * caller's tier may map to a priority.
+ */
+function priorityOf(ctx: RequestContext, tierPriority: Readonly<Record<string, Priority>>): Priority {
+  const tier = ctx.caller.tier;
+  if (
+    tier !== undefined &&
+    ctx.headers['x-sluice-priority'] === undefined &&
+    Object.hasOwn(tierPriority, tier)
+  ) {
+    return tierPriority[tier];
+  }
+  return ctx.priority;
+}
+
+function callerIdFor(fairnessKey: FlowConfig['fairnessKey']): (ctx: RequestContext) => string {
+  switch (fairnessKey) {
+    case 'user':
+      return (ctx) => ctx.caller.user;
+    case 'team':
+      return (ctx) => ctx.caller.team ?? ctx.caller.keyId ?? ctx.caller.user;
+    case 'key':
+      return (ctx) => ctx.caller.keyId ?? ctx.caller.user;
+  }
+}

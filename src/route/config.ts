@@ -1,0 +1,136 @@
+import { z } from 'zod';
+
+/**
+ * Model routing by complexity. Mounted by the root config under the key `routing`; `{}` parses.
+ * Requests whose `model` is an alias (default: `auto`) go to the alias's cheap or strong model,
+ * decided by the first matching rule (all conditions of a rule must hold). An explicit model is
+ * never changed.
+ */
+
+const conditionSchema = z
+  .object({
+    /** Regular expression (case-insensitive) tested on the last user message, trimmed. */
+    pattern: z.string().optional(),
+    /** Keywords searched in the last user message (case-insensitive; an ASCII keyword must start a word). */
+    keywords: z.array(z.string().min(1)).optional(),
+    /** How many distinct keywords must appear (with `keywords`). */
+    minKeywordHits: z.number().int().positive().default(1),
+    minChars: z.number().int().nonnegative().optional(),
+    maxChars: z.number().int().nonnegative().optional(),
+    /** Prompt tokens of the whole request (system, history, tools). */
+    minContextTokens: z.number().int().nonnegative().optional(),
+    maxContextTokens: z.number().int().nonnegative().optional(),
+    /** The request defines tools. */
+    hasTools: z.boolean().optional(),
+  })
+  .refine(
+    (c) =>
+      c.pattern !== undefined ||
+      c.keywords !== undefined ||
+      c.minChars !== undefined ||
+      c.maxChars !== undefined ||
+      c.minContextTokens !== undefined ||
+      c.maxContextTokens !== undefined ||
+      c.hasTools !== undefined,
+    { message: 'a rule needs at least one condition' },
+  );
+
+export const routingRuleSchema = z.object({
+  name: z.string().min(1),
+  use: z.enum(['cheap', 'strong']),
+  when: conditionSchema,
+});
+export type RoutingRule = z.infer<typeof routingRuleSchema>;
+
+const COMPLEX_SIGNALS = [
+  // The seed's signals …
+  '代码',
+  '分析',
+  '设计',
+  '架构',
+  '推理',
+  '证明',
+  '比较',
+  '评估',
+  '优化',
+  'debug',
+  '为什么',
+  // … and their English counterparts.
+  'code',
+  'analy',
+  'design',
+  'architect',
+  'reason',
+  'prove',
+  'proof',
+  'compare',
+  'evaluat',
+  'optimi',
+  'why',
+  'trade-off',
+  'step by step',
+];
+
+/** The seed's signals as rules: strong for long or complex requests, cheap for greetings, yes/no, arithmetic, short translations. */
+export const SEED_RULES: z.input<typeof routingRuleSchema>[] = [
+  { name: 'long-context', use: 'strong', when: { minContextTokens: 8000 } },
+  { name: 'long-message', use: 'strong', when: { minChars: 1000 } },
+  {
+    name: 'code-or-proof',
+    use: 'strong',
+    when: {
+      keywords: [
+        '```',
+        'code',
+        'debug',
+        'stack trace',
+        'algorithm',
+        'refactor',
+        'prove',
+        'proof',
+        '代码',
+        '算法',
+        '证明',
+      ],
+    },
+  },
+  { name: 'complex-signals', use: 'strong', when: { keywords: COMPLEX_SIGNALS, minKeywordHits: 2 } },
+  {
+    name: 'greeting',
+    use: 'cheap',
+    when: { pattern: '^(你好|您好|hello|hi|hey|谢谢|感谢|thanks|thank you)(?![a-z])', maxChars: 200 },
+  },
+  {
+    name: 'yes-no',
+    use: 'cheap',
+    when: { pattern: '^(是|否|对|不对|好的|好|yes|no|ok|okay|sure)(?![a-z]).{0,5}$' },
+  },
+  {
+    name: 'arithmetic',
+    use: 'cheap',
+    when: {
+      pattern: "^(what is|what's|calculate|compute|计算)?\\s*-?\\d+(\\.\\d+)?\\s*[-+*/×÷^%]\\s*-?\\d",
+      maxChars: 100,
+    },
+  },
+  { name: 'short-translation', use: 'cheap', when: { pattern: '^(翻译|translate)(?![a-z])', maxChars: 120 } },
+];
+
+export const routingAliasSchema = z.object({
+  cheap: z.string().min(1),
+  strong: z.string().min(1),
+  /** Used when no rule matches. */
+  default: z.enum(['cheap', 'strong']).default('cheap'),
+  rules: z.array(routingRuleSchema).prefault(SEED_RULES),
+});
+export type RoutingAlias = z.infer<typeof routingAliasSchema>;
+
+export const routingConfigSchema = z
+  .object({
+    aliases: z.record(z.string().min(1), routingAliasSchema).prefault({
+      auto: { cheap: 'gpt-4o-mini', strong: 'gpt-4o' },
+    }),
+  })
+  .prefault({});
+
+export type RoutingConfig = z.infer<typeof routingConfigSchema>;

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * A Lua script run with EVALSHA, loaded with EVAL on the first NOSCRIPT (after a restart or
+ * SCRIPT FLUSH). Replies come back with bulk strings as Buffers (values are bytes).
+ *
+ * Scripts that touch keys built inside Lua (the KV eviction) assume a single Redis instance or
+ * a primary with replicas, not Redis Cluster.
+ */
+export class LuaScript {
+  readonly #lua: string;
+  readonly #sha: string;
+  /** Number of KEYS the script takes; undefined = any. */
+  readonly #keys: number | undefined;
+
+  constructor(lua: string, keys?: number) {
+    this.#lua = lua;
+    this.#sha = createHash('sha1').update(lua).digest('hex');
+    this.#keys = keys;
+  }
+
+  async run(
+    redis: Redis,
+    keys: readonly string[],
+    args: readonly (string | number | Buffer)[],
+  ): Promise<unknown> {
+    if (this.#keys !== undefined && keys.length !== this.#keys) {
+      throw new TypeError(`script expects ${this.#keys} keys, got ${keys.length}`);
+    }
+    try {
+      return await redis.callBuffer('EVALSHA', this.#sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return redis.callBuffer('EVAL', this.#lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/**
+ * All-or-nothing counter reservation. KEYS: the counters. ARGV, three per key: amount,
+ * limit ('' = none), ttl ms (0 = none). A key listed twice is checked against both amounts.
+ * Reply: {1, value...} or {0, failing index (0-based), current value}.
+ */
+export const TRY_ADD = `
+local pending = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local amount = tonumber(ARGV[3 * i - 2])
+  local limit = tonumber(ARGV[3 * i - 1])
+  local current = pending[key]
+  if current == nil then current = tonumber(redis.call('GET', key) or '0') end
+  if limit ~= nil and current + amount > limit then
+    return {0, i - 1, tostring(current)}
+  end
+  pending[key] = current + amount
+end
+local out = {1}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  out[i + 1] = redis.call('INCRBYFLOAT', key, ARGV[3 * i - 2])
+  local ttl = tonumber(ARGV[3 * i])
+  if ttl > 0 and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ttl) end
+end
+return out
+`;
+
+/*
+ * KV scripts. A limited namespace keeps, beside the data keys, a sorted set of members scored
+ * by a use counter (LRU order: lowest = least recently used), a hash of value sizes and a byte
+ * total. A member whose data key expired stays in the books until it is evicted (it is the
+ * least recently used by then) or swept; overwriting it replaces its size.
+ */
+
+/** KEYS: data, lru, sizes, bytes, clock. ARGV: value, ttl ms (0 = none), member, maxEntries, maxBytes ('' = none), data-key prefix. */
+export const KV_SET_LIMITED = `
+local old = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[1]) end
+local size = string.len(ARGV[1])
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], size)
+local bytes = redis.call('INCRBY', KEYS[4], size - old)
+local count = redis.call('ZCARD', KEYS[2])
+local maxEntries = tonumber(ARGV[4])
+local maxBytes = tonumber(ARGV[5])
+local evicted = 0
+while (maxEntries ~= nil and count > maxEntries) or (maxBytes ~= nil and bytes > maxBytes) do
+  local victim = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if not victim then break end
+  redis.call('DEL', ARGV[6] .. victim)
+  redis.call('ZREM', KEYS[2], victim)
+  local victimSize = tonumber(redis.call('HGET', KEYS[3], victim) or '0')
+  redis.call('HDEL', KEYS[3], victim)
+  bytes = redis.call('DECRBY', KEYS[4], victimSize)
+  count = count - 1
+  evicted = evicted + 1
+end
+return evicted
+`;
+
+/** KEYS: data, lru, clock. ARGV: member, '1' to record the use. Reply: nil or {value, pttl}. */
+export const KV_GET_ENTRY = `
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+if ARGV[2] == '1' then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), ARGV[1]) end
+return {value, redis.call('PTTL', KEYS[1])}
+`;
+
+/** KEYS: data, lru, clock. ARGV: ttl ms (0 = none), member, '1' to record the use. Reply: 1 or 0. */
+export const KV_TOUCH = `
+local ok
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  ok = redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  ok = redis.call('EXISTS', KEYS[1])
+  if ok == 1 then redis.call('PERSIST', KEYS[1]) end
+end
+if ok == 1 and ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), ARGV[2]) end
+return ok
+`;
+
+/** KEYS: lru, sizes, bytes. ARGV: data-key prefix, members... Reply: how many live data keys went. */
+export const KV_DELETE_LIMITED = `
+local deleted = 0
+for i = 2, #ARGV do
+  deleted = deleted + redis.call('DEL', ARGV[1] .. ARGV[i])
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    local size = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    redis.call('DECRBY', KEYS[3], size)
+  end
+end
+return deleted
+`;
+
+/** KEYS: lru, sizes, bytes. ARGV: data-key prefix, batch. Drops the books of expired members among the oldest `batch`. */
+export const KV_SWEEP_LIMITED = `
+local members = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local removed = 0
+for _, member in ipairs(members) do
+  if redis.call('EXISTS', ARGV[1] .. member) == 0 then
+    redis.call('ZREM', KEYS[1], member)
+    local size = tonumber(redis.call('HGET', KEYS[2], member) or '0')
+    redis.call('HDEL', KEYS[2], member)
+    redis.call('DECRBY', KEYS[3], size)
+    removed = removed + 1
+  end
+end
+return removed
+`;

@@ -1,0 +1,471 @@
+import Database, { type Statement } from 'better-sqlite3';
+import { checkLimits, expiresAtFor, isLive } from './expiry.js';
+import { checkLedgerField } from './ledger-match.js';
+import type {
+  CounterAdd,
+  CounterStore,
+  KvEntry,
+  KvLimits,
+  KvStore,
+  LedgerStore,
+  TryAddResult,
+} from './types.js';
+
+/**
+ * Embedded storage in one SQLite file (better-sqlite3: synchronous, so every call below is a
+ * few microseconds of blocking work and never an event-loop stall of its own). WAL lets readers
+ * run beside the writer; `synchronous = NORMAL` trades the last transactions before a power
+ * loss for fewer fsyncs, which is right for caches and counters that can be rebuilt.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  ns TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value BLOB NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER NOT NULL,
+  UNIQUE (ns, key)
+);
+CREATE INDEX IF NOT EXISTS kv_expiry ON kv (expires_at) WHERE expires_at > 0;
+CREATE TABLE IF NOT EXISTS counters (
+  key TEXT PRIMARY KEY,
+  value REAL NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at) WHERE expires_at > 0;
+CREATE TABLE IF NOT EXISTS ledger (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  ts REAL NOT NULL,
+  row TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (name, ts);
+`;
+
+const LIVE = '(expires_at = 0 OR expires_at > @now)';
+/** Any key starting with the prefix sorts below prefix + U+10FFFF (the largest code point). */
+const PREFIX_END = '\u{10FFFF}';
+const SWEEP_BATCH = 1000;
+
+export interface SqliteOptions {
+  /** How often expired KV rows and counters are deleted in bulk (they are also dropped when read). 0 = never. */
+  sweepIntervalMs?: number;
+  now?: () => number;
+}
+
+interface Row {
+  value: Buffer;
+  expiresAt: number;
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    kvGet: db.prepare<{ ns: string; key: string }, Row>(
+      'SELECT value, expires_at AS expiresAt FROM kv WHERE ns = @ns AND key = @key',
+    ),
+    kvLiveSize: db.prepare<{ ns: string; key: string; now: number }, { n: number }>(
+      `SELECT length(value) AS n FROM kv WHERE ns = @ns AND key = @key AND ${LIVE}`,
+    ),
+    kvUpsert: db.prepare<{ ns: string; key: string; value: Buffer; expiresAt: number; usedAt: number }>(
+      `INSERT INTO kv (ns, key, value, expires_at, used_at) VALUES (@ns, @key, @value, @expiresAt, @usedAt)
+       ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, used_at = excluded.used_at`,
+    ),
+    kvTouch: db.prepare<{ ns: string; key: string; now: number; expiresAt: number; usedAt: number }>(
+      `UPDATE kv SET expires_at = @expiresAt, used_at = @usedAt WHERE ns = @ns AND key = @key AND ${LIVE}`,
+    ),
+    kvMarkUsed: db.prepare<{ ns: string; key: string; usedAt: number }>(
+      'UPDATE kv SET used_at = @usedAt WHERE ns = @ns AND key = @key',
+    ),
+    kvDelete: db.prepare<{ ns: string; key: string }, { expiresAt: number }>(
+      'DELETE FROM kv WHERE ns = @ns AND key = @key RETURNING expires_at AS expiresAt',
+    ),
+    kvDeleteRange: db.prepare<{ ns: string; from: string; to: string }, { expiresAt: number }>(
+      'DELETE FROM kv WHERE ns = @ns AND key >= @from AND key < @to RETURNING expires_at AS expiresAt',
+    ),
+    kvKeysRange: db.prepare<{ ns: string; from: string; to: string; now: number }, { key: string }>(
+      `SELECT key FROM kv WHERE ns = @ns AND key >= @from AND key < @to AND ${LIVE}`,
+    ),
+    kvTotals: db.prepare<{ ns: string; now: number }, { n: number; b: number }>(
+      `SELECT count(*) AS n, coalesce(sum(length(value)), 0) AS b FROM kv WHERE ns = @ns AND ${LIVE}`,
+    ),
+    kvDeleteExpiredNs: db.prepare<{ ns: string; now: number }>(
+      'DELETE FROM kv WHERE ns = @ns AND expires_at > 0 AND expires_at <= @now',
+    ),
+    // Keep the most recently used rows while both the running count and byte sum fit.
+    kvEvict: db.prepare<{ ns: string; maxEntries: number; maxBytes: number }, { key: string }>(
+      `DELETE FROM kv WHERE rowid IN (
+         SELECT id FROM (
+           SELECT rowid AS id,
+                  row_number() OVER w AS rn,
+                  sum(length(value)) OVER w AS total
+           FROM kv WHERE ns = @ns
+           WINDOW w AS (ORDER BY used_at DESC, rowid DESC ROWS UNBOUNDED PRECEDING)
+         ) WHERE rn > @maxEntries OR total > @maxBytes)
+       RETURNING key`,
+    ),
+    kvSweep: db.prepare<{ now: number }>(
+      `DELETE FROM kv WHERE rowid IN
+         (SELECT rowid FROM kv WHERE expires_at > 0 AND expires_at <= @now LIMIT ${SWEEP_BATCH})`,
+    ),
+    counterGet: db.prepare<{ key: string }, { value: number; expiresAt: number }>(
+      'SELECT value, expires_at AS expiresAt FROM counters WHERE key = @key',
+    ),
+    counterPut: db.prepare<{ key: string; value: number; expiresAt: number }>(
+      `INSERT INTO counters (key, value, expires_at) VALUES (@key, @value, @expiresAt)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+    ),
+    counterSweep: db.prepare<{ now: number }>(
+      `DELETE FROM counters WHERE key IN
+         (SELECT key FROM counters WHERE expires_at > 0 AND expires_at <= @now LIMIT ${SWEEP_BATCH})`,
+    ),
+    ledgerInsert: db.prepare<{ name: string; ts: number; row: string }>(
+      'INSERT INTO ledger (name, ts, row) VALUES (@name, @ts, @row)',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** One SQLite database holding every KV namespace, the counters and the ledgers. */
+export class SqliteStore {
+  readonly db: Database.Database;
+  readonly counters: CounterStore;
+  readonly #statements: Statements;
+  readonly #now: () => number;
+  readonly #sweeper: NodeJS.Timeout | undefined;
+  readonly #namespaces = new Set<SqliteKvStore>();
+  #lastUse = 0;
+
+  constructor(file: string, options: SqliteOptions = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.#statements = prepareStatements(this.db);
+    this.#now = options.now ?? Date.now;
+    this.counters = new SqliteCounterStore(this.db, this.#statements, this.#now);
+    const every = options.sweepIntervalMs ?? 60_000;
+    if (every > 0) {
+      this.#sweeper = setInterval(() => this.sweep(), every);
+      this.#sweeper.unref();
+    }
+  }
+
+  kv(namespace: string, limits: KvLimits = {}, hooks: SqliteKvHooks = {}): SqliteKv {
+    const store = new SqliteKvStore(namespace, limits, hooks, this.db, this.#statements, this.#now, () =>
+      this.#useStamp(),
+    );
+    this.#namespaces.add(store);
+    return store;
+  }
+
+  ledger<Row extends { ts: number }>(name: string): LedgerStore<Row> {
+    return new SqliteLedgerStore<Row>(this.db, this.#statements, name);
+  }
+
+  /** Delete expired KV rows and counters, in batches so one sweep never holds the lock long. */
+  sweep(): void {
+    const now = this.#now();
+    while (this.#statements.kvSweep.run({ now }).changes === SWEEP_BATCH) {}
+    while (this.#statements.counterSweep.run({ now }).changes === SWEEP_BATCH) {}
+    for (const ns of this.#namespaces) ns.forgetTotals();
+  }
+
+  async close(): Promise<void> {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    if (this.db.open) this.db.close();
+  }
+
+  /** A strictly increasing use stamp (µs resolution), so LRU order has no ties within a process. */
+  #useStamp(): number {
+    this.#lastUse = Math.max(this.#now() * 1000, this.#lastUse + 1);
+    return this.#lastUse;
+  }
+}
+
+/** Hooks a memory front uses to stay consistent with this namespace. */
+export interface SqliteKvHooks {
+  /** Keys the LRU eviction removed (so a front can drop them too). */
+  onEvict?: (keys: readonly string[]) => void;
+}
+
+/** A SQLite KV namespace, plus batched use marks from a memory front's hits. */
+export interface SqliteKv extends KvStore {
+  /** Record reads served by a front, so LRU eviction here sees them. */
+  markUsed(keys: Iterable<string>): void;
+}
+
+const asBuffer = (value: Uint8Array): Buffer =>
+  Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+
+/**
+ * One KV namespace. With limits, it keeps running totals (loaded on first need, reloaded after
+ * an eviction or sweep) so a write only runs the eviction query when a limit is exceeded.
+ * `close()` is a no-op: the database belongs to `SqliteStore`.
+ */
+class SqliteKvStore implements SqliteKv {
+  readonly #ns: string;
+  readonly #hooks: SqliteKvHooks;
+  readonly #markUsedMany: (keys: Iterable<string>) => void;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #limited: boolean;
+  readonly #st: Statements;
+  readonly #now: () => number;
+  readonly #stamp: () => number;
+  #totals: { n: number; b: number } | undefined;
+
+  constructor(
+    ns: string,
+    limits: KvLimits,
+    hooks: SqliteKvHooks,
+    db: Database.Database,
+    st: Statements,
+    now: () => number,
+    stamp: () => number,
+  ) {
+    const { maxEntries, maxBytes } = checkLimits(limits);
+    this.#ns = ns;
+    this.#hooks = hooks;
+    this.#markUsedMany = db.transaction((keys: Iterable<string>) => {
+      for (const key of keys) st.kvMarkUsed.run({ ns, key, usedAt: stamp() });
+    });
+    this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
+    this.#limited = Number.isFinite(maxEntries) || Number.isFinite(maxBytes);
+    this.#st = st;
+    this.#now = now;
+    this.#stamp = stamp;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.#read(key)?.value;
+  }
+
+  async getEntry(key: string): Promise<KvEntry | undefined> {
+    return this.#read(key);
+  }
+
+  async set(key: string, value: Uint8Array, ttlSeconds: number): Promise<void> {
+    const ns = this.#ns;
+    const now = this.#now();
+    if (value.byteLength > this.#maxBytes) {
+      this.#forget(key);
+      return;
+    }
+    const previous = this.#limited ? this.#st.kvLiveSize.get({ ns, key, now }) : undefined;
+    this.#st.kvUpsert.run({
+      ns,
+      key,
+      value: asBuffer(value),
+      expiresAt: expiresAtFor(ttlSeconds, now),
+      usedAt: this.#stamp(),
+    });
+    if (!this.#limited) return;
+    const totals = this.#totals;
+    if (totals) {
+      if (previous === undefined) totals.n += 1;
+      totals.b += value.byteLength - (previous?.n ?? 0);
+    } else {
+      this.#totals = this.#st.kvTotals.get({ ns, now }) ?? { n: 0, b: 0 };
+    }
+    const { n, b } = this.#totals!;
+    if (n > this.#maxEntries || b > this.#maxBytes) this.#evict(now);
+  }
+
+  async touch(key: string, ttlSeconds: number): Promise<boolean> {
+    const now = this.#now();
+    const expiresAt = expiresAtFor(ttlSeconds, now);
+    return this.#st.kvTouch.run({ ns: this.#ns, key, now, expiresAt, usedAt: this.#stamp() }).changes > 0;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#forget(key);
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const now = this.#now();
+    const gone = this.#st.kvDeleteRange.all({ ns: this.#ns, from: prefix, to: prefix + PREFIX_END });
+    if (gone.length > 0) this.#totals = undefined;
+    return gone.filter((row) => isLive(row.expiresAt, now)).length;
+  }
+
+  async *keys(prefix: string): AsyncIterable<string> {
+    const rows = this.#st.kvKeysRange.all({
+      ns: this.#ns,
+      from: prefix,
+      to: prefix + PREFIX_END,
+      now: this.#now(),
+    });
+    for (const row of rows) yield row.key;
+  }
+
+  async close(): Promise<void> {}
+
+  markUsed(keys: Iterable<string>): void {
+    if (this.#limited) this.#markUsedMany(keys);
+  }
+
+  /** Totals are stale after a sweep; reload them on the next write. */
+  forgetTotals(): void {
+    this.#totals = undefined;
+  }
+
+  #read(key: string): KvEntry | undefined {
+    const ns = this.#ns;
+    const row = this.#st.kvGet.get({ ns, key });
+    if (!row) return undefined;
+    if (!isLive(row.expiresAt, this.#now())) {
+      this.#forget(key);
+      return undefined;
+    }
+    if (this.#limited) this.#st.kvMarkUsed.run({ ns, key, usedAt: this.#stamp() });
+    return row;
+  }
+
+  #forget(key: string): boolean {
+    const row = this.#st.kvDelete.get({ ns: this.#ns, key });
+    if (!row) return false;
+    this.#totals = undefined;
+    return isLive(row.expiresAt, this.#now());
+  }
+
+  #evict(now: number): void {
+    const ns = this.#ns;
+    this.#st.kvDeleteExpiredNs.run({ ns, now });
+    this.#st.kvEvict.run({
+      ns,
+      maxEntries: toSqlLimit(this.#maxEntries),
+      maxBytes: toSqlLimit(this.#maxBytes),
+    });
+    this.#totals = undefined;
+  }
+}
+
+/** SQLite integers stop at 2^63; an unlimited bound becomes the largest safe JS integer. */
+const toSqlLimit = (n: number): number => (Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER);
+
+/** Counters in one table; `tryAdd` checks and writes inside one IMMEDIATE transaction. */
+class SqliteCounterStore implements CounterStore {
+  readonly #st: Statements;
+  readonly #now: () => number;
+  readonly #tryAdd: (adds: readonly CounterAdd[]) => TryAddResult;
+  readonly #add: (key: string, amount: number, ttlSeconds: number) => number;
+
+  constructor(db: Database.Database, st: Statements, now: () => number) {
+    this.#st = st;
+    this.#now = now;
+    // IMMEDIATE takes the write lock before the reads, so two processes on one file cannot
+    // both pass the check (inside one process better-sqlite3 is synchronous anyway).
+    const tryAdd = db.transaction((adds: readonly CounterAdd[]): TryAddResult => {
+      const now = this.#now();
+      const pending = new Map<string, { value: number; expiresAt: number }>();
+      for (let i = 0; i < adds.length; i++) {
+        const { key, amount, limit, ttlSeconds } = adds[i];
+        const current = pending.get(key) ?? this.#live(key, now);
+        const value = current ? current.value : 0;
+        if (value + amount > limit) return { ok: false, index: i, current: value };
+        pending.set(key, {
+          value: value + amount,
+          expiresAt: current?.expiresAt ?? expiresAtFor(ttlSeconds, now),
+        });
+      }
+      const values: number[] = [];
+      for (const add of adds) values.push(pending.get(add.key)!.value);
+      for (const [key, counter] of pending) this.#st.counterPut.run({ key, ...counter });
+      return { ok: true, values };
+    });
+    this.#tryAdd = (adds) => tryAdd.immediate(adds);
+    const add = db.transaction((key: string, amount: number, ttlSeconds: number): number => {
+      const now = this.#now();
+      const current = this.#live(key, now);
+      const value = (current?.value ?? 0) + amount;
+      this.#st.counterPut.run({ key, value, expiresAt: current?.expiresAt ?? expiresAtFor(ttlSeconds, now) });
+      return value;
+    });
+    this.#add = (key, amount, ttlSeconds) => add.immediate(key, amount, ttlSeconds);
+  }
+
+  async tryAdd(adds: readonly CounterAdd[]): Promise<TryAddResult> {
+    return this.#tryAdd(adds);
+  }
+
+  async add(key: string, amount: number, ttlSeconds: number): Promise<number> {
+    return this.#add(key, amount, ttlSeconds);
+  }
+
+  async get(keys: readonly string[]): Promise<number[]> {
+    const now = this.#now();
+    return keys.map((key) => this.#live(key, now)?.value ?? 0);
+  }
+
+  async close(): Promise<void> {}
+
+  #live(key: string, now: number): { value: number; expiresAt: number } | undefined {
+    const row = this.#st.counterGet.get({ key });
+    return row && isLive(row.expiresAt, now) ? row : undefined;
+  }
+}
+
+/**
+ * Ledger rows as JSON text, range-scanned through the (name, ts) index. `where` filters run in
+ * SQL; the statement for each set of filtered fields is prepared once and reused.
+ */
+class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> {
+  readonly #db: Database.Database;
+  readonly #st: Statements;
+  readonly #name: string;
+  readonly #queries = new Map<string, Statement<unknown[], { row: string }>>();
+
+  constructor(db: Database.Database, st: Statements, name: string) {
+    this.#db = db;
+    this.#st = st;
+    this.#name = name;
+  }
+
+  async append(row: Row): Promise<void> {
+    this.#st.ledgerInsert.run({ name: this.#name, ts: row.ts, row: JSON.stringify(row) });
+  }
+
+  async query(filter: {
+    since: number;
+    until?: number;
+    where?: Partial<Record<keyof Row, string>>;
+  }): Promise<Row[]> {
+    const fields: string[] = [];
+    const values: string[] = [];
+    for (const [field, value] of Object.entries(filter.where ?? {})) {
+      if (typeof value !== 'string') continue;
+      fields.push(checkLedgerField(field));
+      values.push(value);
+    }
+    const statement = this.#statementFor(fields);
+    const until = filter.until ?? Number.MAX_VALUE;
+    return statement.all(this.#name, filter.since, until, ...values).map((r) => JSON.parse(r.row) as Row);
+  }
+
+  async close(): Promise<void> {}
+
+  #statementFor(fields: readonly string[]): Statement<unknown[], { row: string }> {
+    const id = fields.join(',');
+    let statement = this.#queries.get(id);
+    if (!statement) {
+      // Same rule as ledgerRowMatches: text compares as is, numbers by their decimal text.
+      const conditions = fields.map((field) => {
+        const path = `'$.${field}'`;
+        return `(CASE json_type(row, ${path})
+                   WHEN 'text' THEN json_extract(row, ${path})
+                   WHEN 'integer' THEN CAST(json_extract(row, ${path}) AS TEXT)
+                   WHEN 'real' THEN CAST(json_extract(row, ${path}) AS TEXT)
+                 END) = ?`;
+      });
+      const where = conditions.length > 0 ? ` AND ${conditions.join(' AND ')}` : '';
+      statement = this.#db.prepare<unknown[], { row: string }>(
+        `SELECT row FROM ledger WHERE name = ? AND ts >= ? AND ts < ?${where} ORDER BY ts, id`,
+      );
+      this.#queries.set(id, statement);
+    }
+    return statement;
+  }
+}

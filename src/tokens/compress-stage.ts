@@ -1,0 +1,94 @@
+/**
+ * The shaping stage for long prompts: the opt-in system-prompt trim, then the opt-in history
+ * compression. Compression is on for a request when `x-sluice-compress: on` says so, else when
+ * the caller's key says so (`compress`), else when `tokens.compression.enabled` is set for the
+ * route; `x-sluice-compress: off` always wins. A failing summariser never fails the request: it
+ * goes on uncompressed.
+ */
+import type { RequestContext, Stage } from '../pipeline/types.js';
+import { keyRecordOf } from '../auth/stage.js';
+import { PURPOSE_NOTE } from '../cost/record-stage.js';
+import type { KvStore } from '../store/types.js';
+import { compressHistory, type Summariser } from './compress.js';
+import type { TokensConfig } from './config.js';
+import { countRequestTokens, countText } from './count.js';
+import { trimSystemPrompts } from './system-trim.js';
+
+/** `ctx.notes` key: `{ before, after, replaced, summary }` when a history was compressed. */
+export const COMPRESSION_NOTE = 'tokens.compression';
+
+export interface CompressionStageDeps {
+  config: TokensConfig;
+  summarise: Summariser;
+  /** Summaries kept for reuse (a KV namespace of the shared store). */
+  store?: KvStore;
+  logger?: { warn(obj: object, msg?: string): void };
+}
+
+export function compressionWanted(ctx: RequestContext, config: TokensConfig): boolean {
+  const header = ctx.headers['x-sluice-compress'];
+  if (typeof header === 'string') {
+    const v = header.trim().toLowerCase();
+    if (v === 'on' || v === 'true' || v === '1') return true;
+    if (v === 'off' || v === 'false' || v === '0') return false;
+  }
+  const key = keyRecordOf(ctx);
+  if (key?.compress !== undefined) return key.compress;
+  return config.compression.enabled && (config.compression.routes as readonly string[]).includes(ctx.route);
+}
+
+export function compressionStage(deps: CompressionStageDeps): Stage {
+  const { config } = deps;
+  return async (ctx, next) => {
+    // The summariser's own call comes through the pipeline too: never compress it.
+    if (ctx.route === 'embeddings' || ctx.notes.get(PURPOSE_NOTE) === 'summary') return next();
+    const countBody = (body: Record<string, unknown>) =>
+      countRequestTokens(ctx.dialect, ctx.route, body, {
+        model: ctx.model,
+        estimateFactor: config.estimateFactor,
+      }).tokens;
+
+    if (config.systemTrim.enabled) {
+      const trimmed = trimSystemPrompts(
+        ctx.dialect,
+        ctx.body,
+        config.systemTrim,
+        (t) => countText(t, ctx.model, config.estimateFactor).tokens,
+      );
+      if (trimmed) {
+        ctx.body = trimmed.body;
+        ctx.responseHeaders['x-sluice-system-trimmed'] = String(trimmed.trimmed);
+      }
+    }
+
+    if (compressionWanted(ctx, config)) {
+      try {
+        const result = await compressHistory({
+          dialect: ctx.dialect,
+          body: ctx.body,
+          config: config.compression,
+          count: countBody,
+          summarise: deps.summarise,
+          caller: ctx.caller,
+          store: deps.store,
+        });
+        if (result) {
+          ctx.body = result.body;
+          ctx.responseHeaders['x-sluice-compression'] = `${result.tokensBefore}->${result.tokensAfter}`;
+          ctx.notes.set(COMPRESSION_NOTE, {
+            before: result.tokensBefore,
+            after: result.tokensAfter,
+            replaced: result.replacedMessages,
+            summary: result.summary,
+          });
+        }
+      } catch (err) {
+        deps.logger?.warn(
+          { err, requestId: ctx.id },
+          'history compression failed; sending the request uncompressed',
+        );
+      }
+    }
+    return next();
+  };
+}

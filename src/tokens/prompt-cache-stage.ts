@@ -1,0 +1,55 @@
+/**
+ * The prompt-cache shaping stage (L3). Anthropic: optionally insert `cache_control`
+ * breakpoints (see prompt-cache.ts). OpenAI: caching is automatic and `prompt_cache_key` is
+ * passed through untouched; the stage only fingerprints the prefix so the monitor can tell a
+ * caller whose prefixes keep changing.
+ */
+import type { Stage } from '../pipeline/types.js';
+import type { PromptCacheConfig } from './config.js';
+import { countText } from './count.js';
+import { insertCacheBreakpoints } from './prompt-cache.js';
+import { PREFIX_NOTE, prefixFingerprint } from './prompt-cache-monitor.js';
+
+/** `ctx.notes` key: the places breakpoints were added (`system`, `conversation`, …). */
+export const BREAKPOINTS_NOTE = 'tokens.breakpoints';
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`, 'i');
+}
+
+/** Shortest cacheable prefix for `model`, from `minTokensByModel` (first matching glob) or `minTokens`. */
+export function minCacheableTokens(config: PromptCacheConfig): (model: string) => number {
+  const rules = Object.entries(config.minTokensByModel).map(([glob, n]) => ({ re: globToRegExp(glob), n }));
+  return (model) => rules.find((r) => r.re.test(model))?.n ?? config.minTokens;
+}
+
+export function promptCacheStage(
+  config: PromptCacheConfig,
+  options: { estimateFactor?: number; fingerprint?: boolean } = {},
+): Stage {
+  const minFor = minCacheableTokens(config);
+  const fingerprint = options.fingerprint ?? true;
+  return async (ctx, next) => {
+    if (ctx.route !== 'embeddings') {
+      if (ctx.dialect === 'anthropic' && config.anthropicBreakpoints) {
+        const result = insertCacheBreakpoints(ctx.body, {
+          minTokens: minFor(ctx.model),
+          documentMinTokens: config.documentMinTokens,
+          ttl: config.ttl,
+          countText: (t) => countText(t, ctx.model, options.estimateFactor).tokens,
+        });
+        if (result.added.length > 0) {
+          ctx.body = result.body;
+          ctx.notes.set(BREAKPOINTS_NOTE, result.added);
+          ctx.responseHeaders['x-sluice-cache-breakpoints'] = result.added.join(',');
+        }
+      }
+      if (fingerprint) ctx.notes.set(PREFIX_NOTE, prefixFingerprint(ctx.dialect, ctx.body));
+    }
+    return next();
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The compression summariser wired through the gateway itself: the summary request runs the
+ * same pipeline as any call (budget, caches, queue, upstream, record) as the same caller, so
+ * its cost is reserved against and recorded to that caller (ledger rows with
+ * `purpose: 'summary'`).
+ */
+import { SluiceError } from '../errors.js';
+import { createContext } from '../pipeline/context.js';
+import type { Reply, RequestContext } from '../pipeline/types.js';
+import { PURPOSE_NOTE } from '../cost/record-stage.js';
+import type { Summariser } from './compress.js';
+
+export interface PipelineSummariserOptions {
+  /** Runs a context through the pipeline after auth (late-bound: the pipeline contains the compression stage). */
+  run: (ctx: RequestContext) => Promise<Reply>;
+  maxTokens: number;
+  timeoutMs?: number;
+}
+
+export function pipelineSummariser(options: PipelineSummariserOptions): Summariser {
+  return async (messages, model, caller) => {
+    const body: Record<string, unknown> = { model, messages, max_tokens: options.maxTokens, temperature: 0 };
+    const ctx = createContext({
+      dialect: 'openai',
+      route: 'chat',
+      headers: {},
+      body,
+      signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
+      timeoutMs: options.timeoutMs ?? 60_000,
+    });
+    ctx.caller = { ...caller };
+    ctx.notes.set(PURPOSE_NOTE, 'summary');
+    const reply = await options.run(ctx);
+    if (reply.kind !== 'json' || reply.status >= 400) {
+      throw new SluiceError('upstream_error', `summariser call failed with status ${reply.status}`);
+    }
+    const parsed = (reply.parsed ?? JSON.parse(Buffer.from(reply.body).toString('utf8'))) as {
+      choices?: Array<{ message?: { content?: unknown } }>;
+    };
+    const text = parsed.choices?.[0]?.message?.content;
+    if (typeof text !== 'string') throw new SluiceError('upstream_error', 'summariser reply has no text');
+    return { text, usage: ctx.usage };
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The seed's head-and-tail trim of an over-long system prompt (opt-in): instructions and
+ * output rules usually sit at the start and the end, so the middle goes first. Each system
+ * text over `maxTokens` is cut in proportion to its token count and joined with a marker.
+ */
+import type { Dialect } from '../pipeline/types.js';
+import type { SystemTrimConfig } from './config.js';
+import { isSystemRole, messagesOf } from './messages.js';
+
+export interface TrimResult {
+  body: Record<string, unknown>;
+  /** System texts that were cut. */
+  trimmed: number;
+}
+
+export function trimText(text: string, tokens: number, config: SystemTrimConfig): string {
+  if (tokens <= config.maxTokens) return text;
+  const keep = Math.max(0, Math.floor((text.length * config.maxTokens) / tokens) - config.marker.length);
+  const head = Math.floor(keep * config.headShare);
+  const tail = keep - head;
+  return text.slice(0, head) + config.marker + (tail > 0 ? text.slice(text.length - tail) : '');
+}
+
+/** Trim system prompts over the limit; undefined when none is. `count` gives a text's tokens. */
+export function trimSystemPrompts(
+  dialect: Dialect,
+  body: Record<string, unknown>,
+  config: SystemTrimConfig,
+  count: (text: string) => number,
+): TrimResult | undefined {
+  let trimmed = 0;
+  const trimContent = (content: unknown): unknown => {
+    if (typeof content === 'string') {
+      const out = trimText(content, count(content), config);
+      if (out !== content) trimmed++;
+      return out;
+    }
+    if (!Array.isArray(content)) return content;
+    let changed = false;
+    const blocks = content.map((b: Record<string, unknown>) => {
+      if (b?.type !== 'text' || typeof b.text !== 'string') return b;
+      const text = trimText(b.text, count(b.text), config);
+      if (text === b.text) return b;
+      changed = true;
+      trimmed++;
+      return { ...b, text };
+    });
+    return changed ? blocks : content;
+  };
+  if (dialect === 'anthropic') {
+    const system = trimContent(body.system);
+    return trimmed > 0 ? { body: { ...body, system }, trimmed } : undefined;
+  }
+  const messages = messagesOf(body).map((m) => {
+    if (!isSystemRole(m.role)) return m;
+    const content = trimContent(m.content);
+    return content === m.content ? m : { ...m, content };
+  });
+  return trimmed > 0 ? { body: { ...body, messages }, trimmed } : undefined;
+}

@@ -1,0 +1,23 @@
+import type { Dialect } from '../pipeline/types.js';
+import type { UsageReader } from '../upstream/stage.js';
+import { StreamUsageMeter, requestStreamUsage } from './stream-usage.js';
+import { normaliseUsage } from './usage.js';
+
+export interface UsageReaderOptions {
+  /**
+   * Ask OpenAI-dialect upstreams for a final usage chunk (`stream_options.include_usage`) and
+   * hide it from clients that did not ask. Turn off only for an upstream that rejects the field.
+   */
+  requestStreamUsage?: boolean;
+}
+
+/** The upstream stage's usage reader: provider usage from JSON replies and streams. */
+export function createUsageReader(options: UsageReaderOptions = {}): UsageReader {
+  const askForUsage = options.requestStreamUsage ?? true;
+  return {
+    fromJson: (dialect: Dialect, parsed: unknown) =>
+      normaliseUsage(dialect, (parsed as { usage?: unknown } | null)?.usage),
+    streamMeter: (dialect: Dialect) => new StreamUsageMeter(dialect),
+    prepareStream: askForUsage ? requestStreamUsage : undefined,
+  };
+}
