@@ -230,32 +230,30 @@ describe('queue stage: adapting to provider 429s', () => {
     });
     let inFlight = 0;
     let peak = 0;
-    let throttleLeft = 3;
+    let throttling = true;
     const upstream = async (): Promise<Reply> => {
       inFlight++;
       peak = Math.max(peak, inFlight);
       await flush();
       inFlight--;
-      if (throttleLeft > 0) {
-        throttleLeft--;
-        return jsonReply(429, { 'retry-after': '0' });
-      }
-      return jsonReply();
+      return throttling ? jsonReply(429, { 'retry-after': '0' }) : jsonReply();
     };
     const wave = async () => {
       peak = 0;
-      await Promise.all(Array.from({ length: 40 }, () => stage(chatContext(), upstream)));
-      return peak;
+      await Promise.all(Array.from({ length: 8 }, () => stage(chatContext(), upstream)));
+      return { peak, limit: limiter().limit };
     };
-    const firstPeak = await wave();
-    assert.equal(firstPeak, 8, 'starts at the configured maximum');
-    assert.ok(limiter().limit < 8, `backed off to ${limiter().limit}`);
-    const lowest = limiter().limit;
-    const secondPeak = await wave();
-    assert.ok(secondPeak <= Math.max(lowest + 1, 1) + 20, 'bounded by the adaptive limit');
-    for (let i = 0; i < 5; i++) await wave();
-    assert.equal(limiter().limit, 8, 'recovered to the maximum after enough successes');
-    assert.equal(limiter().stats().throttled, 3);
+    // Each round of 429s halves the limit once, and the next round sees the lower limit.
+    assert.deepEqual(await wave(), { peak: 8, limit: 4 });
+    assert.deepEqual(await wave(), { peak: 4, limit: 2 });
+    assert.deepEqual(await wave(), { peak: 2, limit: 1 });
+    assert.deepEqual(await wave(), { peak: 1, limit: 1 }, 'never below the minimum');
+    throttling = false;
+    // +1 per 2 successes: 8 successes per wave raise the limit by 4, up to the maximum.
+    assert.deepEqual(await wave(), { peak: 1, limit: 5 });
+    assert.deepEqual(await wave(), { peak: 5, limit: 8 });
+    assert.deepEqual(await wave(), { peak: 8, limit: 8 });
+    assert.equal(limiter().stats().throttled, 32);
   });
 
   test('provider remaining-quota headers of 0 hold further dispatch until the reset', async () => {

@@ -68,8 +68,12 @@ export class AnthropicStreamAggregator {
     if (this.#failure) return { ok: false, reason: this.#failure };
     if (!this.#message) return { ok: false, reason: 'no message_start' };
     if (!this.#stopped) return { ok: false, reason: 'no message_stop' };
-    if (this.#blocks.some((b) => b.json !== undefined)) return { ok: false, reason: 'a tool block never stopped' };
-    return { ok: true, response: { ...this.#message, content: this.#blocks.filter(Boolean).map((b) => b.block) } };
+    if (this.#blocks.some((b) => b.json !== undefined))
+      return { ok: false, reason: 'a tool block never stopped' };
+    return {
+      ok: true,
+      response: { ...this.#message, content: this.#blocks.filter(Boolean).map((b) => b.block) },
+    };
   }
 
   #delta(index: number, delta: Json): void {
@@ -122,7 +126,8 @@ export class AnthropicStreamAggregator {
     if (usage) {
       const merged: Json = { ...((this.#message.usage ?? {}) as Json) };
       // The counters in message_delta are cumulative totals: overwrite, never add.
-      for (const [field, value] of Object.entries(usage)) if (value !== null && value !== undefined) merged[field] = value;
+      for (const [field, value] of Object.entries(usage))
+        if (value !== null && value !== undefined) merged[field] = value;
       this.#message.usage = merged;
     }
   }
@@ -153,10 +158,16 @@ export function replayAnthropic(message: Json): NamedEvent[] {
   const { content, stop_reason, stop_sequence, stop_details, ...rest } = message;
   emit({
     type: 'message_start',
-    message: { ...rest, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 0 } },
+    message: {
+      ...rest,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { ...usage, output_tokens: 0 },
+    },
   });
   const blocks = Array.isArray(content) ? (content as Json[]) : [];
-  blocks.forEach((block, index) => replayBlock(block, index, emit));
+  for (let index = 0; index < blocks.length; index++) replayBlock(blocks[index], index, emit);
   const delta: Json = { stop_reason: stop_reason ?? 'end_turn', stop_sequence: stop_sequence ?? null };
   if (stop_details !== undefined) delta.stop_details = stop_details;
   emit({ type: 'message_delta', delta, usage });
@@ -166,19 +177,22 @@ export function replayAnthropic(message: Json): NamedEvent[] {
 
 function replayBlock(block: Json, index: number, emit: (data: Json) => void): void {
   const delta = (d: Json) => emit({ type: 'content_block_delta', index, delta: d });
-  const start = (contentBlock: Json) => emit({ type: 'content_block_start', index, content_block: contentBlock });
+  const start = (contentBlock: Json) =>
+    emit({ type: 'content_block_start', index, content_block: contentBlock });
   switch (block.type) {
     case 'text': {
       const { text, citations, ...other } = block;
       start({ ...other, text: '' });
       for (const piece of textPieces(String(text ?? ''))) delta({ type: 'text_delta', text: piece });
-      if (Array.isArray(citations)) for (const citation of citations) delta({ type: 'citations_delta', citation });
+      if (Array.isArray(citations))
+        for (const citation of citations) delta({ type: 'citations_delta', citation });
       break;
     }
     case 'thinking': {
       const { thinking, signature, ...other } = block;
       start({ ...other, thinking: '', signature: '' });
-      for (const piece of textPieces(String(thinking ?? ''))) delta({ type: 'thinking_delta', thinking: piece });
+      for (const piece of textPieces(String(thinking ?? '')))
+        delta({ type: 'thinking_delta', thinking: piece });
       if (typeof signature === 'string' && signature) delta({ type: 'signature_delta', signature });
       break;
     }
@@ -188,7 +202,8 @@ function replayBlock(block: Json, index: number, emit: (data: Json) => void): vo
       const { input, ...other } = block;
       start({ ...other, input: {} });
       const json = JSON.stringify(input ?? {});
-      if (json !== '{}') for (const part of slices(json, 16)) delta({ type: 'input_json_delta', partial_json: part });
+      if (json !== '{}')
+        for (const part of slices(json, 16)) delta({ type: 'input_json_delta', partial_json: part });
       break;
     }
     default:

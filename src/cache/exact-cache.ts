@@ -101,7 +101,9 @@ export class ExactCache {
     this.config = deps.config;
     this.#store = deps.store;
     this.#counters = deps.counters ?? new MemoryCounterStore();
-    this.#log = deps.log ?? { warn: (details, message) => process.emitWarning(`${message} ${JSON.stringify(details)}`) };
+    this.#log = deps.log ?? {
+      warn: (details, message) => process.emitWarning(`${message} ${JSON.stringify(details)}`),
+    };
     this.#now = deps.now ?? Date.now;
     this.#hitFlusher = setInterval(() => void this.#flushHits(), HIT_FLUSH_MS);
     this.#hitFlusher.unref();
@@ -110,7 +112,9 @@ export class ExactCache {
   /** Decide what the cache does with a request (and count it). Throws on a malformed TTL header. */
   plan(request: CacheRequest): ExactPlan {
     this.#stats.requests++;
-    const directives = request.headers ? cacheDirectives(request.headers) : { noCache: false, noStore: false };
+    const directives = request.headers
+      ? cacheDirectives(request.headers)
+      : { noCache: false, noStore: false };
     const verdict = directives.noStore
       ? ({ ok: false, reason: 'cache-control: no-store' } as const)
       : isCacheable(request.route, request.body, this.config);
@@ -144,7 +148,8 @@ export class ExactCache {
     }
     this.#stats.hits++;
     if (entry.usage) {
-      this.#stats.savedInput += entry.usage.inputTokens + entry.usage.cacheReadTokens + entry.usage.cacheWriteTokens;
+      this.#stats.savedInput +=
+        entry.usage.inputTokens + entry.usage.cacheReadTokens + entry.usage.cacheWriteTokens;
       this.#stats.savedOutput += entry.usage.outputTokens;
     }
     this.#pendingHits.set(key, (this.#pendingHits.get(key) ?? 0) + 1);
@@ -188,7 +193,9 @@ export class ExactCache {
   }
 
   /** Library use: the stored response for a request, if any (same rules as the gateway). */
-  async get(request: CacheRequest): Promise<{ key: string; entry: CachedEntry; json(): unknown } | undefined> {
+  async get(
+    request: CacheRequest,
+  ): Promise<{ key: string; entry: CachedEntry; json(): unknown } | undefined> {
     const plan = this.plan(request);
     if (!plan.use || !plan.lookup) return undefined;
     const entry = await this.lookup(plan.key);
@@ -200,10 +207,15 @@ export class ExactCache {
    * Library use: store a complete response (parsed JSON or its bytes) for a request. Returns
    * false when the request is not cacheable or the response is not a complete answer.
    */
-  async set(request: CacheRequest, response: Uint8Array | Record<string, unknown>, model?: string): Promise<boolean> {
+  async set(
+    request: CacheRequest,
+    response: Uint8Array | Record<string, unknown>,
+    model?: string,
+  ): Promise<boolean> {
     const plan = this.plan(request);
     if (!plan.use || !plan.write) return false;
-    const bytes = response instanceof Uint8Array ? response : new TextEncoder().encode(JSON.stringify(response));
+    const bytes =
+      response instanceof Uint8Array ? response : new TextEncoder().encode(JSON.stringify(response));
     const parsed =
       response instanceof Uint8Array
         ? (JSON.parse(new TextDecoder().decode(response)) as Record<string, unknown>)

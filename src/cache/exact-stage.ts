@@ -1,5 +1,12 @@
 import { afterReply, tapChunks } from '../pipeline/reply.js';
-import type { CacheOutcome, JsonReply, Reply, RequestContext, Stage, StreamReply } from '../pipeline/types.js';
+import type {
+  CacheOutcome,
+  JsonReply,
+  Reply,
+  RequestContext,
+  Stage,
+  StreamReply,
+} from '../pipeline/types.js';
 import type { CachedEntry } from './entry.js';
 import type { ExactCache } from './exact-cache.js';
 import { fromArray, replaySse } from './replay.js';
@@ -43,11 +50,18 @@ export function exactCacheStage(cache: ExactCache): Stage {
     setOutcome(ctx, 'miss');
     const reply = await next();
     // Only a 200 that this miss produced: not an error, not another layer's hit, not a follower.
-    if (!plan.write || reply.status !== 200 || ctx.cache !== 'miss' || ctx.notes.get(NOTE_FOLLOWER) === true) {
+    if (
+      !plan.write ||
+      reply.status !== 200 ||
+      ctx.cache !== 'miss' ||
+      ctx.notes.get(NOTE_FOLLOWER) === true
+    ) {
       return reply;
     }
     const write = { key: plan.key, ttlSeconds: plan.ttlSeconds };
-    return reply.kind === 'json' ? storeJson(cache, ctx, reply, write) : captureStream(cache, ctx, reply, write);
+    return reply.kind === 'json'
+      ? storeJson(cache, ctx, reply, write)
+      : captureStream(cache, ctx, reply, write);
   };
 }
 

@@ -38,5 +38,10 @@ export {
   type OpenAIChatField,
   type OpenAIEmbeddingsField,
 } from './request-fields.js';
-export { NOTE_FLIGHT_SIGNAL, type SingleFlightOptions, type SingleFlightStage, singleFlightStage } from './single-flight.js';
+export {
+  NOTE_FLIGHT_SIGNAL,
+  type SingleFlightOptions,
+  type SingleFlightStage,
+  singleFlightStage,
+} from './single-flight.js';
 export { StreamCapture } from './stream-capture.js';

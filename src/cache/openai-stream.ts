@@ -90,7 +90,8 @@ export class OpenAIStreamAggregator {
     };
     if (this.#usage) response.usage = this.#usage;
     if (this.#meta.service_tier !== undefined) response.service_tier = this.#meta.service_tier;
-    if (this.#meta.system_fingerprint !== undefined) response.system_fingerprint = this.#meta.system_fingerprint;
+    if (this.#meta.system_fingerprint !== undefined)
+      response.system_fingerprint = this.#meta.system_fingerprint;
     return { ok: true, response };
   }
 
@@ -104,31 +105,54 @@ export class OpenAIStreamAggregator {
     const delta = (choice.delta ?? {}) as Json;
     for (const [field, value] of Object.entries(delta)) {
       if (value === null || value === undefined) continue;
-      if (field === 'role') acc.role = String(value);
-      else if (field === 'content') acc.content = (acc.content ?? '') + String(value);
-      else if (field === 'refusal') acc.refusal = (acc.refusal ?? '') + String(value);
-      else if (REASONING_FIELDS.has(field)) acc.reasoning.set(field, (acc.reasoning.get(field) ?? '') + String(value));
-      else if (field === 'tool_calls' && Array.isArray(value)) for (const call of value) addToolCall(acc, call as Json);
-      else if (field === 'function_call') addFunctionCall(acc, value as Json);
-      else if (field === 'annotations' && Array.isArray(value)) (acc.annotations ??= []).push(...value);
-      else {
+      if (!applyDelta(acc, field, value)) {
         this.#failure = `unsupported delta field '${field}'`;
         return;
       }
     }
-    const logprobs = choice.logprobs as { content?: unknown[] | null; refusal?: unknown[] | null } | null | undefined;
+    const logprobs = choice.logprobs as
+      | { content?: unknown[] | null; refusal?: unknown[] | null }
+      | null
+      | undefined;
     if (logprobs) {
-      acc.logprobs ??= { content: null, refusal: null };
-      if (Array.isArray(logprobs.content)) (acc.logprobs.content ??= []).push(...logprobs.content);
-      if (Array.isArray(logprobs.refusal)) (acc.logprobs.refusal ??= []).push(...logprobs.refusal);
+      const kept = acc.logprobs ?? { content: null, refusal: null };
+      acc.logprobs = kept;
+      if (Array.isArray(logprobs.content)) {
+        if (!kept.content) kept.content = [];
+        kept.content.push(...logprobs.content);
+      }
+      if (Array.isArray(logprobs.refusal)) {
+        if (!kept.refusal) kept.refusal = [];
+        kept.refusal.push(...logprobs.refusal);
+      }
     }
     if (typeof choice.finish_reason === 'string') acc.finishReason = choice.finish_reason;
   }
 }
 
+/** Fold one delta field into a choice; false for a field the rebuild cannot represent. */
+function applyDelta(acc: ChoiceAcc, field: string, value: unknown): boolean {
+  if (field === 'role') acc.role = String(value);
+  else if (field === 'content') acc.content = (acc.content ?? '') + String(value);
+  else if (field === 'refusal') acc.refusal = (acc.refusal ?? '') + String(value);
+  else if (REASONING_FIELDS.has(field))
+    acc.reasoning.set(field, (acc.reasoning.get(field) ?? '') + String(value));
+  else if (field === 'tool_calls' && Array.isArray(value))
+    for (const call of value) addToolCall(acc, call as Json);
+  else if (field === 'function_call') addFunctionCall(acc, value as Json);
+  else if (field === 'annotations' && Array.isArray(value))
+    acc.annotations = [...(acc.annotations ?? []), ...value];
+  else return false;
+  return true;
+}
+
 function addToolCall(acc: ChoiceAcc, call: Json): void {
   const index = typeof call.index === 'number' ? call.index : acc.toolCalls.length;
-  const tool = (acc.toolCalls[index] ??= { name: '', arguments: '' });
+  let tool = acc.toolCalls[index];
+  if (!tool) {
+    tool = { name: '', arguments: '' };
+    acc.toolCalls[index] = tool;
+  }
   if (typeof call.id === 'string') tool.id = call.id;
   if (typeof call.type === 'string') tool.type = call.type;
   const fn = call.function as { name?: unknown; arguments?: unknown } | undefined;
@@ -137,7 +161,8 @@ function addToolCall(acc: ChoiceAcc, call: Json): void {
 }
 
 function addFunctionCall(acc: ChoiceAcc, call: Json): void {
-  const fn = (acc.functionCall ??= { name: '', arguments: '' });
+  const fn = acc.functionCall ?? { name: '', arguments: '' };
+  acc.functionCall = fn;
   if (typeof call.name === 'string') fn.name += call.name;
   if (typeof call.arguments === 'string') fn.arguments += call.arguments;
 }
@@ -193,7 +218,8 @@ export function replayOpenAI(completion: Json, options: OpenAIReplayOptions): st
   };
   const choices = Array.isArray(completion.choices) ? (completion.choices as Json[]) : [];
   for (const choice of choices) replayChoice(choice, emit);
-  if (options.includeUsage && completion.usage) out.push(JSON.stringify({ ...base, choices: [], usage: completion.usage }));
+  if (options.includeUsage && completion.usage)
+    out.push(JSON.stringify({ ...base, choices: [], usage: completion.usage }));
   out.push('[DONE]');
   return out;
 }
@@ -201,21 +227,36 @@ export function replayOpenAI(completion: Json, options: OpenAIReplayOptions): st
 function replayChoice(choice: Json, emit: (choice: Json) => void): void {
   const index = choice.index ?? 0;
   const message = (choice.message ?? {}) as Json;
-  const delta = (d: Json, logprobs: unknown = null) => emit({ index, delta: d, logprobs, finish_reason: null });
+  const delta = (d: Json, logprobs: unknown = null) =>
+    emit({ index, delta: d, logprobs, finish_reason: null });
 
   // As OpenAI does: an empty string opens a text answer, null a tool-call-only one.
   delta({ role: message.role ?? 'assistant', content: message.content === null ? null : '', refusal: null });
   for (const field of REASONING_FIELDS) {
-    if (typeof message[field] === 'string') for (const piece of textPieces(message[field])) delta({ [field]: piece });
+    if (typeof message[field] === 'string')
+      for (const piece of textPieces(message[field])) delta({ [field]: piece });
   }
-  if (typeof message.content === 'string') replayContent(message.content, choice.logprobs as Json | null, delta);
-  if (typeof message.refusal === 'string') for (const piece of textPieces(message.refusal)) delta({ refusal: piece });
-  if (Array.isArray(message.annotations) && message.annotations.length > 0) delta({ annotations: message.annotations });
+  if (typeof message.content === 'string')
+    replayContent(message.content, choice.logprobs as Json | null, delta);
+  if (typeof message.refusal === 'string')
+    for (const piece of textPieces(message.refusal)) delta({ refusal: piece });
+  if (Array.isArray(message.annotations) && message.annotations.length > 0)
+    delta({ annotations: message.annotations });
   if (Array.isArray(message.tool_calls)) {
     (message.tool_calls as Json[]).forEach((call, i) => {
       const fn = (call.function ?? {}) as { name?: string; arguments?: string };
-      delta({ tool_calls: [{ index: i, id: call.id, type: call.type ?? 'function', function: { name: fn.name, arguments: '' } }] });
-      for (const part of slices(fn.arguments ?? '', 16)) delta({ tool_calls: [{ index: i, function: { arguments: part } }] });
+      delta({
+        tool_calls: [
+          {
+            index: i,
+            id: call.id,
+            type: call.type ?? 'function',
+            function: { name: fn.name, arguments: '' },
+          },
+        ],
+      });
+      for (const part of slices(fn.arguments ?? '', 16))
+        delta({ tool_calls: [{ index: i, function: { arguments: part } }] });
     });
   }
   const legacy = message.function_call as { name?: string; arguments?: string } | undefined;
@@ -230,11 +271,16 @@ function replayChoice(choice: Json, emit: (choice: Json) => void): void {
  * Content with per-token logprobs goes out one token per chunk (as OpenAI streams it) when
  * the tokens spell the content; otherwise in natural pieces, the logprobs on the first one.
  */
-function replayContent(content: string, logprobs: Json | null, delta: (d: Json, logprobs?: unknown) => void): void {
+function replayContent(
+  content: string,
+  logprobs: Json | null,
+  delta: (d: Json, logprobs?: unknown) => void,
+): void {
   const tokens = Array.isArray(logprobs?.content) ? (logprobs.content as { token?: unknown }[]) : undefined;
   if (tokens && tokens.map((t) => String(t.token ?? '')).join('') === content) {
     for (const token of tokens) delta({ content: token.token }, { content: [token], refusal: null });
     return;
   }
-  textPieces(content).forEach((piece, i) => delta({ content: piece }, i === 0 ? (logprobs ?? null) : null));
+  const pieces = textPieces(content);
+  for (let i = 0; i < pieces.length; i++) delta({ content: pieces[i] }, i === 0 ? (logprobs ?? null) : null);
 }

@@ -11,9 +11,14 @@ export type Cacheability = { ok: true } | { ok: false; reason: string };
  * temperature means the provider default (1.0), so it is not deterministic. Embeddings are
  * deterministic by nature.
  */
-export function isCacheable(route: RouteName, body: Readonly<Record<string, unknown>>, config: CacheConfig): Cacheability {
+export function isCacheable(
+  route: RouteName,
+  body: Readonly<Record<string, unknown>>,
+  config: CacheConfig,
+): Cacheability {
   if (!config.enabled) return { ok: false, reason: 'cache disabled' };
-  if (route === 'embeddings') return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings not cached' };
+  if (route === 'embeddings')
+    return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings not cached' };
   const n = body.n;
   if (typeof n === 'number' && n > 1 && !config.cacheNGreaterThanOne) return { ok: false, reason: 'n > 1' };
   if (!config.deterministicOnly) return { ok: true };

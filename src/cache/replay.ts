@@ -11,7 +11,11 @@ const encoder = new TextEncoder();
  * A stored response as SSE bytes in the route's dialect. The events carry naturally sized
  * deltas; they are grouped into writes of about 8 KiB (clients parse events, not writes).
  */
-export function replaySse(dialect: Dialect, response: Record<string, unknown>, includeUsage: boolean): Uint8Array[] {
+export function replaySse(
+  dialect: Dialect,
+  response: Record<string, unknown>,
+  includeUsage: boolean,
+): Uint8Array[] {
   const events =
     dialect === 'anthropic'
       ? replayAnthropic(response).map((e) => formatSse(e.data, e.event))

@@ -107,7 +107,8 @@ class Flight {
     // From here on the readers of the stream are what keeps the upstream call alive.
     const broadcast = new Broadcast(reply.chunks, {
       onEnd: () => this.#release(),
-      onAbandoned: () => this.#abort.abort(new SluiceError('client_closed', 'every client of this flight left')),
+      onAbandoned: () =>
+        this.#abort.abort(new SluiceError('client_closed', 'every client of this flight left')),
     });
     this.#finish({ ok: true, reply, broadcast });
     return { ...reply, chunks: broadcast.subscribe() };
@@ -123,10 +124,12 @@ class Flight {
     ctx.notes.set(NOTE_FOLLOWER, true);
     ctx.usage = { ...ZERO_USAGE };
     if (this.#leader.upstream) ctx.upstream = this.#leader.upstream;
-    for (const [name, value] of Object.entries(this.#leader.responseHeaders)) ctx.responseHeaders[name] ??= value;
+    for (const [name, value] of Object.entries(this.#leader.responseHeaders))
+      ctx.responseHeaders[name] ??= value;
     const { reply, broadcast } = outcome;
-    const headers = { ...reply.headers };
-    return broadcast ? { ...reply, headers, chunks: broadcast.subscribe() } : { ...reply, headers };
+    if (reply.kind === 'stream' && broadcast)
+      return { ...reply, headers: { ...reply.headers }, chunks: broadcast.subscribe() };
+    return { ...reply, headers: { ...reply.headers } };
   }
 
   #finish(outcome: Outcome): void {

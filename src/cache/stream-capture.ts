@@ -16,7 +16,8 @@ export class StreamCapture {
   #failure: string | undefined;
 
   constructor(dialect: Dialect, maxBytes: number) {
-    this.#aggregator = dialect === 'anthropic' ? new AnthropicStreamAggregator() : new OpenAIStreamAggregator();
+    this.#aggregator =
+      dialect === 'anthropic' ? new AnthropicStreamAggregator() : new OpenAIStreamAggregator();
     this.#maxBytes = maxBytes;
   }
 
