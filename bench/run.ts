@@ -105,7 +105,7 @@ async function main(): Promise<number> {
       );
     }
     if (cache.length > 0)
-      progress(`skipping ${cache.length} cache scenarios: the build has no exact cache yet`);
+      progress(`skipping ${cache.length} cache scenarios: the gateway does not wire the exact cache in yet`);
     scenarios = scenarios.filter((s) => s.group !== 'cache');
   }
 
@@ -242,6 +242,8 @@ async function runScenario(lab: Lab, scenario: Scenario, settings: Settings): Pr
       stream: scenario.stream,
       paced: false,
       headers: scenario.headers,
+      fields: scenario.fields,
+      uniqueSeed: scenario.uniqueSeed,
     });
     if (scenario.prime) await verifyChat(spec, scenario.stream, `${scenario.name} (priming)`);
     const checked = await verifyChat(spec, scenario.stream, scenario.name);

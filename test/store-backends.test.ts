@@ -366,3 +366,42 @@ describe('store: memory specifics', () => {
     assert.deepEqual(await ledger.query({ since: 0 }), [{ ts: 1 }, { ts: 5 }, { ts: 5 }]);
   });
 });
+
+describe('store: sqlite specifics', () => {
+  it('reports the keys its LRU eviction removed (the memory front drops them too)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-store-'));
+    const sqlite = new SqliteStore(join(dataDir, 'evict.db'), { sweepIntervalMs: 0 });
+    try {
+      const evicted: string[] = [];
+      const kv = sqlite.kv('ns', { maxEntries: 2 }, { onEvict: (keys) => evicted.push(...keys) });
+      await kv.set('a', bytes('1'), 60);
+      await kv.set('b', bytes('2'), 60);
+      kv.markUsed(['a']);
+      await kv.set('c', bytes('3'), 60);
+      assert.deepEqual(evicted, ['b']);
+    } finally {
+      await sqlite.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('sweeps expired rows in bulk', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-store-'));
+    let now = 1_000_000;
+    const sqlite = new SqliteStore(join(dataDir, 'sweep.db'), { sweepIntervalMs: 0, now: () => now });
+    try {
+      const kv = sqlite.kv('ns');
+      for (let i = 0; i < 1500; i++) await kv.set(`k${i}`, bytes('x'), i < 1200 ? 1 : 0);
+      await sqlite.counters.add('c', 1, 1);
+      now += 2_000;
+      sqlite.sweep();
+      const rows = sqlite.db.prepare('SELECT count(*) AS n FROM kv').get() as { n: number };
+      const counters = sqlite.db.prepare('SELECT count(*) AS n FROM counters').get() as { n: number };
+      assert.equal(rows.n, 300);
+      assert.equal(counters.n, 0);
+    } finally {
+      await sqlite.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

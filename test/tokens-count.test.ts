@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 import { encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
 import { encode as encodeCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { createContext } from '../src/pipeline/context.js';
-import { countChatTokens, countRequestTokens, countText, encodingFor, promptTokens } from '../src/tokens/count.js';
+import {
+  countChatTokens,
+  countRequestTokens,
+  countText,
+  encodingFor,
+  promptTokens,
+} from '../src/tokens/count.js';
 
 const weatherTools = [
   {
@@ -15,7 +21,11 @@ const weatherTools = [
         type: 'object',
         properties: {
           location: { type: 'string', description: 'The city and state, e.g. San Francisco, CA' },
-          unit: { type: 'string', description: 'The unit of temperature to return', enum: ['celsius', 'fahrenheit'] },
+          unit: {
+            type: 'string',
+            description: 'The unit of temperature to return',
+            enum: ['celsius', 'fahrenheit'],
+          },
         },
         required: ['location'],
       },
@@ -57,20 +67,38 @@ describe('token counting', () => {
     // Values from the OpenAI cookbook "How to count tokens with tiktoken", checked there against the API's usage.
     const o = countChatTokens('openai', { model: 'gpt-4o', messages: weatherMessages, tools: weatherTools });
     assert.deepEqual(o, { tokens: 101, estimated: false });
-    const mini = countChatTokens('openai', { model: 'gpt-4o-mini', messages: weatherMessages, tools: weatherTools });
+    const mini = countChatTokens('openai', {
+      model: 'gpt-4o-mini',
+      messages: weatherMessages,
+      tools: weatherTools,
+    });
     assert.equal(mini.tokens, 101);
     const g4 = countChatTokens('openai', { model: 'gpt-4', messages: weatherMessages, tools: weatherTools });
     assert.equal(g4.tokens, 105);
   });
 
   it('counts block content the same as the equivalent string, and names', () => {
-    const asString = countChatTokens('openai', { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello world' }] });
+    const asString = countChatTokens('openai', {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Hello world' }],
+    });
     const asBlocks = countChatTokens('openai', {
       model: 'gpt-4o',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello ' }, { type: 'text', text: 'world' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Hello ' },
+            { type: 'text', text: 'world' },
+          ],
+        },
+      ],
     });
     assert.equal(asBlocks.tokens, asString.tokens);
-    const named = countChatTokens('openai', { model: 'gpt-4o', messages: [{ role: 'user', name: 'bob', content: 'Hello world' }] });
+    const named = countChatTokens('openai', {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', name: 'bob', content: 'Hello world' }],
+    });
     assert.equal(named.tokens, asString.tokens + countText('bob', 'gpt-4o').tokens + 1);
   });
 
@@ -79,14 +107,23 @@ describe('token counting', () => {
     const args = '{"location":"Paris, FR"}';
     const withCall = [
       ...base,
-      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_current_weather', arguments: args } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'c1', type: 'function', function: { name: 'get_current_weather', arguments: args } },
+        ],
+      },
       { role: 'tool', tool_call_id: 'c1', content: '18 degrees, sunny' },
     ];
     const a = countChatTokens('openai', { model: 'gpt-4o', messages: base }).tokens;
     const b = countChatTokens('openai', { model: 'gpt-4o', messages: withCall }).tokens;
     const t = (s: string) => countText(s, 'gpt-4o').tokens;
     // assistant: 3 + role + name + args + 3; tool: 3 + role + content
-    assert.equal(b - a, 3 + t('assistant') + t('get_current_weather') + t(args) + 3 + 3 + t('tool') + t('18 degrees, sunny'));
+    assert.equal(
+      b - a,
+      3 + t('assistant') + t('get_current_weather') + t(args) + 3 + 3 + t('tool') + t('18 degrees, sunny'),
+    );
   });
 
   it('uses cl100k for gpt-4 and o200k for gpt-4o (different counts for the same text)', () => {
@@ -101,29 +138,54 @@ describe('token counting', () => {
   });
 
   it('flags estimates for models without a public tokenizer, with the documented formula', () => {
-    const body = { model: 'claude-sonnet-4-20250514', system: 'Be brief.', messages: [{ role: 'user', content: 'Hello there, how are you?' }] };
+    const body = {
+      model: 'claude-sonnet-4-20250514',
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'Hello there, how are you?' }],
+    };
     const c = countChatTokens('anthropic', body);
     assert.equal(c.estimated, true);
-    const o200 = countText('Be brief.', 'gpt-4o').tokens + countText('Hello there, how are you?', 'gpt-4o').tokens;
+    const o200 =
+      countText('Be brief.', 'gpt-4o').tokens + countText('Hello there, how are you?', 'gpt-4o').tokens;
     assert.equal(c.tokens, Math.ceil(o200 * 1.2) + 2 * 4);
-    const withTools = countChatTokens('anthropic', { ...body, tools: [{ name: 'x', input_schema: { type: 'object' } }] });
+    const withTools = countChatTokens('anthropic', {
+      ...body,
+      tools: [{ name: 'x', input_schema: { type: 'object' } }],
+    });
     assert.ok(withTools.tokens >= c.tokens + 346, 'Anthropic tool-use system prompt is counted');
   });
 
   it('flags high-detail images (their size is unknown) and counts low-detail ones exactly', () => {
     const img = (detail: string) => ({
       model: 'gpt-4o',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:', detail } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: 'data:', detail } },
+          ],
+        },
+      ],
     });
-    const text = countChatTokens('openai', { model: 'gpt-4o', messages: [{ role: 'user', content: 'What is this?' }] }).tokens;
+    const text = countChatTokens('openai', {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'What is this?' }],
+    }).tokens;
     assert.deepEqual(countChatTokens('openai', img('low')), { tokens: text + 85, estimated: false });
     assert.equal(countChatTokens('openai', img('high')).estimated, true);
   });
 
   it('counts embedding inputs (strings and token arrays)', () => {
-    const one = countRequestTokens('openai', 'embeddings', { model: 'text-embedding-3-small', input: 'hello world' });
+    const one = countRequestTokens('openai', 'embeddings', {
+      model: 'text-embedding-3-small',
+      input: 'hello world',
+    });
     assert.deepEqual(one, { tokens: encodeCl100k('hello world').length, estimated: false });
-    const many = countRequestTokens('openai', 'embeddings', { model: 'text-embedding-3-small', input: ['a b', [1, 2, 3]] });
+    const many = countRequestTokens('openai', 'embeddings', {
+      model: 'text-embedding-3-small',
+      input: ['a b', [1, 2, 3]],
+    });
     assert.equal(many.tokens, encodeCl100k('a b').length + 3);
   });
 

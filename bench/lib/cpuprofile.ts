@@ -3,7 +3,11 @@ import { join, relative } from 'node:path';
 
 /** The parts of a V8 `.cpuprofile` (written by `node --cpu-prof`) this summary reads. */
 interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }>;
   samples: number[];
   timeDeltas: number[];
 }
@@ -24,6 +28,10 @@ export interface ProfileSummary {
   byArea: SelfTime[];
   byFile: SelfTime[];
   byFunction: SelfTime[];
+  /** Inclusive time of the gateway's own functions (dist/): what each costs with all it calls. */
+  distInclusive: SelfTime[];
+  /** Native self time (syscalls, string encoding) by the nearest gateway or package frame that caused it. */
+  nativeByCaller: SelfTime[];
 }
 
 // Pseudo-frames V8 reports for time not spent in JS functions.
@@ -33,9 +41,17 @@ const IDLE = '(idle)';
 export function summariseProfile(file: string, root: string): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const parents = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parents.set(child, n.id);
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
   const byArea = new Map<string, number>();
+  const distInclusive = new Map<string, number>();
+  const nativeByCaller = new Map<string, number>();
+  const label = (f: CpuProfile['nodes'][number]['callFrame']) => {
+    const where = shortUrl(f.url, root);
+    return `${f.functionName || '(anonymous)'}${where ? `  ${where}:${f.lineNumber + 1}` : ''}`;
+  };
   let totalUs = 0;
   let idleUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -48,10 +64,26 @@ export function summariseProfile(file: string, root: string): ProfileSummary {
       continue;
     }
     const where = shortUrl(frame.url, root);
-    const fn = `${frame.functionName || '(anonymous)'}${where ? `  ${where}:${frame.lineNumber + 1}` : ''}`;
-    add(byFunction, fn, us);
+    add(byFunction, label(frame), us);
     add(byFile, where || frame.functionName, us);
     add(byArea, area(frame.url, frame.functionName), us);
+
+    // Walk up the stack once: gateway functions on it (counted once each) and, for native
+    // leaves, the nearest frame in our code or a package.
+    const seen = new Set<string>();
+    let caller: string | undefined;
+    const native = frame.url === '' && !frame.functionName.startsWith('(');
+    for (let id = parents.get(profile.samples[i]); id !== undefined; id = parents.get(id)) {
+      const f = frames.get(id);
+      if (!f) break;
+      if (native && caller === undefined && (f.url.includes('/dist/') || f.url.includes('/node_modules/'))) {
+        caller = label(f);
+      }
+      if (f.url.includes('/dist/')) seen.add(label(f));
+    }
+    if (frame.url.includes('/dist/')) seen.add(label(frame));
+    for (const name of seen) add(distInclusive, name, us);
+    if (native) add(nativeByCaller, `${frame.functionName} ← ${caller ?? '(node internals only)'}`, us);
   }
   const busyUs = totalUs - idleUs;
   const ranked = (m: Map<string, number>): SelfTime[] =>
@@ -66,6 +98,8 @@ export function summariseProfile(file: string, root: string): ProfileSummary {
     byArea: ranked(byArea),
     byFile: ranked(byFile),
     byFunction: ranked(byFunction),
+    distInclusive: ranked(distInclusive),
+    nativeByCaller: ranked(nativeByCaller),
   };
 }
 
@@ -93,6 +127,10 @@ export function formatSummary(s: ProfileSummary, top: number): string {
     rows(s.byFile, 15),
     `Top ${top} functions by self time:`,
     rows(s.byFunction, top),
+    'Gateway functions (dist/) by inclusive time:',
+    rows(s.distInclusive, 25),
+    'Native time (syscalls, encoding) by the gateway/package frame that caused it:',
+    rows(s.nativeByCaller, 20),
   ].join('\n');
 }
 

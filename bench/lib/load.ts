@@ -52,6 +52,7 @@ function cannon(
         method: spec.method,
         headers: spec.headers,
         body: spec.body,
+        requests: spec.nextBody ? [{ setupRequest: withBody(spec.nextBody) }] : undefined,
         connections,
         pipelining: 1,
         duration: durationS,
@@ -66,4 +67,12 @@ function cannon(
       });
     }
   });
+}
+
+/** autocannon calls this before each request: a fresh body each time. */
+function withBody(next: () => string): (req: autocannon.Request) => autocannon.Request {
+  return (req) => {
+    req.body = next();
+    return req;
+  };
 }

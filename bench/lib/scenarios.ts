@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetId } from './targets.js';
 
@@ -20,6 +20,10 @@ export interface LoadScenario extends ScenarioBase {
   connections: number;
   /** Extra request headers (e.g. cache controls). */
   headers?: Record<string, string>;
+  /** Extra body fields. */
+  fields?: Record<string, unknown>;
+  /** A distinct `seed` per request: every request a cache miss. */
+  uniqueSeed?: boolean;
   /** `x-sluice-cache` values the verification request must show (after priming, when set). */
   expectCache?: readonly string[];
   /** Send the request once before verifying (fills the cache). */
@@ -68,6 +72,9 @@ function coreScenarios(): Scenario[] {
   return list;
 }
 
+/** `temperature: 0` makes a request deterministic, so the exact cache may keep it. */
+const CACHEABLE = { temperature: 0 };
+
 function cacheScenarios(): Scenario[] {
   const list: Scenario[] = [];
   for (const connections of CONCURRENCIES) {
@@ -78,6 +85,7 @@ function cacheScenarios(): Scenario[] {
       target: 'sluice-cache',
       stream: false,
       connections,
+      fields: CACHEABLE,
       prime: true,
       expectCache: ['exact'],
       about: `exact-cache hit over HTTP, concurrency ${connections}`,
@@ -89,10 +97,11 @@ function cacheScenarios(): Scenario[] {
       target: 'sluice-cache',
       stream: false,
       connections,
-      // Skips the lookup and refreshes the entry: the miss path, cache write included.
-      headers: { 'cache-control': 'no-cache' },
-      expectCache: ['miss', 'bypass'],
-      about: `exact-cache miss path (cache-control: no-cache), concurrency ${connections}`,
+      // Every request a real miss: key, lookup, upstream call, then the entry written.
+      fields: CACHEABLE,
+      uniqueSeed: true,
+      expectCache: ['miss'],
+      about: `exact-cache miss path (a new seed per request), concurrency ${connections}`,
     });
   }
   list.push({
@@ -102,6 +111,7 @@ function cacheScenarios(): Scenario[] {
     target: 'sluice-cache',
     stream: true,
     connections: 50,
+    fields: CACHEABLE,
     prime: true,
     expectCache: ['exact'],
     about: 'exact-cache hit replayed as SSE, concurrency 50',
@@ -118,13 +128,15 @@ export const SLUICE_CONFIG: Record<'sluice' | 'sluice-cache', Record<string, unk
   'sluice-cache': { cache: { exact: { enabled: true } } },
 };
 
-/** Whether the build contains the exact cache (the cache scenarios need it). */
+/** Whether the build has the exact cache and the gateway wires it in (the cache scenarios need both). */
 export function hasExactCache(root: string): boolean {
   const dir = join(root, 'dist', 'cache');
-  if (!existsSync(dir)) return false;
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).some(
+  const gateway = join(root, 'dist', 'gateway.js');
+  if (!existsSync(dir) || !existsSync(gateway)) return false;
+  const built = readdirSync(dir, { recursive: true, encoding: 'utf8' }).some(
     (f) => f.includes('exact') && f.endsWith('.js'),
   );
+  return built && /from '\.\/cache\//.test(readFileSync(gateway, 'utf8'));
 }
 
 export function allScenarios(): Scenario[] {

@@ -8,6 +8,10 @@ export interface RequestShape {
   /** Send to the paced upstream (per-token delay), for time-to-first-byte runs. */
   paced: boolean;
   headers?: Record<string, string>;
+  /** Extra body fields (e.g. `temperature: 0`, which makes a request cacheable). */
+  fields?: Record<string, unknown>;
+  /** Give every request its own `seed`: a distinct cache key each time, the same reply upstream. */
+  uniqueSeed?: boolean;
 }
 
 export interface HttpRequestSpec {
@@ -15,7 +19,12 @@ export interface HttpRequestSpec {
   method: 'POST';
   headers: Record<string, string>;
   body: string;
+  /** When set, each request's body comes from here instead of `body`. */
+  nextBody?: () => string;
 }
+
+// Shared by every scenario of a run, so a cache never sees the same seed twice.
+let seedCounter = 0;
 
 const PROMPT = 'Benchmark request: describe how a sluice gate controls the flow of water, in two sentences.';
 /** Load runs: a short answer, the size of a typical chat reply. */
@@ -24,13 +33,25 @@ const MAX_TOKENS = 48;
 const MAX_TOKENS_PACED = 8;
 
 /** One chat completion request, the same body for every target. */
-export function chatBody(model: string, stream: boolean, maxTokens: number): string {
+export function chatBody(
+  model: string,
+  stream: boolean,
+  maxTokens: number,
+  fields?: Record<string, unknown>,
+): string {
   return JSON.stringify({
     model,
     messages: [{ role: 'user', content: PROMPT }],
     max_tokens: maxTokens,
     stream,
+    ...fields,
   });
+}
+
+/** A body generator that differs only in `seed` (the simulated upstream ignores it). */
+function seededBodies(body: string): () => string {
+  const head = `${body.slice(0, -1)},"seed":`;
+  return () => `${head}${++seedCounter}}`;
 }
 
 /** The same OpenAI chat request, addressed to a target (the mock itself, Sluice or Portkey). */
@@ -43,23 +64,24 @@ export async function chatRequest(lab: Lab, target: TargetId, shape: RequestShap
     ...shape.headers,
   };
   const body = shape.paced
-    ? chatBody(MODEL_PACED, shape.stream, MAX_TOKENS_PACED)
-    : chatBody(MODEL_FAST, shape.stream, MAX_TOKENS);
+    ? chatBody(MODEL_PACED, shape.stream, MAX_TOKENS_PACED, shape.fields)
+    : chatBody(MODEL_FAST, shape.stream, MAX_TOKENS, shape.fields);
+  const nextBody = shape.uniqueSeed ? seededBodies(body) : undefined;
   const path = '/v1/chat/completions';
   switch (target) {
     case 'direct':
-      return { url: upstream.url + path, method: 'POST', headers, body };
+      return { url: upstream.url + path, method: 'POST', headers, body, nextBody };
     case 'sluice':
     case 'sluice-cache': {
       // Sluice picks the upstream from the model name (see Lab's config).
       const sluice = await lab.get(target);
-      return { url: sluice.url + path, method: 'POST', headers, body };
+      return { url: sluice.url + path, method: 'POST', headers, body, nextBody };
     }
     case 'portkey': {
       const portkey = await lab.get('portkey');
       headers['x-portkey-provider'] = 'openai';
       headers['x-portkey-custom-host'] = `${upstream.url}/v1`;
-      return { url: portkey.url + path, method: 'POST', headers, body };
+      return { url: portkey.url + path, method: 'POST', headers, body, nextBody };
     }
   }
 }

@@ -15,7 +15,7 @@ export async function verifyChat(spec: HttpRequestSpec, stream: boolean, label: 
   const res = await fetch(spec.url, {
     method: spec.method,
     headers: spec.headers,
-    body: spec.body,
+    body: spec.nextBody?.() ?? spec.body,
     signal: AbortSignal.timeout(10_000),
   });
   const raw = await res.text();

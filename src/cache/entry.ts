@@ -62,8 +62,22 @@ export function encodeEntry(entry: CachedEntry): Uint8Array {
   return out;
 }
 
+/**
+ * Decoded entries by their bytes: the memory front returns the same array on every hit, so a
+ * hot entry's header is parsed once. Weak, so it never outlives the stored bytes.
+ */
+const decoded = new WeakMap<Uint8Array, CachedEntry>();
+
 /** Undefined for bytes this version did not write (an old layout is a miss, not a crash). */
 export function decodeEntry(bytes: Uint8Array): CachedEntry | undefined {
+  const known = decoded.get(bytes);
+  if (known) return known;
+  const entry = parseEntry(bytes);
+  if (entry) decoded.set(bytes, entry);
+  return entry;
+}
+
+function parseEntry(bytes: Uint8Array): CachedEntry | undefined {
   if (bytes.byteLength < PREFIX || bytes[0] !== MAGIC || bytes[1] !== VERSION) return undefined;
   const headLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(2);
   const bodyStart = PREFIX + headLength;

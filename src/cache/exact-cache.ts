@@ -21,6 +21,8 @@ export interface ExactCacheDeps {
   counters?: CounterStore;
   log?: CacheLog;
   now?: () => number;
+  /** Names this cache's hit counters (`cache:<name>-hits:<key>`); default `exact`. */
+  name?: string;
 }
 
 /** A request as the cache sees it. */
@@ -68,7 +70,6 @@ const RENEW_AFTER = 0.1;
 const HIT_FLUSH_MS = 2_000;
 /** Hit counters count within a fixed window of this long. */
 const HIT_WINDOW_SECONDS = 7 * 24 * 3600;
-const HIT_PREFIX = 'cache:exact-hits:';
 
 /**
  * The exact (L1) cache: canonical request key → stored complete response. Used by the
@@ -81,6 +82,7 @@ export class ExactCache {
   readonly #counters: CounterStore;
   readonly #log: CacheLog;
   readonly #now: () => number;
+  readonly #hitPrefix: string;
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #pendingHits = new Map<string, number>();
   readonly #hitFlusher: NodeJS.Timeout;
@@ -105,23 +107,28 @@ export class ExactCache {
       warn: (details, message) => process.emitWarning(`${message} ${JSON.stringify(details)}`),
     };
     this.#now = deps.now ?? Date.now;
+    this.#hitPrefix = `cache:${deps.name ?? 'exact'}-hits:`;
     this.#hitFlusher = setInterval(() => void this.#flushHits(), HIT_FLUSH_MS);
     this.#hitFlusher.unref();
   }
 
-  /** Decide what the cache does with a request (and count it). Throws on a malformed TTL header. */
+  /** Decide what the cache does with a request, and count it in the stats. Throws on a malformed TTL header. */
   plan(request: CacheRequest): ExactPlan {
+    const plan = this.#decide(request);
     this.#stats.requests++;
+    if (!plan.use) this.#stats.bypassed++;
+    else if (!plan.lookup) this.#stats.misses++; // no-cache: a refresh counts as a miss
+    return plan;
+  }
+
+  #decide(request: CacheRequest): ExactPlan {
     const directives = request.headers
       ? cacheDirectives(request.headers)
       : { noCache: false, noStore: false };
     const verdict = directives.noStore
       ? ({ ok: false, reason: 'cache-control: no-store' } as const)
       : isCacheable(request.route, request.body, this.config);
-    if (!verdict.ok) {
-      this.#stats.bypassed++;
-      return { use: false, reason: verdict.reason };
-    }
+    if (!verdict.ok) return { use: false, reason: verdict.reason };
     const key = canonicalKey({
       dialect: request.dialect,
       route: request.route,
@@ -129,7 +136,6 @@ export class ExactCache {
       scope: scopeOf(this.config.scope, request.caller),
     });
     const ttlSeconds = directives.ttlSeconds ?? this.config.ttlSeconds;
-    if (directives.noCache) this.#stats.misses++;
     return { use: true, key, lookup: !directives.noCache, write: ttlSeconds > 0, ttlSeconds };
   }
 
@@ -212,7 +218,7 @@ export class ExactCache {
     response: Uint8Array | Record<string, unknown>,
     model?: string,
   ): Promise<boolean> {
-    const plan = this.plan(request);
+    const plan = this.#decide(request);
     if (!plan.use || !plan.write) return false;
     const bytes =
       response instanceof Uint8Array ? response : new TextEncoder().encode(JSON.stringify(response));
@@ -257,7 +263,7 @@ export class ExactCache {
     const found = await this.#store.getEntry(key);
     const entry = found && decodeEntry(found.value);
     if (!found || !entry) return undefined;
-    const [stored] = await this.#counters.get([HIT_PREFIX + key]);
+    const [stored] = await this.#counters.get([this.#hitPrefix + key]);
     return { entry, expiresAt: found.expiresAt, hits: stored + (this.#pendingHits.get(key) ?? 0) };
   }
 
@@ -292,7 +298,9 @@ export class ExactCache {
     const hits = [...this.#pendingHits];
     this.#pendingHits.clear();
     try {
-      await Promise.all(hits.map(([key, n]) => this.#counters.add(HIT_PREFIX + key, n, HIT_WINDOW_SECONDS)));
+      await Promise.all(
+        hits.map(([key, n]) => this.#counters.add(this.#hitPrefix + key, n, HIT_WINDOW_SECONDS)),
+      );
     } catch (error) {
       this.#log.warn({ err: describe(error) }, 'exact cache hit counts not saved');
     }

@@ -42,15 +42,16 @@ export interface KeyInput {
 export function canonicalKey(input: KeyInput): string {
   const { body } = input;
   const table = KEYED_FIELDS[input.route];
-  const hash = createHash('sha256');
-  hash.update(`sluice-exact-v1\0${input.dialect}\0${input.route}\0${input.scope}\0`);
+  // One string, one native hash call: cheaper than an update per field.
+  let canonical = `sluice-exact-v1\0${input.dialect}\0${input.route}\0${input.scope}\0`;
   for (const field of Object.keys(body).sort()) {
     const value = body[field];
     if (value === undefined || value === null || table[field] === false) continue;
-    hash.update(`${field}\0${JSON.stringify(value)}\0`);
+    canonical += `${field}\0${JSON.stringify(value)}\0`;
   }
+  const hash = createHash('sha256').update(canonical).digest('base64url');
   const model = typeof body.model === 'string' ? body.model : '';
-  return `${storageSegment(input.scope)}:${storageSegment(model)}:${hash.digest('base64url')}`;
+  return `${storageSegment(input.scope)}:${storageSegment(model)}:${hash}`;
 }
 
 /** One `:`-free segment of a storage key. */

@@ -80,6 +80,7 @@ export class Budgets {
   readonly #now: () => number;
   readonly #logger: BudgetLogger | undefined;
   readonly #notify: ((event: BudgetEvent) => Promise<void>) | undefined;
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(counters: CounterStore, config: BudgetsConfig, options: BudgetsOptions = {}) {
     this.#counters = counters;
@@ -163,12 +164,21 @@ export class Budgets {
   }
 
   /** @internal Move each scope's counter by `deltaNano` (settle / release). */
-  async adjust(scopes: readonly BudgetScope[], deltaNano: number): Promise<void> {
-    if (deltaNano === 0) return;
-    const values = await Promise.all(
+  adjust(scopes: readonly BudgetScope[], deltaNano: number): Promise<void> {
+    if (deltaNano === 0) return Promise.resolve();
+    const work = Promise.all(
       scopes.map((s) => this.#counters.add(s.counterKey, deltaNano, s.ttlSeconds)),
-    );
-    if (deltaNano > 0) for (let i = 0; i < scopes.length; i++) this.#checkWarning(scopes[i], values[i]);
+    ).then((values) => {
+      if (deltaNano > 0) for (let i = 0; i < scopes.length; i++) this.#checkWarning(scopes[i], values[i]);
+    });
+    const tracked: Promise<void> = work.finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+    return tracked;
+  }
+
+  /** Resolves once every settlement started so far has reached the store (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
   #exceeded(s: BudgetScope, currentNano: number, amountNano: number): SluiceError {

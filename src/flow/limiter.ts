@@ -206,7 +206,12 @@ export class ConcurrencyLimiter {
       const waiter = new Waiter(this, now, req.signal, resolve, reject);
       this.#queue.push(waiter, level, req.callerId);
       const delay = req.deadline - now;
-      if (delay <= MAX_TIMER_MS) waiter.timer = setTimeout(onWaiterDeadline, delay, waiter);
+      if (delay <= MAX_TIMER_MS) {
+        // Unref'd: a waiter only waits on a request in flight (its own I/O keeps the process
+        // up) or on the hold timer, so the deadline alone must not keep a process alive.
+        waiter.timer = setTimeout(onWaiterDeadline, delay, waiter);
+        waiter.timer.unref?.();
+      }
       req.signal?.addEventListener('abort', waiter, { once: true });
       // Slots are free yet we queued: a provider hold is on. Wake up when it ends.
       if (this.#inFlight < this.#effectiveLimit) this.#pump();

@@ -68,7 +68,11 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
   return assemble('sqlite', {
     kv: (ns, limits) => {
       const front = new MemoryKvStore({ ...limits, sweepIntervalMs: options.sweepIntervalMs });
-      const back = sqlite.kv(ns, limits, { onEvict: (keys) => keys.forEach((key) => front.deleteNow(key)) });
+      const back = sqlite.kv(ns, limits, {
+        onEvict: (keys) => {
+          for (const key of keys) front.deleteNow(key);
+        },
+      });
       return new TieredKvStore(front, back);
     },
     counters: sqlite.counters,

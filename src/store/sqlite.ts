@@ -334,12 +334,13 @@ class SqliteKvStore implements SqliteKv {
   #evict(now: number): void {
     const ns = this.#ns;
     this.#st.kvDeleteExpiredNs.run({ ns, now });
-    this.#st.kvEvict.run({
+    const evicted = this.#st.kvEvict.all({
       ns,
       maxEntries: toSqlLimit(this.#maxEntries),
       maxBytes: toSqlLimit(this.#maxBytes),
     });
     this.#totals = undefined;
+    if (evicted.length > 0) this.#hooks.onEvict?.(evicted.map((row) => row.key));
   }
 }
 

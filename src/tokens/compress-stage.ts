@@ -22,6 +22,8 @@ export interface CompressionStageDeps {
   summarise: Summariser;
   /** Summaries kept for reuse (a KV namespace of the shared store). */
   store?: KvStore;
+  /** The model to count tokens for (an alias such as `auto` is resolved later, by routing). */
+  countModel?: (ctx: RequestContext) => string;
   logger?: { warn(obj: object, msg?: string): void };
 }
 
@@ -42,9 +44,10 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
   return async (ctx, next) => {
     // The summariser's own call comes through the pipeline too: never compress it.
     if (ctx.route === 'embeddings' || ctx.notes.get(PURPOSE_NOTE) === 'summary') return next();
+    const model = deps.countModel?.(ctx) ?? ctx.model;
     const countBody = (body: Record<string, unknown>) =>
       countRequestTokens(ctx.dialect, ctx.route, body, {
-        model: ctx.model,
+        model,
         estimateFactor: config.estimateFactor,
       }).tokens;
 
@@ -53,7 +56,7 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
         ctx.dialect,
         ctx.body,
         config.systemTrim,
-        (t) => countText(t, ctx.model, config.estimateFactor).tokens,
+        (t) => countText(t, model, config.estimateFactor).tokens,
       );
       if (trimmed) {
         ctx.body = trimmed.body;

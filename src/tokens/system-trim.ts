@@ -13,12 +13,21 @@ export interface TrimResult {
   trimmed: number;
 }
 
-export function trimText(text: string, tokens: number, config: SystemTrimConfig): string {
+export function trimText(text: string, count: (text: string) => number, config: SystemTrimConfig): string {
+  let tokens = count(text);
   if (tokens <= config.maxTokens) return text;
-  const keep = Math.max(0, Math.floor((text.length * config.maxTokens) / tokens) - config.marker.length);
-  const head = Math.floor(keep * config.headShare);
-  const tail = keep - head;
-  return text.slice(0, head) + config.marker + (tail > 0 ? text.slice(text.length - tail) : '');
+  // Cut in proportion to the token count, then tighten: token density is not uniform.
+  let keep = text.length;
+  let out = text;
+  for (let i = 0; i < 6 && tokens > config.maxTokens; i++) {
+    keep = Math.max(0, Math.floor((keep * config.maxTokens) / tokens) - (i === 0 ? config.marker.length : 1));
+    const head = Math.floor(keep * config.headShare);
+    const tail = keep - head;
+    out = text.slice(0, head) + config.marker + (tail > 0 ? text.slice(text.length - tail) : '');
+    tokens = count(out);
+    if (keep === 0) break;
+  }
+  return out;
 }
 
 /** Trim system prompts over the limit; undefined when none is. `count` gives a text's tokens. */
@@ -31,7 +40,7 @@ export function trimSystemPrompts(
   let trimmed = 0;
   const trimContent = (content: unknown): unknown => {
     if (typeof content === 'string') {
-      const out = trimText(content, count(content), config);
+      const out = trimText(content, count, config);
       if (out !== content) trimmed++;
       return out;
     }
@@ -39,7 +48,7 @@ export function trimSystemPrompts(
     let changed = false;
     const blocks = content.map((b: Record<string, unknown>) => {
       if (b?.type !== 'text' || typeof b.text !== 'string') return b;
-      const text = trimText(b.text, count(b.text), config);
+      const text = trimText(b.text, count, config);
       if (text === b.text) return b;
       changed = true;
       trimmed++;

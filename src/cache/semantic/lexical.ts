@@ -195,7 +195,9 @@ export function profileText(text: string): TextProfile {
     if (lower === 'how') {
       // "how many" / "how much" ask for a quantity, "how long" for a duration.
       const next = /^\s+(\w+)/.exec(text.slice(last))?.[1]?.toLowerCase();
-      if (asks) questionKind ??= next === 'many' || next === 'much' ? 'quantity' : next === 'long' ? 'duration' : 'open';
+      if (asks)
+        questionKind ??=
+          next === 'many' || next === 'much' ? 'quantity' : next === 'long' ? 'duration' : 'open';
       continue;
     }
     if (lower === 'what' || lower === 'which') {
@@ -292,7 +294,9 @@ export function compareProfiles(a: TextProfile, b: TextProfile): LexicalEvidence
     numberMismatch: sameMultiset(a.numbers, b.numbers) ? 0 : 1,
     negationMismatch: a.negations % 2 !== b.negations % 2 ? 1 : 0,
     questionMismatch:
-      a.questionKind !== undefined && b.questionKind !== undefined && a.questionKind !== b.questionKind ? 1 : 0,
+      a.questionKind !== undefined && b.questionKind !== undefined && a.questionKind !== b.questionKind
+        ? 1
+        : 0,
     unmatchedNames: sideA.names + sideB.names,
     markerMismatch: sameMultiset(dedupe(a.markers), dedupe(b.markers)) ? 0 : 1,
     maxUnmatchedSurprisal: Math.max(sideA.max, sideB.max),
@@ -307,7 +311,10 @@ export function compareProfiles(a: TextProfile, b: TextProfile): LexicalEvidence
   };
 }
 
-function unmatched(mine: Word[], theirs: Word[]): { count: number; names: number; surprisal: number; max: number } {
+function unmatched(
+  mine: Word[],
+  theirs: Word[],
+): { count: number; names: number; surprisal: number; max: number } {
   let count = 0;
   let names = 0;
   let surprisal = 0;
@@ -328,7 +335,8 @@ function wordsMatch(x: string, y: string): boolean {
   const shorter = x.length <= y.length ? x : y;
   const longer = shorter === x ? y : x;
   if (shorter.length >= 5 && longer.startsWith(shorter)) return true;
-  if (shorter.length >= 6 && longer.length - shorter.length <= 1) return editDistanceAtMostOne(shorter, longer);
+  if (shorter.length >= 6 && longer.length - shorter.length <= 1)
+    return editDistanceAtMostOne(shorter, longer);
   return false;
 }
 

@@ -90,7 +90,8 @@ export function logistic(model: VerifierModel, x: Float64Array): number {
 
 export class Verifier {
   constructor(readonly model: VerifierModel) {
-    if (!(model.threshold > 0 && model.threshold < 1)) throw new TypeError('verifier: threshold must be in (0, 1)');
+    if (!(model.threshold > 0 && model.threshold < 1))
+      throw new TypeError('verifier: threshold must be in (0, 1)');
   }
 
   /** `cached` is the stored entry's text profile, `query` the new request's. */

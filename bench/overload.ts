@@ -1,0 +1,298 @@
+/**
+ * `npm run bench:overload`: offer FACTOR x the configured capacity for DURATION seconds to the
+ * gateway in front of the simulated upstream (all on 127.0.0.1) with an open-loop load
+ * generator (requests go out on a clock, whether or not earlier ones were answered), then check:
+ *  - every request got an answer: 200, or 429 (`queue_full`, with Retry-After) / 504
+ *    (`queue_timeout`, `upstream_timeout`) with a reason; none lost, none hanging past its deadline;
+ *  - memory stays flat (the gateway's heap after GC, sampled every second);
+ *  - admitted requests' p99 latency stays within the request deadline;
+ *  - high-priority requests (x-sluice-priority: high) wait at most 1/5 as long as low ones.
+ *
+ * Capacity = maxConcurrency x 1000 / upstream latency (requests per second). The gateway and
+ * the simulated upstream run in a child process (with --expose-gc), the load generator here,
+ * so they do not share an event loop.
+ *   node --import tsx bench/overload.ts [--duration 30] [--factor 10] [--json]
+ *
+ * Until the lead wires flow control into the Gateway (config key `flow`), the child puts the
+ * flow stages (shutdown + queue) in front of the gateway's own pipeline itself.
+ */
+import { fork } from 'node:child_process';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+
+const { values: args } = parseArgs({
+  options: {
+    serve: { type: 'boolean', default: false },
+    duration: { type: 'string', default: '30' },
+    factor: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '8' },
+    'latency-ms': { type: 'string', default: '200' },
+    'max-queue': { type: 'string', default: '40' },
+    'deadline-ms': { type: 'string', default: '3000' },
+    // High-priority share of the offered load; keep share x factor < 1 so high requests alone
+    // do not fill the capacity (then they would just queue behind each other).
+    'high-share': { type: 'string', default: '0.03' },
+    users: { type: 'string', default: '20' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const settings = {
+  durationS: Number(args.duration),
+  factor: Number(args.factor),
+  maxConcurrency: Number(args.concurrency),
+  latencyMs: Number(args['latency-ms']),
+  maxQueue: Number(args['max-queue']),
+  deadlineMs: Number(args['deadline-ms']),
+  highShare: Number(args['high-share']),
+  users: Number(args.users),
+};
+type Settings = typeof settings;
+
+/** Messages between the driver and the gateway child. */
+type ChildMessage = { ready: string } | { report: ServerReport };
+interface ServerReport {
+  heapMb: number[];
+  insideGatewayMs: { p50: number; p99: number };
+  upstreamCallMs: { p50: number; p99: number };
+  /** Median time admitted requests waited in the queue, measured in the gateway, by priority. */
+  medianQueueWaitMs: Record<string, number>;
+  flowStats: unknown;
+}
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+const round = (x: number) => Math.round(x * 10) / 10;
+
+if (args.serve) await serve(settings);
+else await drive(settings);
+
+/** The child: simulated upstream + gateway with flow control, reporting over IPC. */
+async function serve(s: Settings): Promise<void> {
+  const { simulatedUpstreams, startSluice } = await import('../src/app.js');
+  const { configSchema } = await import('../src/config/index.js');
+  const { flowConfigSchema } = await import('../src/flow/config.js');
+  const { createFlowControl } = await import('../src/flow/index.js');
+  const { startMockUpstream } = await import('../src/mock/index.js');
+  const { compose } = await import('../src/pipeline/compose.js');
+  const { QUEUE_WAIT_NOTE } = await import('../src/flow/queue-stage.js');
+  const { MemoryCounterStore } = await import('../src/store/memory.js');
+  type Ctx = import('../src/pipeline/types.js').RequestContext;
+
+  const mock = await startMockUpstream({ latencyMs: s.latencyMs, receivedLimit: 0 });
+  const flowSettings = { defaults: { maxConcurrency: s.maxConcurrency, maxQueue: s.maxQueue }, aimd: { enabled: false } };
+  const config = configSchema.parse({
+    port: 0,
+    logLevel: 'error',
+    requestTimeoutMs: s.deadlineMs,
+    upstreams: simulatedUpstreams(mock.url),
+    flow: flowSettings,
+  });
+  const sluice = await startSluice({ config });
+  const gatewayMs: number[] = [];
+  const upstreamMs: number[] = [];
+  const queueWaitMs: Record<string, number[]> = { high: [], normal: [], low: [] };
+  let flowStats: () => unknown = () => undefined;
+  if (!('flow' in config)) {
+    const flow = createFlowControl(flowConfigSchema.parse(flowSettings), {
+      store: new MemoryCounterStore(),
+      upstreamOf: () => 'simulated-openai',
+    });
+    const inner = sluice.gateway.handle.bind(sluice.gateway);
+    const timedUpstream = async (ctx: Ctx) => {
+      queueWaitMs[ctx.priority].push((ctx.notes.get(QUEUE_WAIT_NOTE) as number | undefined) ?? 0);
+      const t0 = performance.now();
+      const reply = await inner(ctx);
+      upstreamMs.push(performance.now() - t0);
+      return reply;
+    };
+    const pipeline = compose([flow.shutdownStage, flow.queueStage, timedUpstream]);
+    sluice.gateway.handle = async (ctx) => {
+      const reply = await pipeline(ctx);
+      gatewayMs.push(Date.now() - ctx.startedAt);
+      return reply;
+    };
+    flowStats = flow.stats;
+  }
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const heap: number[] = [];
+  const sampler = setInterval(() => {
+    gc?.();
+    heap.push(process.memoryUsage().heapUsed / 1024 / 1024);
+  }, 1000);
+  process.on('message', async (message) => {
+    if (message !== 'report') return;
+    clearInterval(sampler);
+    const report: ServerReport = {
+      heapMb: heap.map(round),
+      insideGatewayMs: { p50: Math.round(pct(gatewayMs, 50)), p99: Math.round(pct(gatewayMs, 99)) },
+      upstreamCallMs: { p50: Math.round(pct(upstreamMs, 50)), p99: Math.round(pct(upstreamMs, 99)) },
+      medianQueueWaitMs: { high: pct(queueWaitMs.high, 50), low: pct(queueWaitMs.low, 50) },
+      flowStats: flowStats(),
+    };
+    process.send?.({ report } satisfies ChildMessage);
+    await sluice.close();
+    await mock.close();
+    process.disconnect();
+  });
+  process.send?.({ ready: sluice.url } satisfies ChildMessage);
+}
+
+/** The parent: open-loop load, tally, checks. */
+async function drive(s: Settings): Promise<void> {
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const capacityRps = (s.maxConcurrency * 1000) / s.latencyMs;
+  const offeredRps = capacityRps * s.factor;
+  /** A request not answered this long after its deadline counts as hanging. */
+  const HANG_MARGIN_MS = 5000;
+
+  const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--serve'], {
+    execArgv: ['--expose-gc', '--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const messages: ChildMessage[] = [];
+  let wake: (() => void) | undefined;
+  child.on('message', (m) => {
+    messages.push(m as ChildMessage);
+    wake?.();
+  });
+  const nextMessage = async (): Promise<ChildMessage> => {
+    while (messages.length === 0) await new Promise<void>((r) => (wake = r));
+    return messages.shift()!;
+  };
+  const ready = await nextMessage();
+  if (!('ready' in ready)) throw new Error('gateway child did not start');
+
+  const tally = {
+    sent: 0,
+    answered: 0,
+    hung: 0,
+    clientErrors: 0,
+    byStatus: {} as Record<string, number>,
+    byReason: {} as Record<string, number>,
+    okLatency: { high: [] as number[], low: [] as number[] },
+  };
+  const pool = new Pool(ready.ready, { connections: 1024, pipelining: 1 });
+  const reasonOf = (text: string) => {
+    try {
+      return (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? 'no-code';
+    } catch {
+      return 'not-json';
+    }
+  };
+  const fire = async (i: number) => {
+    const priority = (i * 7919) % 1000 < s.highShare * 1000 ? 'high' : 'low';
+    const started = performance.now();
+    tally.sent++;
+    try {
+      const res = await pool.request({
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'cache-control': 'no-store',
+          'x-sluice-priority': priority,
+          'x-sluice-user': `user-${i % s.users}`,
+        },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }] }),
+        signal: AbortSignal.timeout(s.deadlineMs + HANG_MARGIN_MS),
+      });
+      const text = await res.body.text();
+      tally.answered++;
+      tally.byStatus[res.statusCode] = (tally.byStatus[res.statusCode] ?? 0) + 1;
+      if (res.statusCode === 200) tally.okLatency[priority].push(performance.now() - started);
+      else {
+        const retryAfter = res.statusCode === 429 && res.headers['retry-after'] !== undefined ? '+retry-after' : '';
+        const key = `${res.statusCode} ${reasonOf(text)}${retryAfter}`;
+        tally.byReason[key] = (tally.byReason[key] ?? 0) + 1;
+      }
+    } catch (error) {
+      if ((error as Error).name === 'TimeoutError') tally.hung++;
+      else tally.clientErrors++;
+    }
+  };
+
+  log(
+    `overload: capacity ${capacityRps} req/s (${s.maxConcurrency} slots x ${s.latencyMs} ms), offering ` +
+      `${offeredRps} req/s for ${s.durationS} s; queue ${s.maxQueue}, deadline ${s.deadlineMs} ms`,
+  );
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const inFlight = new Set<Promise<void>>();
+  const startedAt = performance.now();
+  let i = 0;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const elapsed = performance.now() - startedAt;
+      if (elapsed >= s.durationS * 1000) {
+        clearInterval(tick);
+        resolve();
+        return;
+      }
+      const due = Math.floor((elapsed / 1000) * offeredRps);
+      while (i < due) {
+        const p = fire(i++);
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+      }
+    }, 5);
+  });
+  await Promise.all(inFlight);
+  loopDelay.disable();
+  child.send('report');
+  const reportMessage = await nextMessage();
+  if (!('report' in reportMessage)) throw new Error('no report from the gateway child');
+  const server = reportMessage.report;
+  await pool.close();
+
+  const allOk = [...tally.okLatency.high, ...tally.okLatency.low];
+  const lost = tally.sent - tally.answered - tally.hung - tally.clientErrors;
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const heapEarly = avg(server.heapMb.slice(2, 7));
+  const heapLate = avg(server.heapMb.slice(-5));
+  const result = {
+    settings: { ...s, capacityRps, offeredRps },
+    sent: tally.sent,
+    answered: tally.answered,
+    lost,
+    hung: tally.hung,
+    clientErrors: tally.clientErrors,
+    byStatus: tally.byStatus,
+    byReason: tally.byReason,
+    admittedRps: round(allOk.length / s.durationS),
+    admittedLatencyMs: {
+      p50: Math.round(pct(allOk, 50)),
+      p99: Math.round(pct(allOk, 99)),
+      max: Math.round(pct(allOk, 100)),
+    },
+    insideGatewayMs: server.insideGatewayMs,
+    upstreamCallMs: server.upstreamCallMs,
+    admittedByPriority: { high: tally.okLatency.high.length, low: tally.okLatency.low.length },
+    admittedMedianLatencyMs: { high: Math.round(pct(tally.okLatency.high, 50)), low: Math.round(pct(tally.okLatency.low, 50)) },
+    medianQueueWaitMs: server.medianQueueWaitMs,
+    gatewayHeapMb: { early: round(heapEarly), late: round(heapLate), max: round(Math.max(...server.heapMb)) },
+    driverEventLoopDelayMs: {
+      p50: Math.round(loopDelay.percentile(50) / 1e6),
+      p99: Math.round(loopDelay.percentile(99) / 1e6),
+    },
+  };
+  const checks = {
+    everyRequestAnswered: lost === 0 && tally.hung === 0 && tally.clientErrors === 0,
+    onlyReasonedRefusals: Object.keys(tally.byReason).every((k) =>
+      /^(429 queue_full\+retry-after|504 (queue_timeout|upstream_timeout))$/.test(k),
+    ),
+    p99WithinDeadline: result.admittedLatencyMs.p99 <= s.deadlineMs,
+    memoryFlat: heapLate <= heapEarly * 1.25 + 2,
+    highWaitsAtMostAFifthOfLow: result.medianQueueWaitMs.high * 5 <= result.medianQueueWaitMs.low,
+  };
+  if (args.json) console.log(JSON.stringify({ ...result, flowStats: server.flowStats, checks }, null, 2));
+  else {
+    console.log(JSON.stringify(result, null, 2));
+    console.log('checks:', checks);
+  }
+  process.exitCode = Object.values(checks).every(Boolean) ? 0 : 1;
+}

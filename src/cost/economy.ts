@@ -1,0 +1,131 @@
+/**
+ * The token economy assembled from config and storage, once at boot: callers, prices, ledger,
+ * budgets, shaping and routing, as stages plus the admin operations. The gateway places the
+ * stages in its pipeline:
+ *
+ *   auth → record → budget → exact cache → semantic cache → ...shape → single-flight → queue → upstream
+ *
+ * and gives the upstream stage `usageReader`.
+ */
+import { createKey, listKeys, revokeKey } from '../auth/admin.js';
+import type { AuthConfig } from '../auth/config.js';
+import { KeyStore } from '../auth/keys.js';
+import { authStage } from '../auth/stage.js';
+import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
+import { ComplexityRouter } from '../route/complexity.js';
+import { complexityRouteStage, estimateModelFor } from '../route/complexity-stage.js';
+import type { RoutingConfig } from '../route/config.js';
+import type { CounterStore, KvLimits, KvStore, LedgerStore } from '../store/types.js';
+import { compressionStage } from '../tokens/compress-stage.js';
+import type { TokensConfig } from '../tokens/config.js';
+import { promptCacheStage } from '../tokens/prompt-cache-stage.js';
+import { PromptCacheMonitor } from '../tokens/prompt-cache-monitor.js';
+import { pipelineSummariser } from '../tokens/summariser.js';
+import { createUsageReader } from '../tokens/usage-reader.js';
+import { Budgets } from './budget.js';
+import { budgetStage } from './budget-stage.js';
+import type { CostConfig } from './config.js';
+import { Ledger, type LedgerRow } from './ledger.js';
+import { PriceBook } from './prices.js';
+import { recordStage } from './record-stage.js';
+import { usageQueryFrom, usageReport } from './report.js';
+
+export interface EconomyConfig {
+  cost: CostConfig;
+  tokens: TokensConfig;
+  routing: RoutingConfig;
+  auth: AuthConfig;
+}
+
+export interface EconomyDeps {
+  /** The storage backend picked at boot (store/index.ts `openBackend`). */
+  backend: {
+    kv(namespace: string, limits?: KvLimits): KvStore;
+    readonly counters: CounterStore;
+    ledger<Row extends { ts: number }>(name: string): LedgerStore<Row>;
+  };
+  /**
+   * Runs a context through the pipeline after auth; used by the compression summariser so its
+   * call is budgeted and recorded like any other. Late-bound: the pipeline contains these stages.
+   */
+  runAfterAuth: (ctx: RequestContext) => Promise<Reply>;
+  logger?: { warn(obj: object, msg?: string): void };
+}
+
+export type TokenEconomy = ReturnType<typeof createTokenEconomy>;
+
+export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
+  const { backend, logger } = deps;
+  const estimateFactor = config.tokens.estimateFactor;
+  const prices = new PriceBook({ overrides: config.cost.prices });
+  const keys = new KeyStore(backend.kv('auth-keys'), config.auth);
+  const ledger = new Ledger(backend.ledger<LedgerRow>('usage'), logger);
+  const budgets = new Budgets(backend.counters, config.cost.budgets, { logger });
+  const router = new ComplexityRouter(config.routing);
+  const estimateModel = estimateModelFor(router, prices);
+  const monitor = new PromptCacheMonitor(config.tokens.promptCache.lowHitRate, { logger });
+  const summarise = pipelineSummariser({
+    run: (ctx) => deps.runAfterAuth(ctx),
+    maxTokens: config.tokens.compression.maxSummaryTokens,
+  });
+  const pc = config.tokens.promptCache;
+
+  const stages = {
+    auth: authStage({ keys, config: config.auth }),
+    record: recordStage({
+      ledger,
+      prices,
+      estimateFactor,
+      abortGraceMs: config.cost.budgets.abortGraceMs,
+      observers: [monitor.observer],
+    }),
+    budget: budgetStage({
+      budgets,
+      prices,
+      estimateFactor,
+      estimateModel,
+      insertsBreakpoints: pc.anthropicBreakpoints ? pc.ttl : undefined,
+      logger,
+    }),
+    /** In order: compression (counted for the model an alias may become), routing, prompt-cache shaping. */
+    shape: [
+      compressionStage({
+        config: config.tokens,
+        summarise,
+        store: backend.kv('summaries', { maxEntries: 100_000 }),
+        countModel: estimateModel,
+        logger,
+      }),
+      complexityRouteStage(router, { estimateFactor }),
+      promptCacheStage(pc, { estimateFactor }),
+    ] as Stage[],
+  };
+
+  return {
+    prices,
+    keys,
+    ledger,
+    budgets,
+    router,
+    promptCacheMonitor: monitor,
+    usageReader: createUsageReader({ requestStreamUsage: config.tokens.requestStreamUsage }),
+    stages,
+    /** Admin operations (HTTP `/admin/*` with SLUICE_ADMIN_KEY, and the CLI). */
+    admin: {
+      createKey: (body: unknown) => createKey(keys, body),
+      revokeKey: (id: string) => revokeKey(keys, id),
+      listKeys: () => listKeys(keys),
+      /** `GET /admin/usage?user=&team=&model=&days=N&detailed=1` */
+      usage: async (params: URLSearchParams) => {
+        await ledger.idle();
+        return usageReport(ledger, usageQueryFrom(params));
+      },
+    },
+    /** For `/v1/stats`: per-caller provider prompt-cache use and low-hit-rate warnings. */
+    stats: () => ({ prompt_cache: monitor.stats() }),
+    /** Let pending ledger writes and budget settlements land (graceful shutdown). */
+    async flush(): Promise<void> {
+      await Promise.all([ledger.idle(), budgets.idle()]);
+    },
+  };
+}
