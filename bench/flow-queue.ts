@@ -35,7 +35,10 @@ function fastPath(n: number): number {
   });
 }
 
-async function stageOverhead(n: number, contexts: RequestContext[]): Promise<{ bare: number; staged: number }> {
+async function stageOverhead(
+  n: number,
+  contexts: RequestContext[],
+): Promise<{ bare: number; staged: number }> {
   const config = flowConfigSchema.parse({});
   const stage = queueStage({ limiters: new LimiterRegistry(config), upstreamOf: () => 'up', config });
   const bare = await nsPerAsync(n, async () => {
@@ -86,5 +89,7 @@ const { bare, staged } = await stageOverhead(500_000, contexts);
 const slow = await slowPath(200_000);
 const us = (ns: number) => (ns / 1000).toFixed(3);
 console.log(`limiter fast path (tryAcquire + release): ${us(fast)} µs/request`);
-console.log(`queue stage, slot free: ${us(staged - bare)} µs/request (stage ${us(staged)} - bare ${us(bare)})`);
+console.log(
+  `queue stage, slot free: ${us(staged - bare)} µs/request (stage ${us(staged)} - bare ${us(bare)})`,
+);
 console.log(`queued path (enqueue, wait, dispatch, release): ${us(slow)} µs/request`);

@@ -55,6 +55,7 @@ type ChildMessage = { ready: string } | { report: ServerReport };
 interface ServerReport {
   heapMb: number[];
   insideGatewayMs: { p50: number; p99: number };
+  /** Only measured while this script wires the flow stages itself (0 otherwise). */
   upstreamCallMs: { p50: number; p99: number };
   /** Median time admitted requests waited in the queue, measured in the gateway, by priority. */
   medianQueueWaitMs: Record<string, number>;
@@ -82,9 +83,13 @@ async function serve(s: Settings): Promise<void> {
   const { QUEUE_WAIT_NOTE } = await import('../src/flow/queue-stage.js');
   const { MemoryCounterStore } = await import('../src/store/memory.js');
   type Ctx = import('../src/pipeline/types.js').RequestContext;
+  type Reply = import('../src/pipeline/types.js').Reply;
 
   const mock = await startMockUpstream({ latencyMs: s.latencyMs, receivedLimit: 0 });
-  const flowSettings = { defaults: { maxConcurrency: s.maxConcurrency, maxQueue: s.maxQueue }, aimd: { enabled: false } };
+  const flowSettings = {
+    defaults: { maxConcurrency: s.maxConcurrency, maxQueue: s.maxQueue },
+    aimd: { enabled: false },
+  };
   const config = configSchema.parse({
     port: 0,
     logLevel: 'error',
@@ -97,27 +102,32 @@ async function serve(s: Settings): Promise<void> {
   const upstreamMs: number[] = [];
   const queueWaitMs: Record<string, number[]> = { high: [], normal: [], low: [] };
   let flowStats: () => unknown = () => undefined;
+  let pipeline: (ctx: Ctx) => Promise<Reply> = sluice.gateway.handle.bind(sluice.gateway);
   if (!('flow' in config)) {
+    // Flow control not wired into the Gateway yet: put shutdown + queue in front of it here.
     const flow = createFlowControl(flowConfigSchema.parse(flowSettings), {
       store: new MemoryCounterStore(),
       upstreamOf: () => 'simulated-openai',
     });
-    const inner = sluice.gateway.handle.bind(sluice.gateway);
+    const inner = pipeline;
     const timedUpstream = async (ctx: Ctx) => {
-      queueWaitMs[ctx.priority].push((ctx.notes.get(QUEUE_WAIT_NOTE) as number | undefined) ?? 0);
       const t0 = performance.now();
       const reply = await inner(ctx);
       upstreamMs.push(performance.now() - t0);
       return reply;
     };
-    const pipeline = compose([flow.shutdownStage, flow.queueStage, timedUpstream]);
-    sluice.gateway.handle = async (ctx) => {
-      const reply = await pipeline(ctx);
-      gatewayMs.push(Date.now() - ctx.startedAt);
-      return reply;
-    };
+    pipeline = compose([flow.shutdownStage, flow.queueStage, timedUpstream]);
     flowStats = flow.stats;
   }
+  const outer = pipeline;
+  sluice.gateway.handle = async (ctx) => {
+    const reply = await outer(ctx);
+    if (reply.status < 300) {
+      gatewayMs.push(Date.now() - ctx.startedAt);
+      queueWaitMs[ctx.priority].push((ctx.notes.get(QUEUE_WAIT_NOTE) as number | undefined) ?? 0);
+    }
+    return reply;
+  };
   const gc = (globalThis as { gc?: () => void }).gc;
   const heap: number[] = [];
   const sampler = setInterval(() => {
@@ -198,7 +208,10 @@ async function drive(s: Settings): Promise<void> {
           'x-sluice-priority': priority,
           'x-sluice-user': `user-${i % s.users}`,
         },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }] }),
+        body: JSON.stringify({
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: `question ${i}` }],
+        }),
         signal: AbortSignal.timeout(s.deadlineMs + HANG_MARGIN_MS),
       });
       const text = await res.body.text();
@@ -206,7 +219,8 @@ async function drive(s: Settings): Promise<void> {
       tally.byStatus[res.statusCode] = (tally.byStatus[res.statusCode] ?? 0) + 1;
       if (res.statusCode === 200) tally.okLatency[priority].push(performance.now() - started);
       else {
-        const retryAfter = res.statusCode === 429 && res.headers['retry-after'] !== undefined ? '+retry-after' : '';
+        const retryAfter =
+          res.statusCode === 429 && res.headers['retry-after'] !== undefined ? '+retry-after' : '';
         const key = `${res.statusCode} ${reasonOf(text)}${retryAfter}`;
         tally.byReason[key] = (tally.byReason[key] ?? 0) + 1;
       }
@@ -272,7 +286,10 @@ async function drive(s: Settings): Promise<void> {
     insideGatewayMs: server.insideGatewayMs,
     upstreamCallMs: server.upstreamCallMs,
     admittedByPriority: { high: tally.okLatency.high.length, low: tally.okLatency.low.length },
-    admittedMedianLatencyMs: { high: Math.round(pct(tally.okLatency.high, 50)), low: Math.round(pct(tally.okLatency.low, 50)) },
+    admittedMedianLatencyMs: {
+      high: Math.round(pct(tally.okLatency.high, 50)),
+      low: Math.round(pct(tally.okLatency.low, 50)),
+    },
     medianQueueWaitMs: server.medianQueueWaitMs,
     gatewayHeapMb: { early: round(heapEarly), late: round(heapLate), max: round(Math.max(...server.heapMb)) },
     driverEventLoopDelayMs: {

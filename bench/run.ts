@@ -13,7 +13,16 @@ import { Lab } from './lib/lab.js';
 import { runLoad } from './lib/load.js';
 import { busyShare, describeMachine, machineInfo } from './lib/machine.js';
 import { writeSection } from './lib/markdown.js';
-import { checks, checksTable, loadTable, type Outcome, ttfbTable } from './lib/report.js';
+import {
+  checks,
+  checksTable,
+  loadTable,
+  medianRound,
+  type Outcome,
+  roundSummary,
+  sortKey,
+  ttfbTable,
+} from './lib/report.js';
 import {
   allScenarios,
   type Group,
@@ -39,6 +48,8 @@ const USAGE = `npm run bench -- [options]
   --only LIST        scenarios to run: names, groups (core, cache), targets (direct, sluice,
                      portkey) or globs like '*-c50'; comma-separated or repeated
   --quick            2 s per scenario, 0.5 s warm-up, 50 TTFB requests (for iterating)
+  --rounds N         repeat the whole list N times, keep each scenario's median round
+                     (use 3 on a shared or noisy machine; default 1)
   --duration S       seconds measured per load scenario (default 5)
   --warmup S         seconds of discarded warm-up load before each (default 1)
   --ttfb-requests N  sequential streams per TTFB scenario (default 200)
@@ -49,6 +60,7 @@ const USAGE = `npm run bench -- [options]
   --list             list the scenarios and exit`;
 
 interface Settings {
+  rounds: number;
   durationS: number;
   warmupS: number;
   ttfbRequests: number;
@@ -65,6 +77,7 @@ async function main(): Promise<number> {
     options: {
       only: { type: 'string', multiple: true },
       quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       'ttfb-requests': { type: 'string' },
@@ -89,6 +102,7 @@ async function main(): Promise<number> {
   }
 
   const settings: Settings = {
+    rounds: Math.round(positive(values.rounds, '--rounds') ?? 1),
     durationS: positive(values.duration, '--duration') ?? (values.quick ? 2 : 5),
     warmupS: nonNegative(values.warmup, '--warmup') ?? (values.quick ? 0.5 : 1),
     ttfbRequests: positive(values['ttfb-requests'], '--ttfb-requests') ?? (values.quick ? 50 : 200),
@@ -142,11 +156,25 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   let services: Array<{ name: string; pid: number; port: number }> = [];
   try {
-    for (const [i, scenario] of scenarios.entries()) {
-      progress(`[${i + 1}/${scenarios.length}] ${scenario.name}: ${scenario.about}`);
-      const outcome = await runScenario(lab, scenario, settings);
-      progress(`    ${describeOutcome(outcome)}`);
-      outcomes.push(outcome);
+    // Direct, Sluice and Portkey of one mode and concurrency run back to back, under the same
+    // background load; with --rounds, the whole list repeats and each scenario keeps its median.
+    const order = [...scenarios].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+    const rounds = new Map<string, Outcome[]>();
+    let step = 0;
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const scenario of order) {
+        step++;
+        const tag = settings.rounds > 1 ? ` (round ${round}/${settings.rounds})` : '';
+        progress(`[${step}/${order.length * settings.rounds}] ${scenario.name}${tag}: ${scenario.about}`);
+        const outcome = await runScenario(lab, scenario, settings);
+        progress(`    ${describeOutcome(outcome)}`);
+        rounds.set(scenario.name, [...(rounds.get(scenario.name) ?? []), outcome]);
+      }
+    }
+    for (const scenario of order) {
+      const all = rounds.get(scenario.name) ?? [];
+      const chosen = medianRound(all);
+      outcomes.push(all.length > 1 ? { ...chosen, rounds: all.map(roundSummary) } : chosen);
     }
     services = (await lab.started()).map((s) => ({ name: s.name, pid: s.pid, port: s.port }));
   } finally {
@@ -172,7 +200,13 @@ async function main(): Promise<number> {
       machine: { ...machine, cpuBusyBeforeRun: busy },
       settings: { ...settings, quick: values.quick, only, profiled: profileDir !== undefined },
       services,
-      outcomes: outcomes.map(({ scenario, load, ttfb, error }) => ({ ...scenario, load, ttfb, error })),
+      outcomes: outcomes.map(({ scenario, load, ttfb, error, rounds }) => ({
+        ...scenario,
+        load,
+        ttfb,
+        error,
+        rounds,
+      })),
       checks: checkList,
     };
     writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
@@ -301,7 +335,8 @@ function groupReport(group: Group, outcomes: Outcome[]): string {
 
 function footnote(s: Settings): string {
   return (
-    `Each load scenario: autocannon, keep-alive, ${s.warmupS} s warm-up then ${s.durationS} s measured; ` +
+    `Each load scenario: autocannon, keep-alive, ${s.warmupS} s warm-up then ${s.durationS} s measured` +
+    (s.rounds > 1 ? `, repeated in ${s.rounds} interleaved rounds (the median round is shown); ` : '; ') +
     `latencies are per-request wall times from the load generator (sub-millisecond). ` +
     `TTFB: ${s.ttfbRequests} sequential streams after ${s.ttfbWarmup} warm-up ones. ` +
     'The simulated upstream (0 ms latency), the gateway and the load generator are separate processes ' +
@@ -311,13 +346,16 @@ function footnote(s: Settings): string {
 
 function estimateSeconds(scenarios: Scenario[], s: Settings): number {
   const perStreamMs = 8 * s.pacedTokenDelayMs + 2;
-  return scenarios.reduce(
-    (sum, sc) =>
-      sum +
-      (sc.kind === 'load'
-        ? s.warmupS + s.durationS + 0.5
-        : ((s.ttfbRequests + s.ttfbWarmup) * perStreamMs) / 1000),
-    3,
+  return (
+    s.rounds *
+    scenarios.reduce(
+      (sum, sc) =>
+        sum +
+        (sc.kind === 'load'
+          ? s.warmupS + s.durationS + 0.5
+          : ((s.ttfbRequests + s.ttfbWarmup) * perStreamMs) / 1000),
+      3,
+    )
   );
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { type BatchSendResult, batchCommand } from '../src/batch/cli.js';
+import { type BatchSendOptions, type BatchSendResult, batchCommand } from '../src/batch/cli.js';
 import { SluiceError } from '../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-batch-'));
@@ -34,12 +34,14 @@ const request = (content: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content }], ...extra });
 
 /** A fake gateway: echoes the prompt back; "fail" → 400 error body; "throw" → exception. */
-function fakeGateway(options: { delayTurns?: (content: string) => number } = {}) {
+function fakeGateway(behaviour: { delayTurns?: (content: string) => number } = {}) {
   const sent: Array<Record<string, unknown>> = [];
-  const send = async (body: Record<string, unknown>): Promise<BatchSendResult> => {
+  const headers: Array<Record<string, string>> = [];
+  const send = async (body: Record<string, unknown>, options: BatchSendOptions): Promise<BatchSendResult> => {
     sent.push(body);
+    headers.push(options.headers);
     const content = (body.messages as Array<{ content: string }>)[0].content;
-    const turns = options.delayTurns?.(content) ?? 0;
+    const turns = behaviour.delayTurns?.(content) ?? 0;
     for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
     if (content === 'fail') {
       return {
@@ -53,7 +55,7 @@ function fakeGateway(options: { delayTurns?: (content: string) => number } = {})
       body: { model: body.model, choices: [{ message: { content: content.toUpperCase() } }] },
     };
   };
-  return { sent, send };
+  return { sent, headers, send };
 }
 
 const readOut = (path: string) =>
@@ -113,9 +115,9 @@ describe('sluice batch', () => {
     const { input, output } = files(lines);
     const controller = new AbortController();
     const first = fakeGateway();
-    const interrupting = async (body: Record<string, unknown>) => {
+    const interrupting = async (body: Record<string, unknown>, options: BatchSendOptions) => {
       if (first.sent.length === 10) controller.abort();
-      return first.send(body);
+      return first.send(body, options);
     };
     const code1 = await batchCommand([input, '-o', output, '-c', '3', '--quiet'], {
       send: interrupting,
@@ -226,6 +228,18 @@ describe('sluice batch', () => {
     });
     assert.equal(gateway.sent[0].model, 'cheap');
     assert.equal(gateway.sent[0].stream, false);
+    assert.deepEqual(gateway.headers[0], { 'x-sluice-priority': 'low' }, 'batch lines go at low priority');
+  });
+
+  test('--priority sets the priority the pipeline sees', async () => {
+    const { input, output } = files([request('a')]);
+    const gateway = fakeGateway();
+    await batchCommand([input, '-o', output, '--priority', 'high', '--quiet'], {
+      send: gateway.send,
+      stderr: capture().stream,
+      handleSigint: false,
+    });
+    assert.equal(gateway.headers[0]['x-sluice-priority'], 'high');
   });
 
   test('shows a progress bar with rate and ETA', async () => {

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { summariseProfile } from '../bench/lib/cpuprofile.js';
 import { runLoad } from '../bench/lib/load.js';
 import { writeSection } from '../bench/lib/markdown.js';
-import { checks, type Outcome } from '../bench/lib/report.js';
+import { checks, medianRound, type Outcome } from '../bench/lib/report.js';
 import { allScenarios, type Scenario, selectScenarios } from '../bench/lib/scenarios.js';
 import { Samples, summarise } from '../bench/lib/stats.js';
 import type { HttpRequestSpec } from '../bench/lib/targets.js';
@@ -122,6 +122,17 @@ describe('target checks', () => {
     assert.equal(get('Sluice added p99 latency, c=1, non-streaming')?.measured, '+1.50 ms');
     assert.equal(get('Sluice added p99 latency, c=1, non-streaming')?.pass, false);
     assert.equal(get('Sluice added stream TTFB p50'), undefined, 'no TTFB scenario ran');
+  });
+
+  it('keeps the median round, and a failure in any round', () => {
+    const rounds = [
+      load('sluice-json-c50', 900, 1, 2),
+      load('sluice-json-c50', 100, 1, 2),
+      load('sluice-json-c50', 500, 1, 2),
+    ];
+    assert.equal(medianRound(rounds).load?.rps, 500);
+    const failed: Outcome = { ...rounds[0], error: 'boom' };
+    assert.equal(medianRound([rounds[1], failed, rounds[2]]).error, 'boom');
   });
 
   it('leaves out the numbers of failed scenarios', () => {

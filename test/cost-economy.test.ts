@@ -87,12 +87,20 @@ async function lastRow() {
 
 describe('token economy end to end (simulated upstream)', () => {
   it('refuses a request without a key once keys exist', async () => {
-    const { reply } = request('openai', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, null);
+    const { reply } = request(
+      'openai',
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+      null,
+    );
     await assert.rejects(reply, (e: unknown) => isSluiceError(e) && e.status === 401);
   });
 
   it('routes `auto`, hides the usage chunk it asked for, and books the provider usage of the stream', async () => {
-    const { ctx, reply } = request('openai', { model: 'auto', stream: true, messages: [{ role: 'user', content: 'Hello!' }] });
+    const { ctx, reply } = request('openai', {
+      model: 'auto',
+      stream: true,
+      messages: [{ role: 'user', content: 'Hello!' }],
+    });
     const body = await text(await reply);
     assert.ok(body.endsWith('data: [DONE]\n\n'));
     assert.ok(!body.includes('"choices":[]'), 'the client did not ask for the usage chunk');
@@ -127,7 +135,12 @@ describe('token economy end to end (simulated upstream)', () => {
       { role: 'assistant', content: 'Twenty-five days a year.' },
       { role: 'user', content: 'And about remote work?' },
     ];
-    const first = request('anthropic', { model: 'claude-sonnet-4-20250514', max_tokens: 50, system, messages: turns });
+    const first = request('anthropic', {
+      model: 'claude-sonnet-4-20250514',
+      max_tokens: 50,
+      system,
+      messages: turns,
+    });
     await text(await first.reply);
     assert.equal(first.ctx.responseHeaders['x-sluice-cache-breakpoints'], 'system,conversation');
     const wrote = await lastRow();
@@ -146,7 +159,11 @@ describe('token economy end to end (simulated upstream)', () => {
       max_tokens: 50,
       stream: true,
       system,
-      messages: [...turns, { role: 'assistant', content: 'Two days a week.' }, { role: 'user', content: 'Thanks. Parking?' }],
+      messages: [
+        ...turns,
+        { role: 'assistant', content: 'Two days a week.' },
+        { role: 'user', content: 'Thanks. Parking?' },
+      ],
     });
     await text(await second.reply);
     const read = await lastRow();
@@ -155,12 +172,18 @@ describe('token economy end to end (simulated upstream)', () => {
     assert.ok(read.promptCacheSavedUsd > 0);
   });
 
-  it('/admin/usage for a user equals the sum of that user\'s ledger rows', async () => {
+  it("/admin/usage for a user equals the sum of that user's ledger rows", async () => {
     const report = await eco.admin.usage(new URLSearchParams('user=alice&days=1'));
     const rows = (await eco.ledger.query({ since: 0 })).filter((r) => r.user === 'alice');
     assert.equal(report.totals.requests, rows.length);
-    assert.equal(toNano(report.totals.cost_usd), rows.reduce((n, r) => n + toNano(r.costUsd ?? 0), 0));
-    assert.equal(report.totals.tokens.cache_read, rows.reduce((n, r) => n + r.cacheReadTokens, 0));
+    assert.equal(
+      toNano(report.totals.cost_usd),
+      rows.reduce((n, r) => n + toNano(r.costUsd ?? 0), 0),
+    );
+    assert.equal(
+      report.totals.tokens.cache_read,
+      rows.reduce((n, r) => n + r.cacheReadTokens, 0),
+    );
     assert.ok(report.by_model['claude-sonnet-4-20250514']);
   });
 
@@ -169,7 +192,13 @@ describe('token economy end to end (simulated upstream)', () => {
     let refused: unknown;
     for (let i = 0; i < 40 && !refused; i++) {
       try {
-        await text(await request('openai', { model: 'gpt-4o', max_tokens: 20, messages: [{ role: 'user', content: `Question ${i}?` }] }, key).reply);
+        await text(
+          await request(
+            'openai',
+            { model: 'gpt-4o', max_tokens: 20, messages: [{ role: 'user', content: `Question ${i}?` }] },
+            key,
+          ).reply,
+        );
       } catch (e) {
         refused = e;
       }

@@ -89,9 +89,11 @@ describe('record stage: one ledger row per call', () => {
 
   it('records cache hits with the cost they avoided', async () => {
     const r = recorder();
+    // As the exact cache stage answers a hit: nothing billed, the stored answer's usage in a note.
     const hit: Stage = async (ctx) => {
       ctx.cache = 'exact';
-      ctx.usage = u(1000, 500); // the stored answer's usage
+      ctx.usage = u(0, 0);
+      ctx.notes.set('cache.savedUsage', u(1000, 500));
       return json({ choices: [{ message: { content: 'cached' } }] });
     };
     const ctx = chatCtx({ model: 'gpt-4o-mini' });
@@ -99,8 +101,20 @@ describe('record stage: one ledger row per call', () => {
     const [row] = await r.rows();
     assert.equal(row.cache, 'exact');
     assert.equal(row.costUsd, 0);
+    assert.equal(row.inputTokens + row.outputTokens, 0, 'no tokens billed');
     assert.equal(row.costAvoidedUsd, (1000 * 0.15 + 500 * 0.6) / 1e6);
     assert.equal(ctx.responseHeaders['x-sluice-cost-usd'], '0');
+    // A single-flight follower shares the leader's answer: nothing billed, marked coalesced.
+    const follower: Stage = async (c) => {
+      c.notes.set('flight.follower', true);
+      c.usage = u(0, 0);
+      return json({ choices: [{ message: { content: 'shared' } }] });
+    };
+    await r.run(follower)(chatCtx({ model: 'gpt-4o-mini' }));
+    const rows = await r.rows();
+    assert.equal(rows[1].coalesced, true);
+    assert.equal(rows[1].costUsd, 0);
+    assert.ok(rows[1].costAvoidedUsd > 0, 'estimated from the prompt when the leader usage is unknown');
   });
 
   it('records refusals and failures with their status and code', async () => {

@@ -177,3 +177,21 @@ describe('createFlowControl', () => {
     assert.equal(stats.accepting, true);
   });
 });
+
+describe('rate limit stage and caches', () => {
+  test('a cache hit counts as a request but gives its reserved tokens back', async () => {
+    const { limiter } = limiterWith([{ scope: 'user', rpm: 10, tpm: 1000 }]);
+    const stage = rateLimitStage({ limiter, scopes: ['user'], estimateTokens: () => 700 });
+    const hit = chatContext({ user: 'u' });
+    await stage(hit, async () => {
+      hit.cache = 'exact';
+      hit.usage = { inputTokens: 300, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 300 };
+      return jsonReply();
+    });
+    await flush();
+    const next = chatContext({ user: 'u' });
+    await stage(next, async () => jsonReply());
+    assert.equal(next.responseHeaders['x-ratelimit-remaining-tokens'], '300', 'only the new reservation');
+    assert.equal(next.responseHeaders['x-ratelimit-remaining-requests'], '8');
+  });
+});

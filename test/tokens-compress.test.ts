@@ -308,6 +308,7 @@ describe('compression stage through the gateway pipeline', () => {
   it('records the summariser call to the same caller, in the ledger and the budget', async () => {
     const g = gateway({ enabled: true });
     const ctx = chatCtx({ model: 'gpt-4o', messages: openaiConversation(10), maxTokens: 100 });
+    ctx.notes.set('auth.key', { id: 'vk_alice', dailyUsd: 2 });
     await g.handler(ctx);
     await g.ledger.idle();
     await g.budgets.idle();
@@ -316,6 +317,7 @@ describe('compression stage through the gateway pipeline', () => {
     const summary = rows.find((r) => r.purpose === 'summary')!;
     const main = rows.find((r) => r.purpose === undefined)!;
     assert.equal(summary.user, 'alice');
+    assert.equal(summary.keyId, 'vk_alice', 'the summary is charged to the same key');
     assert.equal(summary.model, 'gpt-4o-mini');
     assert.equal(summary.costUsd, (900 * 0.15 + 80 * 0.6) / 1e6);
     assert.equal(main.model, 'gpt-4o');

@@ -9,6 +9,26 @@ export interface Outcome {
   ttfb?: TtfbResult;
   /** Why the scenario has no valid numbers (failed verification, errors under load). */
   error?: string;
+  /** Every round's headline numbers, when the run had several. */
+  rounds?: RoundSummary[];
+}
+
+export interface RoundSummary {
+  rps?: number;
+  p50?: number;
+  p99?: number;
+  ttfbP50?: number;
+  error?: string;
+}
+
+export function roundSummary(o: Outcome): RoundSummary {
+  return {
+    rps: o.load?.rps,
+    p50: o.load?.latency.p50,
+    p99: o.load?.latency.p99,
+    ttfbP50: o.ttfb?.firstByte.p50,
+    error: o.error,
+  };
 }
 
 export interface Check {
@@ -97,6 +117,18 @@ export function ttfbTable(outcomes: Outcome[]): string {
   return lines.join('\n');
 }
 
+/**
+ * The round whose throughput (load) or TTFB p50 is the median, so one disturbed round does not
+ * decide the result; a scenario that failed in any round is reported as failed.
+ */
+export function medianRound(rounds: Outcome[]): Outcome {
+  const failed = rounds.find((o) => o.error);
+  if (failed) return failed;
+  const value = (o: Outcome) => o.load?.rps ?? o.ttfb?.firstByte.p50 ?? 0;
+  const sorted = [...rounds].sort((a, b) => value(a) - value(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 /** The issue's targets, measured. A check whose scenarios did not run is left out. */
 export function checks(outcomes: Outcome[]): Check[] {
   const r = new Results(outcomes);
@@ -169,8 +201,9 @@ export function checksTable(list: Check[]): string {
   return lines.join('\n');
 }
 
-function sortKey(s: Scenario): string {
-  if (s.kind !== 'load') return s.name;
+/** Side-by-side order: per mode and concurrency, direct then Sluice then Portkey; TTFB last. */
+export function sortKey(s: Scenario): string {
+  if (s.kind !== 'load') return `z-${s.name}`;
   const order = { direct: 0, sluice: 1, 'sluice-cache': 2, portkey: 3 }[s.target];
-  return `${s.stream ? 1 : 0}-${String(s.connections).padStart(4, '0')}-${order}-${s.name}`;
+  return `${s.group}-${s.stream ? 1 : 0}-${String(s.connections).padStart(4, '0')}-${order}-${s.name}`;
 }

@@ -11,10 +11,11 @@ import { BatchProgressBar } from './progress.js';
 import { runBatch, toBatchError } from './run.js';
 
 /**
- * `sluice batch IN.jsonl -o OUT.jsonl [--concurrency N] [--model M] [--retry-failed] [--quiet]`
+ * `sluice batch IN.jsonl -o OUT.jsonl [--concurrency N] [--model M] [--priority P] [--retry-failed] [--quiet]`
  *
  * Sends every input line through the gateway pipeline (`deps.send`, so caches, budgets and
- * limits apply) and writes one output line per input line (formats in jsonl.ts).
+ * limits apply) and writes one output line per input line (formats in jsonl.ts). Batch lines
+ * go at `low` priority by default, so a big batch does not hold up interactive traffic.
  *
  * Resuming: each result is appended to OUT as soon as it is known (one write per line, so a
  * crash loses at most the calls in flight). On start, lines already in OUT are skipped
@@ -31,8 +32,14 @@ export interface BatchSendResult {
   body: unknown;
 }
 
+export interface BatchSendOptions {
+  /** Request headers the pipeline should see: `x-sluice-priority` (default `low`). */
+  headers: Record<string, string>;
+}
+
 export interface BatchCliDeps {
-  send(body: Record<string, unknown>): Promise<BatchSendResult>;
+  /** Run one chat request body through the gateway pipeline. */
+  send(body: Record<string, unknown>, options: BatchSendOptions): Promise<BatchSendResult>;
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Aborting interrupts the run like Ctrl-C. */
   signal?: AbortSignal;
@@ -41,15 +48,19 @@ export interface BatchCliDeps {
 }
 
 export const BATCH_USAGE =
-  'usage: sluice batch IN.jsonl -o OUT.jsonl [--concurrency N] [--model MODEL] [--retry-failed] [--quiet]';
+  'usage: sluice batch IN.jsonl -o OUT.jsonl [--concurrency N] [--model MODEL] [--priority high|normal|low]\n' +
+  '                    [--retry-failed] [--quiet]';
 
 const DEFAULT_CONCURRENCY = 8;
+
+const PRIORITIES = new Set(['high', 'normal', 'low']);
 
 interface BatchArgs {
   input: string;
   output: string;
   concurrency: number;
   model?: string;
+  priority: string;
   retryFailed: boolean;
   quiet: boolean;
 }
@@ -152,6 +163,7 @@ function parseBatchArgs(argv: string[]): BatchArgs {
       output: { type: 'string', short: 'o' },
       concurrency: { type: 'string', short: 'c' },
       model: { type: 'string', short: 'm' },
+      priority: { type: 'string', default: 'low' },
       'retry-failed': { type: 'boolean', default: false },
       quiet: { type: 'boolean', short: 'q', default: false },
     },
@@ -161,11 +173,14 @@ function parseBatchArgs(argv: string[]): BatchArgs {
   const concurrency = values.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new Error('--concurrency must be an integer >= 1');
+  const priority = values.priority ?? 'low';
+  if (!PRIORITIES.has(priority)) throw new Error('--priority must be high, normal or low');
   return {
     input: positionals[0],
     output: values.output,
     concurrency,
     model: values.model,
+    priority,
     retryFailed: values['retry-failed'] === true,
     quiet: values.quiet === true,
   };
@@ -190,7 +205,7 @@ async function sendLine(
   if (body.stream !== undefined) body.stream = false;
   let reply: BatchSendResult;
   try {
-    reply = await deps.send(body);
+    reply = await deps.send(body, { headers: { 'x-sluice-priority': args.priority } });
   } catch (error) {
     const e = toBatchError(error);
     return { ...id, status: e.status ?? 500, error: { message: e.message, code: e.code } };

@@ -52,7 +52,9 @@ export function singleFlightStage(options: SingleFlightOptions = {}): SingleFlig
       joined++;
       return existing.follow(ctx, next);
     }
-    const flight = new Flight(ctx, () => flights.delete(key));
+    const flight: Flight = new Flight(ctx, () => {
+      if (flights.get(key) === flight) flights.delete(key);
+    });
     flights.set(key, flight);
     return flight.lead(next);
   };

@@ -1,10 +1,23 @@
 import type { z } from 'zod';
+import { authConfigSchema } from '../auth/config.js';
+import { cacheConfigSchema } from '../cache/config.js';
+import { costConfigSchema } from '../cost/config.js';
+import { flowConfigSchema } from '../flow/config.js';
+import { routingConfigSchema } from '../route/config.js';
+import { tokensConfigSchema } from '../tokens/config.js';
 import { coreConfigSchema } from './schema.js';
 
 /**
  * The root config: the core (server, upstreams, timeouts) plus one section per feature area,
- * each defined beside the code it configures.
+ * each defined beside the code it configures. Every section defaults, so `{}` is a valid config.
  */
-export const configSchema = coreConfigSchema;
+export const configSchema = coreConfigSchema.extend({
+  auth: authConfigSchema,
+  cache: cacheConfigSchema,
+  flow: flowConfigSchema,
+  cost: costConfigSchema,
+  tokens: tokensConfigSchema,
+  routing: routingConfigSchema,
+});
 export type Config = z.infer<typeof configSchema>;
 export type { UpstreamConfig, UpstreamKind } from './schema.js';

@@ -28,7 +28,7 @@ export interface LedgerRow {
   usageEstimated: boolean;
   /** USD spent; null when the model has no known price (unpriced, never $0). */
   costUsd: number | null;
-  /** Gateway cache hits (L1/L2): what the call would have cost. */
+  /** Gateway cache hits (L1/L2) and shared flights: what the call would have cost. */
   costAvoidedUsd: number;
   /** Provider prompt cache (L3): saved against full input price (negative on cache writes). */
   promptCacheSavedUsd: number;
@@ -40,6 +40,8 @@ export interface LedgerRow {
   outcome: 'ok' | 'error' | 'aborted';
   errorCode?: string;
   stream: boolean;
+  /** Answered by sharing an identical call already in flight (single-flight follower): nothing billed. */
+  coalesced?: boolean;
   /** Set on calls the gateway made for itself on the caller's behalf (e.g. `summary`). */
   purpose?: string;
 }

@@ -13,7 +13,7 @@ import { type Cost, costOf } from './cost.js';
 import type { Ledger, LedgerRow } from './ledger.js';
 import type { PriceBook } from './prices.js';
 import { type DoneOutcome, onReplyDone } from './reply-done.js';
-import { isCacheHit, modelUsed, resolveBilledUsage } from './usage-resolve.js';
+import { FOLLOWER_NOTE, isFree, modelUsed, resolveBilledUsage } from './usage-resolve.js';
 
 /** Observes each finished call (e.g. the prompt-cache monitor). */
 export type CallObserver = (ctx: RequestContext, row: LedgerRow) => void;
@@ -85,7 +85,7 @@ function write(
   };
   if (billed) cost = costOf(billed, pricing);
   let costAvoidedUsd = 0;
-  if (isCacheHit(ctx)) {
+  if (isFree(ctx)) {
     const stored = avoided ?? estimateStored(ctx, deps.estimateFactor);
     const would = costOf(stored, pricing);
     costAvoidedUsd = would.unpriced ? 0 : round9(would.totalUsd);
@@ -124,6 +124,7 @@ function write(
     outcome: errorCode || status >= 400 ? (status === 499 ? 'aborted' : 'error') : 'ok',
     ...(errorCode ? { errorCode } : {}),
     stream: ctx.stream,
+    ...(ctx.notes.get(FOLLOWER_NOTE) === true ? { coalesced: true } : {}),
     ...(typeof purpose === 'string' ? { purpose } : {}),
   };
   deps.ledger.record(row);

@@ -26,7 +26,8 @@ export interface UsageAggregate {
   unpriced_requests: number;
   cost_avoided_usd: number;
   prompt_cache_saved_usd: number;
-  cache_hits: { exact: number; semantic: number };
+  /** Answers that cost nothing: gateway cache hits, and calls coalesced with an identical one in flight. */
+  cache_hits: { exact: number; semantic: number; coalesced: number };
   tokens: { input: number; cache_read: number; cache_write: number; output: number };
   estimated_usage_requests: number;
 }
@@ -55,6 +56,7 @@ class Sum {
   savedNano = 0;
   exact = 0;
   semantic = 0;
+  coalesced = 0;
   input = 0;
   cacheRead = 0;
   cacheWrite = 0;
@@ -70,6 +72,7 @@ class Sum {
     this.savedNano += toNano(row.promptCacheSavedUsd);
     if (row.cache === 'exact') this.exact++;
     else if (row.cache === 'semantic') this.semantic++;
+    if (row.coalesced) this.coalesced++;
     this.input += row.inputTokens;
     this.cacheRead += row.cacheReadTokens;
     this.cacheWrite += row.cacheWriteTokens;
@@ -85,7 +88,7 @@ class Sum {
       unpriced_requests: this.unpriced,
       cost_avoided_usd: fromNano(this.avoidedNano),
       prompt_cache_saved_usd: fromNano(this.savedNano),
-      cache_hits: { exact: this.exact, semantic: this.semantic },
+      cache_hits: { exact: this.exact, semantic: this.semantic, coalesced: this.coalesced },
       tokens: {
         input: this.input,
         cache_read: this.cacheRead,

@@ -2,7 +2,7 @@
  * The usage a call is billed for, decided once the reply is over. The provider's own usage
  * always wins; local counts (flagged `estimated`) fill in only when it reported nothing.
  */
-import type { Reply, RequestContext } from '../pipeline/types.js';
+import type { Reply, RequestContext, Usage } from '../pipeline/types.js';
 import { countText, promptTokens } from '../tokens/count.js';
 import { blockText } from '../tokens/messages.js';
 import type { UsageDetail } from '../tokens/usage.js';
@@ -11,12 +11,27 @@ import type { DoneOutcome } from './reply-done.js';
 /** The model that answered: the upstream stage names it in `x-sluice-model` (fallbacks may differ from ctx.model). */
 export const modelUsed = (ctx: RequestContext): string => ctx.responseHeaders['x-sluice-model'] || ctx.model;
 
+/**
+ * Notes the cache stages leave (see cache/exact-stage.ts, cache/single-flight.ts): on a hit
+ * `ctx.usage` is zero and the stored answer's usage is under SAVED_USAGE_NOTE; a single-flight
+ * follower shares its leader's answer and pays nothing.
+ */
+export const SAVED_USAGE_NOTE = 'cache.savedUsage';
+export const FOLLOWER_NOTE = 'flight.follower';
+
 export const isCacheHit = (ctx: RequestContext): boolean => ctx.cache === 'exact' || ctx.cache === 'semantic';
+
+/** The call was answered without paying the provider: a gateway cache hit or a shared in-flight call. */
+export const isFree = (ctx: RequestContext): boolean =>
+  isCacheHit(ctx) || ctx.notes.get(FOLLOWER_NOTE) === true;
+
+const hasTokens = (u: Usage | undefined): u is Usage =>
+  !!u && u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens + u.outputTokens > 0;
 
 export interface BilledUsage {
   /** Tokens the provider billed for this call (undefined: nothing billed, e.g. an error reply). */
   billed?: UsageDetail;
-  /** Usage of the stored answer on a gateway cache hit (what the call would have cost). */
+  /** On a cache hit or shared flight: usage of the answer reused (what the call would have cost), if known. */
   avoided?: UsageDetail;
 }
 
@@ -26,7 +41,10 @@ export function resolveBilledUsage(
   outcome: DoneOutcome | undefined,
   estimateFactor?: number,
 ): BilledUsage {
-  if (isCacheHit(ctx)) return { avoided: ctx.usage };
+  if (isFree(ctx)) {
+    const saved = ctx.notes.get(SAVED_USAGE_NOTE) as Usage | undefined;
+    return { avoided: hasTokens(saved) ? saved : hasTokens(ctx.usage) ? ctx.usage : undefined };
+  }
   if (!reply || reply.status >= 400) return {};
   const model = modelUsed(ctx);
   const usage = ctx.usage as UsageDetail | undefined;

@@ -99,8 +99,10 @@ export function rateLimitStage(deps: RateLimitStageDeps): RateLimitStage {
       throw error;
     }
     return afterReply(reply, () => {
-      // Without reported usage: keep the estimate for a success, refund an error reply.
-      if (ctx.usage !== undefined) settle(usageTokens(ctx.usage));
+      // A cache hit used no provider tokens (it still counts as a request). Without reported
+      // usage: keep the estimate for a success, refund an error reply.
+      if (ctx.cache === 'exact' || ctx.cache === 'semantic') settle(0);
+      else if (ctx.usage !== undefined) settle(usageTokens(ctx.usage));
       else if (reply.status >= 400) settle(0);
     });
   };

@@ -73,6 +73,7 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
           count: countBody,
           summarise: deps.summarise,
           caller: ctx.caller,
+          parent: ctx,
           store: deps.store,
         });
         if (result) {

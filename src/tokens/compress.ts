@@ -11,7 +11,7 @@
  * summarised every few turns, not every turn.
  */
 import { createHash } from 'node:crypto';
-import type { Caller, Dialect, Usage } from '../pipeline/types.js';
+import type { Caller, Dialect, RequestContext, Usage } from '../pipeline/types.js';
 import type { KvStore } from '../store/types.js';
 import type { CompressionConfig } from './config.js';
 import { type ChatMessage, contentText, isSystemRole, isTurnStart, messagesOf } from './messages.js';
@@ -29,6 +29,8 @@ export type Summariser = (
   messages: SummaryMessage[],
   model: string,
   caller: Caller,
+  /** The request being compressed (its key, abort signal and deadline carry over to the summary call). */
+  parent?: RequestContext,
 ) => Promise<{ text: string; usage?: Usage }>;
 
 export interface CompressionResult {
@@ -51,6 +53,7 @@ export interface CompressInput {
   count: (body: Record<string, unknown>) => number;
   summarise: Summariser;
   caller: Caller;
+  parent?: RequestContext;
   /** Where summaries are kept for reuse; without it every compression calls the summariser. */
   store?: KvStore;
 }
@@ -183,7 +186,7 @@ export async function compressHistory(input: CompressInput): Promise<Compression
 
   const fresh = previous ? messages.slice(previous.prefixLen, cut) : messages.slice(0, cut);
   const request = summaryRequest(fresh, config, previous?.summary);
-  const { text, usage } = await input.summarise(request, config.model, input.caller);
+  const { text, usage } = await input.summarise(request, config.model, input.caller, input.parent);
   const summary = text.trim();
   if (!summary) return undefined;
   const next: StoredSummary = { prefixLen: cut, prefixHash: prefixHash(messages, cut), summary };

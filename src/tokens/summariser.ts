@@ -7,6 +7,7 @@
 import { SluiceError } from '../errors.js';
 import { createContext } from '../pipeline/context.js';
 import type { Reply, RequestContext } from '../pipeline/types.js';
+import { KEY_NOTE } from '../auth/stage.js';
 import { PURPOSE_NOTE } from '../cost/record-stage.js';
 import type { Summariser } from './compress.js';
 
@@ -18,18 +19,25 @@ export interface PipelineSummariserOptions {
 }
 
 export function pipelineSummariser(options: PipelineSummariserOptions): Summariser {
-  return async (messages, model, caller) => {
+  const limitMs = options.timeoutMs ?? 60_000;
+  return async (messages, model, caller, parent) => {
     const body: Record<string, unknown> = { model, messages, max_tokens: options.maxTokens, temperature: 0 };
+    // The summary belongs to the request it shortens: it ends when that request is abandoned
+    // and never outlives its deadline.
+    const timeoutMs = parent ? Math.max(1, Math.min(limitMs, parent.deadline - Date.now())) : limitMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
     const ctx = createContext({
       dialect: 'openai',
       route: 'chat',
       headers: {},
       body,
-      signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
-      timeoutMs: options.timeoutMs ?? 60_000,
+      signal: parent ? AbortSignal.any([parent.signal, timeout]) : timeout,
+      timeoutMs,
     });
     ctx.caller = { ...caller };
     ctx.notes.set(PURPOSE_NOTE, 'summary');
+    const key = parent?.notes.get(KEY_NOTE);
+    if (key) ctx.notes.set(KEY_NOTE, key);
     const reply = await options.run(ctx);
     if (reply.kind !== 'json' || reply.status >= 400) {
       throw new SluiceError('upstream_error', `summariser call failed with status ${reply.status}`);
