@@ -13,8 +13,9 @@
  * so they do not share an event loop.
  *   node --import tsx bench/overload.ts [--duration 30] [--factor 10] [--json]
  *
- * Until the lead wires flow control into the Gateway (config key `flow`), the child puts the
- * flow stages (shutdown + queue) in front of the gateway's own pipeline itself.
+ * `--wire self` puts the flow stages (shutdown + queue, config key `flow`) in front of the
+ * gateway's pipeline from this script; `--wire gateway` relies on the Gateway's own wiring;
+ * `auto` (default) picks `gateway` when the Gateway object has a `flow` member.
  */
 import { fork } from 'node:child_process';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     'high-share': { type: 'string', default: '0.03' },
     users: { type: 'string', default: '20' },
     json: { type: 'boolean', default: false },
+    wire: { type: 'string', default: 'auto' },
   },
 });
 const settings = {
@@ -103,7 +105,9 @@ async function serve(s: Settings): Promise<void> {
   const queueWaitMs: Record<string, number[]> = { high: [], normal: [], low: [] };
   let flowStats: () => unknown = () => undefined;
   let pipeline: (ctx: Ctx) => Promise<Reply> = sluice.gateway.handle.bind(sluice.gateway);
-  if (!('flow' in config)) {
+  // `--wire gateway` (or a Gateway exposing `flow`) uses the gateway's own flow stages.
+  const selfWire = args.wire === 'self' || (args.wire === 'auto' && !('flow' in sluice.gateway));
+  if (selfWire) {
     // Flow control not wired into the Gateway yet: put shutdown + queue in front of it here.
     const flow = createFlowControl(flowConfigSchema.parse(flowSettings), {
       store: new MemoryCounterStore(),
@@ -234,6 +238,13 @@ async function drive(s: Settings): Promise<void> {
     `overload: capacity ${capacityRps} req/s (${s.maxConcurrency} slots x ${s.latencyMs} ms), offering ` +
       `${offeredRps} req/s for ${s.durationS} s; queue ${s.maxQueue}, deadline ${s.deadlineMs} ms`,
   );
+  const poolPeak = { connected: 0, queued: 0, running: 0 };
+  const poolProbe = setInterval(() => {
+    const st = pool.stats;
+    poolPeak.connected = Math.max(poolPeak.connected, st.connected);
+    poolPeak.queued = Math.max(poolPeak.queued, st.queued);
+    poolPeak.running = Math.max(poolPeak.running, st.running);
+  }, 50);
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const inFlight = new Set<Promise<void>>();
@@ -257,6 +268,7 @@ async function drive(s: Settings): Promise<void> {
   });
   await Promise.all(inFlight);
   loopDelay.disable();
+  clearInterval(poolProbe);
   child.send('report');
   const reportMessage = await nextMessage();
   if (!('report' in reportMessage)) throw new Error('no report from the gateway child');
@@ -292,6 +304,8 @@ async function drive(s: Settings): Promise<void> {
     },
     medianQueueWaitMs: server.medianQueueWaitMs,
     gatewayHeapMb: { early: round(heapEarly), late: round(heapLate), max: round(Math.max(...server.heapMb)) },
+    /** Peaks of the load generator's connection pool (queued > 0: the client itself waited). */
+    driverPoolPeak: poolPeak,
     driverEventLoopDelayMs: {
       p50: Math.round(loopDelay.percentile(50) / 1e6),
       p99: Math.round(loopDelay.percentile(99) / 1e6),

@@ -13,6 +13,8 @@ export interface StartOptions {
   simulated?: boolean;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Keep all state in memory instead of the data directory. */
+  memory?: boolean;
 }
 
 export interface RunningSluice {
@@ -37,7 +39,7 @@ export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
     u.apiKeyEnv && env[u.apiKeyEnv] ? [env[u.apiKeyEnv] as string] : [],
   );
   const log = opts.log ?? createLogger(config.logLevel, secrets);
-  const gateway = new Gateway({ config, log, env });
+  const gateway = await Gateway.create({ config, log, env, memory: opts.memory });
   const server = createHttpServer(gateway, { routes: adminRoutes(gateway) });
   const { url, port } = await listen(server, config.port, config.host);
   return {

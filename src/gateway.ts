@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { ExactCache, exactCacheStage, singleFlightStage } from './cache/index.js';
 import type { Config } from './config/index.js';
 import { SluiceError } from './errors.js';
 import { compose } from './pipeline/compose.js';
@@ -6,6 +7,7 @@ import { createContext } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
 import { UpstreamRouter } from './route/upstreams.js';
 import type { Logger } from './observe/log.js';
+import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage, type UsageReader } from './upstream/stage.js';
 import { basicUsageReader } from './upstream/usage-basic.js';
@@ -14,6 +16,8 @@ export interface GatewayOptions {
   config: Config;
   log: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Keep all state in memory (tests, throw-away runs). */
+  memory?: boolean;
 }
 
 export interface InProcessRequest {
@@ -36,22 +40,51 @@ export class Gateway {
   readonly #pipeline: (ctx: RequestContext) => Promise<Reply>;
   readonly #closers: Array<() => Promise<void>> = [];
 
-  constructor(opts: GatewayOptions) {
-    this.config = opts.config;
-    this.log = opts.log;
-    this.router = new UpstreamRouter(opts.config);
-    this.pools = new UpstreamPools(opts.config, opts.env);
-    this.#closers.push(() => this.pools.close());
+  readonly backend: Backend;
+  readonly cache: ExactCache;
+
+  private constructor(opts: GatewayOptions, backend: Backend) {
+    const { config, log } = opts;
+    this.config = config;
+    this.log = log;
+    this.backend = backend;
+    this.router = new UpstreamRouter(config);
+    this.pools = new UpstreamPools(config, opts.env);
+    this.cache = new ExactCache({
+      store: backend.kv('exact', { maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes }),
+      config: config.cache,
+      counters: backend.counters,
+      log,
+    });
+    // Closed in reverse: pools, then pending cache writes, then the storage under them.
+    this.#closers.push(
+      () => backend.close(),
+      () => this.cache.close(),
+      () => this.pools.close(),
+    );
     const usage: UsageReader = basicUsageReader;
-    const stages: Stage[] = [
+    const stages: Array<Stage | false> = [
+      config.cache.enabled && exactCacheStage(this.cache),
+      config.cache.enabled && config.cache.singleFlight && singleFlightStage(),
       upstreamStage({
         router: this.router,
         pools: this.pools,
         usage,
-        onAttemptFailed: (ctx, info) => this.log.warn({ reqId: ctx.id, ...info }, 'upstream attempt failed'),
+        onAttemptFailed: (ctx, info) => log.warn({ reqId: ctx.id, ...info }, 'upstream attempt failed'),
       }),
     ];
-    this.#pipeline = compose(stages);
+    this.#pipeline = compose(stages.filter((s): s is Stage => s !== false));
+  }
+
+  /** Open storage and build the pipeline. */
+  static async create(opts: GatewayOptions): Promise<Gateway> {
+    const { config } = opts;
+    const backend = await openBackend({
+      dataDir: config.dataDir,
+      redisUrl: config.redisUrl,
+      memory: opts.memory,
+    });
+    return new Gateway(opts, backend);
   }
 
   /** Run a prepared context through the pipeline. */

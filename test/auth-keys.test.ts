@@ -68,7 +68,7 @@ describe('virtual keys', () => {
     assert.deepEqual(await keys.resolve(a.key), { ok: false, reason: 'revoked' });
     const listed = await keys.list();
     assert.deepEqual(
-      listed.map((r) => [r.user, r.revokedAt !== undefined]),
+      listed.map((r) => [r.user, r.revokedAt !== undefined]).sort(),
       [
         ['alice', true],
         ['bob', false],

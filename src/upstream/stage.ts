@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as undiciErrors } from 'undici';
+import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { SluiceError } from '../errors.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
@@ -105,7 +106,7 @@ async function tryCandidate(
         method: 'POST',
         headers,
         body: payload,
-        signal: ctx.signal,
+        signal: upstreamSignal(ctx),
         headersTimeout: Math.min(target.timeouts.firstByteMs, remaining),
       });
     } catch (e) {
@@ -138,12 +139,21 @@ async function tryCandidate(
   return { failure, error };
 }
 
+/**
+ * The signal that cancels the upstream call: the client's own, or, for a single-flight
+ * leader, one that fires only when every client sharing the call has gone.
+ */
+function upstreamSignal(ctx: RequestContext): AbortSignal {
+  const shared = ctx.notes.get(NOTE_FLIGHT_SIGNAL);
+  return shared instanceof AbortSignal ? shared : ctx.signal;
+}
+
 /** Sleep before the next attempt if one is left and the wait fits in the deadline. */
 async function waitBeforeRetry(ctx: RequestContext, attempt: number, maxAttempts: number, waitMs: number) {
   if (attempt + 1 >= maxAttempts) return false;
   if (Date.now() + waitMs >= ctx.deadline) return false;
   try {
-    await sleep(waitMs, undefined, { signal: ctx.signal });
+    await sleep(waitMs, undefined, { signal: upstreamSignal(ctx) });
   } catch {
     throw new SluiceError('client_closed', 'client closed the connection');
   }
