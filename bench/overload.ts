@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '20' },
     json: { type: 'boolean', default: false },
     wire: { type: 'string', default: 'auto' },
+    /** Write a CPU profile of the gateway process into this directory. */
+    'profile-dir': { type: 'string' },
   },
 });
 const settings = {
@@ -55,6 +57,8 @@ type Settings = typeof settings;
 /** Messages between the driver and the gateway child. */
 type ChildMessage = { ready: string } | { report: ServerReport };
 interface ServerReport {
+  /** Gateway process CPU (with the simulated upstream and GC sampling) per request handled. */
+  cpuMsPerRequest: number;
   heapMb: number[];
   insideGatewayMs: { p50: number; p99: number };
   /** Only measured while this script wires the flow stages itself (0 otherwise). */
@@ -125,6 +129,7 @@ async function serve(s: Settings): Promise<void> {
   }
   const outer = pipeline;
   sluice.gateway.handle = async (ctx) => {
+    handled++;
     const reply = await outer(ctx);
     if (reply.status < 300) {
       gatewayMs.push(Date.now() - ctx.startedAt);
@@ -134,6 +139,8 @@ async function serve(s: Settings): Promise<void> {
   };
   const gc = (globalThis as { gc?: () => void }).gc;
   const heap: number[] = [];
+  const cpuAtStart = process.cpuUsage();
+  let handled = 0;
   const sampler = setInterval(() => {
     gc?.();
     heap.push(process.memoryUsage().heapUsed / 1024 / 1024);
@@ -141,7 +148,9 @@ async function serve(s: Settings): Promise<void> {
   process.on('message', async (message) => {
     if (message !== 'report') return;
     clearInterval(sampler);
+    const cpu = process.cpuUsage(cpuAtStart);
     const report: ServerReport = {
+      cpuMsPerRequest: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, handled)) * 1000) / 1000,
       heapMb: heap.map(round),
       insideGatewayMs: { p50: Math.round(pct(gatewayMs, 50)), p99: Math.round(pct(gatewayMs, 99)) },
       upstreamCallMs: { p50: Math.round(pct(upstreamMs, 50)), p99: Math.round(pct(upstreamMs, 99)) },
@@ -165,7 +174,12 @@ async function drive(s: Settings): Promise<void> {
   const HANG_MARGIN_MS = 5000;
 
   const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--serve'], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    execArgv: [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      ...(args['profile-dir'] ? ['--cpu-prof', '--cpu-prof-dir', args['profile-dir']] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const messages: ChildMessage[] = [];
@@ -295,6 +309,7 @@ async function drive(s: Settings): Promise<void> {
       p99: Math.round(pct(allOk, 99)),
       max: Math.round(pct(allOk, 100)),
     },
+    gatewayCpuMsPerRequest: server.cpuMsPerRequest,
     insideGatewayMs: server.insideGatewayMs,
     upstreamCallMs: server.upstreamCallMs,
     admittedByPriority: { high: tally.okLatency.high.length, low: tally.okLatency.low.length },

@@ -67,13 +67,10 @@ describe('virtual keys', () => {
     await keys.revoke(a.record.id);
     assert.deepEqual(await keys.resolve(a.key), { ok: false, reason: 'revoked' });
     const listed = await keys.list();
-    assert.deepEqual(
-      listed.map((r) => [r.user, r.revokedAt !== undefined]).sort(),
-      [
-        ['alice', true],
-        ['bob', false],
-      ],
-    );
+    assert.deepEqual(listed.map((r) => [r.user, r.revokedAt !== undefined]).sort(), [
+      ['alice', true],
+      ['bob', false],
+    ]);
     // Another instance on the same store sees the revoke (no cache).
     const other = new KeyStore(kv, authConfigSchema.parse({ cacheSeconds: 0 }));
     assert.deepEqual(await other.resolve(a.key), { ok: false, reason: 'revoked' });
