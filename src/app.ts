@@ -5,7 +5,7 @@ import { Gateway } from './gateway.js';
 import { startMockUpstream, type MockUpstream } from './mock/index.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { createHttpServer, listen } from './server/http.js';
-import { adminRoutes } from './server/routes.js';
+import { extraRoutes } from './server/routes.js';
 
 export interface StartOptions {
   config: Config;
@@ -40,7 +40,7 @@ export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
   );
   const log = opts.log ?? createLogger(config.logLevel, secrets);
   const gateway = await Gateway.create({ config, log, env, memory: opts.memory });
-  const server = createHttpServer(gateway, { routes: adminRoutes(gateway) });
+  const server = createHttpServer(gateway, { routes: extraRoutes(gateway, env.SLUICE_ADMIN_KEY) });
   const { url, port } = await listen(server, config.port, config.host);
   return {
     url,

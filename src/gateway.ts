@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ExactCache, exactCacheStage, singleFlightStage } from './cache/index.js';
 import type { Config } from './config/index.js';
+import { createTokenEconomy, type TokenEconomy } from './cost/economy.js';
 import { SluiceError } from './errors.js';
 import { compose } from './pipeline/compose.js';
 import { createContext } from './pipeline/context.js';
@@ -9,8 +10,7 @@ import { UpstreamRouter } from './route/upstreams.js';
 import type { Logger } from './observe/log.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
-import { upstreamStage, type UsageReader } from './upstream/stage.js';
-import { basicUsageReader } from './upstream/usage-basic.js';
+import { upstreamStage } from './upstream/stage.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -38,6 +38,9 @@ export class Gateway {
   readonly router: UpstreamRouter;
   readonly pools: UpstreamPools;
   readonly #pipeline: (ctx: RequestContext) => Promise<Reply>;
+  /** Everything after auth: in-process calls made on a caller's behalf (summaries) enter here. */
+  readonly #afterAuth: (ctx: RequestContext) => Promise<Reply>;
+  readonly economy: TokenEconomy;
   readonly #closers: Array<() => Promise<void>> = [];
 
   readonly backend: Backend;
@@ -62,18 +65,28 @@ export class Gateway {
       () => this.cache.close(),
       () => this.pools.close(),
     );
-    const usage: UsageReader = basicUsageReader;
-    const stages: Array<Stage | false> = [
+    this.economy = createTokenEconomy(config, {
+      backend,
+      runAfterAuth: (ctx) => this.#afterAuth(ctx),
+      logger: log,
+    });
+    this.#closers.push(() => this.economy.flush());
+    const { stages: economy } = this.economy;
+    const afterAuth: Array<Stage | false> = [
+      economy.record,
+      economy.budget,
       config.cache.enabled && exactCacheStage(this.cache),
+      ...economy.shape,
       config.cache.enabled && config.cache.singleFlight && singleFlightStage(),
       upstreamStage({
         router: this.router,
         pools: this.pools,
-        usage,
+        usage: this.economy.usageReader,
         onAttemptFailed: (ctx, info) => log.warn({ reqId: ctx.id, ...info }, 'upstream attempt failed'),
       }),
     ];
-    this.#pipeline = compose(stages.filter((s): s is Stage => s !== false));
+    this.#afterAuth = compose(afterAuth.filter((s): s is Stage => s !== false));
+    this.#pipeline = compose([economy.auth, (ctx) => this.#afterAuth(ctx)]);
   }
 
   /** Open storage and build the pipeline. */
@@ -103,6 +116,18 @@ export class Gateway {
       timeoutMs: this.config.requestTimeoutMs,
     });
     return { ctx, reply: this.handle(ctx) };
+  }
+
+  /** `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts) and more. */
+  stats() {
+    const cache = this.cache.stats();
+    return {
+      total_requests: cache.requests,
+      hits: { exact: cache.hits, semantic: 0 },
+      hit_rate: cache.requests === 0 ? 0 : cache.hits / cache.requests,
+      cache,
+      ...this.economy.stats(),
+    };
   }
 
   async close(): Promise<void> {

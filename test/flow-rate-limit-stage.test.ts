@@ -195,3 +195,29 @@ describe('rate limit stage and caches', () => {
     assert.equal(next.responseHeaders['x-ratelimit-remaining-requests'], '8');
   });
 });
+
+describe('rate limit stage: bounded waiting', () => {
+  test('no more than maxWaiting requests wait for an upstream window; the rest get 429 at once', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 60_000 * 200 });
+    const { limiter } = limiterWith([{ scope: 'upstream', rpm: 1 }]);
+    const stage = rateLimitStage({
+      limiter,
+      scopes: ['upstream'],
+      upstreamOf: () => 'openai',
+      estimateTokens: () => 0,
+      waitForUpstream: true,
+      maxWaiting: 1,
+    });
+    await stage(chatContext(), async () => jsonReply());
+    const controller = new AbortController();
+    const waiter = stage(chatContext({ signal: controller.signal, timeoutMs: 10 * 60_000 }), async () =>
+      jsonReply(),
+    );
+    await flush();
+    const error = await refusal(stage(chatContext({ timeoutMs: 10 * 60_000 }), async () => jsonReply()));
+    assert.equal(error.code, 'rate_limited');
+    controller.abort();
+    const left = await refusal(waiter);
+    assert.equal(left.code, 'client_closed', 'a waiting client that leaves stops waiting');
+  });
+});

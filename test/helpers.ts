@@ -17,6 +17,7 @@ export interface TestGateway {
 export async function startTestGateway(
   overrides: Record<string, unknown> = {},
   mockOptions: MockUpstreamOptions = {},
+  env: NodeJS.ProcessEnv = {},
 ): Promise<TestGateway> {
   const mock = await startMockUpstream(mockOptions);
   const config: Config = validateConfig({
@@ -26,7 +27,7 @@ export async function startTestGateway(
     upstreams: simulatedUpstreams(mock.url),
     ...overrides,
   });
-  const sluice = await startSluice({ config });
+  const sluice = await startSluice({ config, env });
   return {
     sluice,
     mock,

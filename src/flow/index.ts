@@ -72,7 +72,13 @@ export function createFlowControl(config: FlowConfig, deps: FlowDeps): FlowContr
     ? rateLimitStage({ ...common, scopes: callerScopes })
     : undefined;
   const upstreamRateLimitStage = rateLimiter.hasRulesFor(['upstream'])
-    ? rateLimitStage({ ...common, scopes: ['upstream'], upstreamOf: deps.upstreamOf, waitForUpstream: true })
+    ? rateLimitStage({
+        ...common,
+        scopes: ['upstream'],
+        upstreamOf: deps.upstreamOf,
+        waitForUpstream: true,
+        maxWaiting: config.defaults.maxQueue,
+      })
     : undefined;
   return {
     tracker,

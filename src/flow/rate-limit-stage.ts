@@ -21,6 +21,8 @@ export interface RateLimitStageDeps {
    * deadline allows) instead of answering 429. Caller limits always answer 429 at once.
    */
   waitForUpstream?: boolean;
+  /** At most this many requests wait for an upstream window at once; more get 429 (default 1000). */
+  maxWaiting?: number;
   /** Add the x-ratelimit-* headers to the response (default: yes, unless scopes has `upstream`). */
   exposeHeaders?: boolean;
   /** A store failure lets the request through (fail open) and is reported here. */
@@ -45,6 +47,8 @@ export function rateLimitStage(deps: RateLimitStageDeps): RateLimitStage {
   }
   const exposeHeaders = deps.exposeHeaders ?? !wantsUpstream;
   const waitForUpstream = (deps.waitForUpstream ?? false) && wantsUpstream;
+  const maxWaiting = deps.maxWaiting ?? 1000;
+  let waiting = 0;
   const wants = (scope: RateLimitScope) => scopes.includes(scope);
   const [withKey, withUser, withTeam] = [wants('key'), wants('user'), wants('team')];
   const rejected: RateLimitRejections = { key: 0, user: 0, team: 0, upstream: 0 };
@@ -74,12 +78,18 @@ export function rateLimitStage(deps: RateLimitStageDeps): RateLimitStage {
           waitForUpstream &&
           scope === 'upstream' &&
           typeof waitMs === 'number' &&
-          Date.now() + waitMs < ctx.deadline;
+          Date.now() + waitMs < ctx.deadline &&
+          waiting < maxWaiting;
         if (!canWait) {
           rejected[scope] = (rejected[scope] ?? 0) + 1;
           throw error;
         }
-        await sleep(Math.min(Math.max(1, waitMs), MAX_WAIT_STEP_MS), ctx.signal);
+        waiting++;
+        try {
+          await sleep(Math.min(Math.max(1, waitMs), MAX_WAIT_STEP_MS), ctx.signal);
+        } finally {
+          waiting--;
+        }
       }
     }
   };

@@ -148,7 +148,7 @@ function toSluiceError(e: unknown): SluiceError {
   return new SluiceError('internal', 'internal gateway error', { cause: e });
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
@@ -165,7 +165,7 @@ function tooLarge(limit: number): SluiceError {
   return new SluiceError('payload_too_large', `request body is larger than the limit of ${limit} bytes`);
 }
 
-function parseJson(raw: Buffer): unknown {
+export function parseJson(raw: Buffer): unknown {
   if (raw.byteLength === 0)
     throw new SluiceError('invalid_json', 'request body is empty; send a JSON object');
   try {

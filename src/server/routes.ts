@@ -1,7 +1,11 @@
+import type { IncomingMessage } from 'node:http';
+import { isAdmin } from '../auth/admin.js';
+import { scopeOf } from '../cache/key.js';
+import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { modelMatcher } from '../route/upstreams.js';
 import { PROVIDERS } from '../upstream/providers.js';
-import type { ExtraRoute } from './http.js';
+import { type ExtraRoute, parseJson, readBody } from './http.js';
 
 interface ModelEntry {
   id: string;
@@ -11,11 +15,22 @@ interface ModelEntry {
 }
 
 const MODEL_LIST_TTL_MS = 60_000;
+const ADMIN_BODY_LIMIT = 64 * 1024;
 
-/** Routes outside the pipeline: health and the model list. */
-export function adminRoutes(gateway: Gateway): Record<string, ExtraRoute> {
+/** Routes outside the pipeline: health, models, stats and the admin API. */
+export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Record<string, ExtraRoute> {
   const startedAt = Date.now();
   let cachedModels: { at: number; data: ModelEntry[] } | undefined;
+  const admin =
+    (route: ExtraRoute): ExtraRoute =>
+    (req, url) => {
+      if (!adminKey)
+        throw new SluiceError('forbidden', 'the admin API is off: set SLUICE_ADMIN_KEY to enable it');
+      if (!isAdmin(req.headers, adminKey))
+        throw new SluiceError('unauthorized', 'admin key missing or wrong');
+      return route(req, url);
+    };
+  const { economy, cache } = gateway;
   return {
     'GET /healthz': () => ({
       status: 'ok',
@@ -28,7 +43,40 @@ export function adminRoutes(gateway: Gateway): Record<string, ExtraRoute> {
       }
       return { object: 'list', data: cachedModels.data };
     },
+    'GET /v1/stats': () => gateway.stats(),
+    'GET /admin/usage': admin((_req, url) => economy.admin.usage(url.searchParams)),
+    'GET /admin/keys': admin(() => economy.admin.listKeys()),
+    'POST /admin/keys': admin(async (req) => economy.admin.createKey(await jsonBody(req))),
+    'DELETE /admin/keys': admin(async (_req, url) => {
+      const id = url.searchParams.get('id');
+      if (!id) throw new SluiceError('invalid_request', 'pass the key id as ?id=', { param: 'id' });
+      return economy.admin.revokeKey(id);
+    }),
+    /** Body: `{ user?, team?, key?, shared?, model? }`; the scope is derived as the cache derives it. */
+    'POST /admin/cache/purge': admin(async (req) => {
+      const body = (await jsonBody(req)) as {
+        user?: string;
+        team?: string;
+        key?: string;
+        shared?: boolean;
+        model?: string;
+      };
+      const hasCaller = body.user !== undefined || body.team !== undefined || body.key !== undefined;
+      const scope = body.shared
+        ? 'shared'
+        : hasCaller
+          ? scopeOf(gateway.config.cache.scope, { user: body.user ?? '', team: body.team, keyId: body.key })
+          : undefined;
+      if (scope === undefined && body.model === undefined) {
+        throw new SluiceError('invalid_request', 'name what to purge: user, team, key, shared and/or model');
+      }
+      return { purged: await cache.purge({ scope, model: body.model }) };
+    }),
   };
+}
+
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  return parseJson(await readBody(req, ADMIN_BODY_LIMIT));
 }
 
 /**

@@ -204,6 +204,8 @@ function streamReply(
     } catch (e) {
       throw mapTransportError(e, upstreamName);
     } finally {
+      // An aborted or broken stream still spent tokens: the meter estimates the partial output.
+      ctx.usage ??= meter.usage();
       if (!finished) response.body.destroy();
     }
   }
