@@ -57,6 +57,7 @@ type Settings = typeof settings;
 /** Messages between the driver and the gateway child. */
 type ChildMessage = { ready: string } | { report: ServerReport };
 interface ServerReport {
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** Gateway process CPU (with the simulated upstream and GC sampling) per request handled. */
   cpuMsPerRequest: number;
   heapMb: number[];
@@ -140,6 +141,8 @@ async function serve(s: Settings): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const heap: number[] = [];
   const cpuAtStart = process.cpuUsage();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   let handled = 0;
   const sampler = setInterval(() => {
     gc?.();
@@ -150,6 +153,11 @@ async function serve(s: Settings): Promise<void> {
     clearInterval(sampler);
     const cpu = process.cpuUsage(cpuAtStart);
     const report: ServerReport = {
+      eventLoopDelayMs: {
+        p50: Math.round(loopDelay.percentile(50) / 1e6),
+        p99: Math.round(loopDelay.percentile(99) / 1e6),
+        max: Math.round(loopDelay.max / 1e6),
+      },
       cpuMsPerRequest: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, handled)) * 1000) / 1000,
       heapMb: heap.map(round),
       insideGatewayMs: { p50: Math.round(pct(gatewayMs, 50)), p99: Math.round(pct(gatewayMs, 99)) },
@@ -310,6 +318,7 @@ async function drive(s: Settings): Promise<void> {
       max: Math.round(pct(allOk, 100)),
     },
     gatewayCpuMsPerRequest: server.cpuMsPerRequest,
+    gatewayEventLoopDelayMs: server.eventLoopDelayMs,
     insideGatewayMs: server.insideGatewayMs,
     upstreamCallMs: server.upstreamCallMs,
     admittedByPriority: { high: tally.okLatency.high.length, low: tally.okLatency.low.length },
