@@ -26,8 +26,15 @@ export interface RunningSluice {
   close(): Promise<void>;
 }
 
-/** Start the gateway's HTTP server (and the simulated upstream when asked). */
-export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
+export interface OpenGateway {
+  gateway: Gateway;
+  mock?: MockUpstream;
+  env: NodeJS.ProcessEnv;
+  close(): Promise<void>;
+}
+
+/** Build the gateway without HTTP (library use, batch jobs), with the simulated upstream when asked. */
+export async function openGateway(opts: StartOptions): Promise<OpenGateway> {
   let config = opts.config;
   let mock: MockUpstream | undefined;
   if (opts.simulated) {
@@ -40,19 +47,39 @@ export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
   );
   const log = opts.log ?? createLogger(config.logLevel, secrets);
   const gateway = await Gateway.create({ config, log, env, memory: opts.memory });
+  return {
+    gateway,
+    mock,
+    env,
+    async close() {
+      await gateway.close();
+      await mock?.close();
+    },
+  };
+}
+
+const CLOSE_GRACE_MS = 1_000;
+
+/** Start the gateway's HTTP server (and the simulated upstream when asked). */
+export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
+  const opened = await openGateway(opts);
+  const { gateway, env } = opened;
   const server = createHttpServer(gateway, { routes: extraRoutes(gateway, env.SLUICE_ADMIN_KEY) });
-  const { url, port } = await listen(server, config.port, config.host);
+  const { url, port } = await listen(server, gateway.config.port, gateway.config.host);
   return {
     url,
     port,
     gateway,
     server,
-    mock,
+    mock: opened.mock,
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await gateway.close();
-      await mock?.close();
+      // Let responses being written finish; cut connections still open after a short grace.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(cut);
+      await opened.close();
     },
   };
 }

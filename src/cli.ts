@@ -7,6 +7,7 @@ const USAGE = `sluice — LLM performance gateway
 
 Usage:
   sluice serve [--config FILE] [--port N] [--host H]   start the gateway (default 127.0.0.1:7878)
+  sluice batch IN.jsonl -o OUT.jsonl [--concurrency N] run chat requests through the pipeline, resumable
   sluice mock-upstream [--port N] [--latency-ms N]     run the simulated OpenAI/Anthropic upstream
   sluice help
 
@@ -17,6 +18,7 @@ type Command = (argv: string[]) => Promise<void>;
 
 const COMMANDS: Record<string, Command> = {
   serve,
+  batch,
   'mock-upstream': async (argv) => (await import('./mock/index.js')).mockUpstreamCommand(argv),
   help: async () => console.log(USAGE),
 };
@@ -48,13 +50,36 @@ async function serve(argv: string[]): Promise<void> {
         '      Set OPENAI_API_KEY / ANTHROPIC_API_KEY or pass --config to reach real providers.',
     );
   }
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    await sluice.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  const { handleTermination } = await import('./flow/index.js');
+  handleTermination({
+    tracker: sluice.gateway.flow.tracker,
+    graceMs: loaded.config.flow.shutdown.graceMs,
+    // No server.close() here: on Node 20 it also drops connections whose request is still
+    // being answered. The server keeps listening and new requests get 503 shutting_down.
+    close: () => sluice.close(),
+    log: (line) => log.info(line),
+  });
+}
+
+/** `sluice batch IN.jsonl -o OUT.jsonl`: each line through the in-process pipeline. */
+async function batch(argv: string[]): Promise<void> {
+  const { batchCommand } = await import('./batch/cli.js');
+  const { openGateway } = await import('./app.js');
+  const loaded = loadConfig();
+  const opened = await openGateway({
+    config: { ...loaded.config, logLevel: 'warn' },
+    simulated: loaded.simulated,
+  });
+  if (loaded.simulated) console.error('NOTE: no provider configured, using the SIMULATED upstream.');
+  let code: number;
+  try {
+    code = await batchCommand(argv, {
+      send: (body, { headers }) => opened.gateway.call('openai', 'chat', body, headers),
+    });
+  } finally {
+    await opened.close();
+  }
+  process.exit(code);
 }
 
 async function main(): Promise<void> {

@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ExactCache, exactCacheStage, singleFlightStage } from './cache/index.js';
 import type { Config } from './config/index.js';
+import { createFlowControl, type FlowControl } from './flow/index.js';
 import { createTokenEconomy, type TokenEconomy } from './cost/economy.js';
-import { SluiceError } from './errors.js';
+import { isSluiceError, SluiceError } from './errors.js';
+import { errorBody } from './server/error-shapes.js';
+import { validateBody } from './server/validate.js';
 import { compose } from './pipeline/compose.js';
 import { createContext } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
@@ -41,6 +44,7 @@ export class Gateway {
   /** Everything after auth: in-process calls made on a caller's behalf (summaries) enter here. */
   readonly #afterAuth: (ctx: RequestContext) => Promise<Reply>;
   readonly economy: TokenEconomy;
+  readonly flow: FlowControl;
   readonly #closers: Array<() => Promise<void>> = [];
 
   readonly backend: Backend;
@@ -72,12 +76,20 @@ export class Gateway {
     });
     this.#closers.push(() => this.economy.flush());
     const { stages: economy } = this.economy;
-    const afterAuth: Array<Stage | false> = [
+    this.flow = createFlowControl(config.flow, {
+      store: backend.counters,
+      upstreamOf: (ctx) => this.router.primaryUpstream(ctx.dialect, ctx.model) ?? 'unrouted',
+      onStoreError: (err) => log.warn({ err }, 'rate-limit store error; request let through'),
+    });
+    const afterAuth: Array<Stage | false | undefined> = [
       economy.record,
+      this.flow.callerRateLimitStage,
       economy.budget,
       config.cache.enabled && exactCacheStage(this.cache),
       ...economy.shape,
       config.cache.enabled && config.cache.singleFlight && singleFlightStage(),
+      this.flow.upstreamRateLimitStage,
+      this.flow.queueStage,
       upstreamStage({
         router: this.router,
         pools: this.pools,
@@ -85,8 +97,8 @@ export class Gateway {
         onAttemptFailed: (ctx, info) => log.warn({ reqId: ctx.id, ...info }, 'upstream attempt failed'),
       }),
     ];
-    this.#afterAuth = compose(afterAuth.filter((s): s is Stage => s !== false));
-    this.#pipeline = compose([economy.auth, (ctx) => this.#afterAuth(ctx)]);
+    this.#afterAuth = compose(afterAuth.filter((s): s is Stage => typeof s === 'function'));
+    this.#pipeline = compose([this.flow.shutdownStage, economy.auth, (ctx) => this.#afterAuth(ctx)]);
   }
 
   /** Open storage and build the pipeline. */
@@ -118,6 +130,34 @@ export class Gateway {
     return { ctx, reply: this.handle(ctx) };
   }
 
+  /**
+   * Library call: validate a body as the HTTP edge would, run it through the whole pipeline
+   * (caches, budgets, limits) and return the status and parsed JSON body, errors included in
+   * the dialect's shape. Streams are turned off: use `request` for a stream.
+   */
+  async call(
+    dialect: Dialect,
+    route: RouteName,
+    body: Record<string, unknown>,
+    headers: IncomingHttpHeaders = {},
+  ): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+    try {
+      const valid = validateBody(route, { ...body, stream: false });
+      const { ctx, reply } = this.request({ dialect, route, body: valid, headers });
+      const r = await reply;
+      if (r.kind !== 'json') throw new SluiceError('internal', 'a non-streaming call produced a stream');
+      return {
+        status: r.status,
+        body: JSON.parse(Buffer.from(r.body).toString('utf8')),
+        headers: { ...r.headers, ...ctx.responseHeaders },
+      };
+    } catch (e) {
+      const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });
+      if (err.code === 'internal') this.log.error({ err: e }, 'in-process call failed');
+      return { status: err.status, body: errorBody(dialect, err), headers: err.extra.headers ?? {} };
+    }
+  }
+
   /** `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts) and more. */
   stats() {
     const cache = this.cache.stats();
@@ -127,6 +167,7 @@ export class Gateway {
       hit_rate: cache.requests === 0 ? 0 : cache.hits / cache.requests,
       cache,
       ...this.economy.stats(),
+      flow: this.flow.stats(),
     };
   }
 

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as undiciErrors } from 'undici';
 import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { SluiceError } from '../errors.js';
+import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
@@ -106,11 +107,11 @@ async function tryCandidate(
         method: 'POST',
         headers,
         body: payload,
-        signal: upstreamSignal(ctx),
+        signal: AbortSignal.any([upstreamSignal(ctx), AbortSignal.timeout(remaining)]),
         headersTimeout: Math.min(target.timeouts.firstByteMs, remaining),
       });
     } catch (e) {
-      const mapped = mapTransportError(e, target.config.name);
+      const mapped = mapTransportError(e, target.config.name, ctx.deadline);
       if (mapped.code === 'client_closed') throw mapped;
       deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
       error = mapped;
@@ -134,6 +135,8 @@ async function tryCandidate(
     if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
     const asked = retryAfterMs(response.headers);
     const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
+    // Tell flow control the provider is throttling even when a retry then succeeds.
+    if (status === 429) ctx.notes.set(THROTTLED_NOTE, { retryAfterMs: asked });
     if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
   }
   return { failure, error };
@@ -170,7 +173,7 @@ async function jsonReply(
   try {
     body = await readBody(response.body);
   } catch (e) {
-    throw mapTransportError(e, ctx.upstream ?? 'upstream');
+    throw mapTransportError(e, ctx.upstream ?? 'upstream', ctx.deadline);
   }
   let parsed: unknown;
   try {
@@ -202,7 +205,7 @@ function streamReply(
       finished = true;
       ctx.usage = meter.usage();
     } catch (e) {
-      throw mapTransportError(e, upstreamName);
+      throw mapTransportError(e, upstreamName, ctx.deadline);
     } finally {
       // An aborted or broken stream still spent tokens: the meter estimates the partial output.
       ctx.usage ??= meter.usage();
@@ -253,10 +256,19 @@ async function readBody(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-/** Translate undici's errors into the gateway's; messages never contain request headers. */
-export function mapTransportError(e: unknown, upstream: string): SluiceError {
+const deadlineError = () =>
+  new SluiceError('upstream_timeout', 'request deadline passed before the upstream finished');
+
+/**
+ * Translate undici's errors into the gateway's; messages never contain request headers.
+ * An abort at the deadline is the deadline's own timer, not the client leaving.
+ */
+export function mapTransportError(e: unknown, upstream: string, deadline: number): SluiceError {
   if (e instanceof SluiceError) return e;
   const err = e as { name?: string; code?: string; message?: string };
+  const aborted =
+    err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.code === 'UND_ERR_ABORTED';
+  if (aborted && Date.now() >= deadline - 1) return deadlineError();
   if (
     err?.name === 'AbortError' ||
     err?.code === 'UND_ERR_ABORTED' ||

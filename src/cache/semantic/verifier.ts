@@ -41,8 +41,9 @@ export interface VerifierModel {
   /** The embedder the coefficients were fitted for; cosines of other embedders are not comparable. */
   embedderId: string;
   bias: number;
-  weights: Record<FeatureName, number>;
-  /** Probability of "same question" at or above which a candidate is a hit. */
+  /** Absent for an uncalibrated embedder: then the score is the cosine itself. */
+  weights?: Record<FeatureName, number>;
+  /** Score at or above which a candidate is a hit (a probability, or a cosine without weights). */
   threshold: number;
   /** Candidates below this cosine are not scored at all (cheap pre-filter). */
   minCosine: number;
@@ -83,8 +84,10 @@ export function featureVector(cosine: number, evidence: LexicalEvidence): Float6
 }
 
 export function logistic(model: VerifierModel, x: Float64Array): number {
+  const weights = model.weights;
+  if (!weights) return x[0];
   let z = model.bias;
-  for (let i = 0; i < FEATURE_NAMES.length; i++) z += model.weights[FEATURE_NAMES[i]] * x[i];
+  for (let i = 0; i < FEATURE_NAMES.length; i++) z += weights[FEATURE_NAMES[i]] * x[i];
   return 1 / (1 + Math.exp(-z));
 }
 
@@ -104,4 +107,27 @@ export class Verifier {
     const score = logistic(this.model, featureVector(cosine, evidence));
     return { hit: score >= threshold, score };
   }
+}
+
+/**
+ * The verifier for an embedder: the calibrated model shipped for USE-lite, or — for an
+ * embedder nobody calibrated here (provider models) — the same word-level vetoes with a plain
+ * cosine threshold, which the operator should fit with `bench/fit-verifier.ts` on their data.
+ */
+export function verifierFor(
+  embedderId: string,
+  shipped: VerifierModel,
+  options: { threshold?: number; cosineThreshold: number },
+): Verifier {
+  if (embedderId === shipped.embedderId) {
+    return new Verifier({ ...shipped, threshold: options.threshold ?? shipped.threshold });
+  }
+  return new Verifier({
+    embedderId,
+    bias: 0,
+    threshold: options.cosineThreshold,
+    minCosine: options.cosineThreshold,
+    vetoes: shipped.vetoes,
+    provenance: 'uncalibrated: cosine threshold plus the word-level vetoes',
+  });
 }

@@ -1,0 +1,92 @@
+/**
+ * Builds the semantic cache from its config: the embedder (offline USE-lite, or a provider
+ * model through the gateway's own upstream call), an LRU of recent embeddings in front of it,
+ * the verifier calibrated for that embedder, the saved state from the data directory, and the
+ * timers that save and sweep expired entries.
+ */
+import { join } from 'node:path';
+import { CachedEmbedder } from '../../embed/cached.js';
+import { type EmbeddingsCall, ProviderEmbedder } from '../../embed/provider.js';
+import type { Embedder } from '../../embed/types.js';
+import { UseLiteEmbedder } from '../../embed/use-lite.js';
+import { SemanticCache } from './cache.js';
+import type { SemanticCacheConfig } from './config.js';
+import { verifierFor } from './verifier.js';
+import { USE_LITE_VERIFIER } from './verifier-model.js';
+
+export interface SemanticCacheDeps {
+  /** The gateway's data directory (`SLUICE_DATA_DIR`); the index is saved under `<dir>/semantic`. */
+  dataDir?: string;
+  /** Needed when `embedder` names a provider model: calls the gateway's embeddings upstream. */
+  embeddingsCall?: EmbeddingsCall;
+  /** Where failed background saves / sweeps are reported (the request path never sees them). */
+  onError?: (what: string, error: unknown) => void;
+}
+
+export interface SemanticCacheHandle {
+  cache: SemanticCache;
+  embedder: Embedder;
+  /** Stops the timers, saves, and closes the embedder (and its worker thread). */
+  close(): Promise<void>;
+}
+
+export function createEmbedder(config: SemanticCacheConfig, deps: SemanticCacheDeps): Embedder {
+  const inner: Embedder =
+    config.embedder === 'use-lite'
+      ? new UseLiteEmbedder({ maxChars: config.maxTextChars })
+      : new ProviderEmbedder({
+          model: config.embedder,
+          dims: config.embedderDims,
+          maxChars: config.maxTextChars,
+          call:
+            deps.embeddingsCall ??
+            (() => {
+              throw new TypeError(`semanticCache.embedder "${config.embedder}" needs the gateway's embeddings call`);
+            }),
+        });
+  return config.embeddingCacheEntries > 0 ? new CachedEmbedder(inner, config.embeddingCacheEntries) : inner;
+}
+
+export async function createSemanticCache(
+  config: SemanticCacheConfig,
+  deps: SemanticCacheDeps = {},
+): Promise<SemanticCacheHandle> {
+  const embedder = createEmbedder(config, deps);
+  const verifier = verifierFor(embedder.id, USE_LITE_VERIFIER, {
+    threshold: config.threshold,
+    cosineThreshold: config.cosineThreshold,
+  });
+  const cache = await SemanticCache.open({
+    embedder,
+    verifier,
+    candidates: config.candidates,
+    maxEntries: config.maxEntries,
+    maxTextChars: config.maxTextChars,
+    exactScanMax: config.index.exactScanMax,
+    hnsw: {
+      connectivity: config.index.connectivity,
+      expansionAdd: config.index.expansionAdd,
+      expansionSearch: config.index.expansionSearch,
+      quantization: config.index.quantization,
+    },
+    dir: deps.dataDir ? join(deps.dataDir, 'semantic') : undefined,
+  });
+  const onError = deps.onError ?? ((what, error) => console.warn(`semantic cache: ${what} failed:`, error));
+  const timers: NodeJS.Timeout[] = [];
+  // Expired entries are also skipped at lookup; the sweep only frees their memory.
+  const sweep = () => void cache.sweepExpired().catch((error) => onError('sweep', error));
+  timers.push(setInterval(sweep, 60_000).unref());
+  if (config.saveIntervalSeconds > 0 && cache.dir) {
+    const save = () => void cache.save().catch((error) => onError('save', error));
+    timers.push(setInterval(save, config.saveIntervalSeconds * 1000).unref());
+  }
+  return {
+    cache,
+    embedder,
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      await cache.close();
+      await embedder.close();
+    },
+  };
+}
