@@ -7,12 +7,11 @@
  *
  *   tsx bench/fit-verifier.ts [--qqp FILE] [--paraphrases FILE] [--target 0.007] [--write]
  */
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { EvalVectorCache } from '../src/cache/semantic/eval-vectors.js';
 import { compareProfiles, profileText } from '../src/cache/semantic/lexical.js';
-import { readPairs, type TextPair } from '../src/cache/semantic/pairs.js';
+import { groupsSharingText, heldOutMask, readPairs, type TextPair } from '../src/cache/semantic/pairs.js';
 import {
   FEATURE_NAMES,
   type FeatureName,
@@ -54,6 +53,7 @@ interface Sample {
   cosine: number;
   vetoed: boolean;
   group: number;
+  heldOut: boolean;
 }
 
 async function samplesFor(pairs: TextPair[], cache: EvalVectorCache): Promise<Sample[]> {
@@ -68,6 +68,7 @@ async function samplesFor(pairs: TextPair[], cache: EvalVectorCache): Promise<Sa
   );
   process.stderr.write('\n');
   const groups = groupsSharingText(pairs);
+  const held = heldOutMask(pairs);
   return pairs.map((pair, i) => {
     const cosine = dot(va[i], vb[i]);
     const evidence = compareProfiles(profileText(pair.a), profileText(pair.b));
@@ -81,36 +82,13 @@ async function samplesFor(pairs: TextPair[], cache: EvalVectorCache): Promise<Sa
       cosine,
       vetoed: vetoes.some((v) => evidence[v] > 0),
       group: groups[i],
+      heldOut: held[i],
     };
   });
 }
 
-/** Union-find over texts: pairs that share a question belong to one group. */
-function groupsSharingText(pairs: TextPair[]): number[] {
-  const parent: number[] = [];
-  const id = new Map<string, number>();
-  const find = (i: number): number => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]];
-      i = parent[i];
-    }
-    return i;
-  };
-  const node = (text: string) => {
-    let n = id.get(text);
-    if (n === undefined) {
-      n = parent.length;
-      parent.push(n);
-      id.set(text, n);
-    }
-    return n;
-  };
-  for (const p of pairs) parent[find(node(p.a))] = find(node(p.b));
-  return pairs.map((p) => find(node(p.a)));
-}
-
-/** Deterministic split of groups: about half fitted, half reported. */
-const inFitPart = (group: number) => createHash('sha256').update(`qqp-split:${group}`).digest()[0] < 128;
+/** The fitted half: the complement of the held-out half the evaluation reports on. */
+const inFitPart = (held: boolean) => !held;
 
 /** L2-regularised logistic regression by Newton's method on standardised features. */
 function fitLogistic(samples: Sample[]): { bias: number; weights: number[] } {
@@ -249,8 +227,8 @@ async function main() {
     const cache = await EvalVectorCache.open(embedder, '.sluice/eval-cache');
     const qqp = await samplesFor(await readPairs(args.qqp), cache);
     const para = await samplesFor(await readPairs(args.paraphrases), cache);
-    const fitPart = qqp.filter((s) => inFitPart(s.group));
-    const reportPart = qqp.filter((s) => !inFitPart(s.group));
+    const fitPart = qqp.filter((s) => inFitPart(s.heldOut));
+    const reportPart = qqp.filter((s) => !inFitPart(s.heldOut));
     const threshold = outOfFoldThreshold(fitPart);
     // The final model learns only from candidates it will actually score (past the pre-filter and vetoes).
     const fit = fitLogistic(fitPart.filter((s) => !s.vetoed && s.cosine >= minCosine));
