@@ -2,10 +2,12 @@
  * Fits the semantic verifier's logistic model on part of the QQP pairs and reports it on the
  * rest. Pairs that share a question are kept on the same side of the split, so no question
  * is both fitted and scored. The operating threshold is chosen on out-of-fold scores of the
- * fitting part (never on the reported part). Writes `src/cache/semantic/verifier-model.ts`
- * with `--write`.
+ * fitting part (never on the reported part), aiming at 0.6 % false hits: the bound is 1 %, and
+ * with ~3,200 non-duplicates per half one estimate of a 1 % rate moves by about ±0.2 % (one
+ * standard deviation), so the target sits two of those below the bound. Writes
+ * `src/cache/semantic/verifier-model.ts` with `--write`.
  *
- *   tsx bench/fit-verifier.ts [--qqp FILE] [--paraphrases FILE] [--target 0.007] [--write]
+ *   tsx bench/fit-verifier.ts [--qqp FILE] [--paraphrases FILE] [--target 0.006] [--write]
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -27,7 +29,7 @@ const { values: args } = parseArgs({
   options: {
     qqp: { type: 'string', default: '../shared/data/qqp-pairs.jsonl' },
     paraphrases: { type: 'string', default: '../shared/data/paraphrases.jsonl' },
-    target: { type: 'string', default: '0.007' },
+    target: { type: 'string', default: '0.006' },
     vetoes: {
       type: 'string',
       default: 'noContent,numberMismatch,negationMismatch,unmatchedNames,questionMismatch,markerMismatch',
@@ -254,6 +256,19 @@ async function main() {
       `report part (${reportPart.length}): false hits ${pct(reported.falseHitRate)}, duplicates ${pct(reported.duplicateHitRate)}`,
     );
     console.log(`paraphrases (${para.length}): served ${pct(paraphrases.duplicateHitRate)}`);
+    // For comparing feature sets only (the shipped threshold never sees the report part):
+    for (const fh of [0.005, 0.01]) {
+      const oracle = thresholdFor(
+        reportPart.map((s) => score(model, s)),
+        reportPart.map((s) => s.y),
+        fh,
+      );
+      const r = rates(model, reportPart, oracle);
+      const p = rates(model, para, oracle);
+      console.log(
+        `  (comparison) report part at ${pct(fh)} false hits: duplicates ${pct(r.duplicateHitRate)}, paraphrases ${pct(p.duplicateHitRate)}`,
+      );
+    }
     console.log('curve on the report part (threshold: false hits / duplicates / paraphrases):');
     for (const t of [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95]) {
       const r = rates(model, reportPart, t);

@@ -24,6 +24,13 @@ export interface Candidate {
   veto?: Veto;
 }
 
+export interface Examination {
+  /** Neighbours above the verifier's cosine pre-filter, best cosine first. */
+  candidates: Candidate[];
+  /** The nearest live entry, whatever its cosine. */
+  nearest?: { entryKey: string; similarity: number };
+}
+
 export type LookupResult =
   | { hit: true; entryKey: string; similarity: number; score: number }
   | { hit: false; bestSimilarity?: number };
@@ -123,7 +130,7 @@ export class SemanticCache {
 
   async lookup(partition: string, text: string): Promise<LookupResult> {
     this.counters.lookups++;
-    const { candidates, bestSimilarity } = await this.examine(partition, text);
+    const { candidates, nearest } = await this.examine(partition, text);
     let best: Candidate | undefined;
     for (const candidate of candidates) {
       if (candidate.score < this.verifier.model.threshold || candidate.veto) {
@@ -133,7 +140,7 @@ export class SemanticCache {
       if (!best || candidate.score > best.score) best = candidate;
     }
     const entry = best && this.byKey.get(best.entryKey);
-    if (!best || !entry) return { hit: false, bestSimilarity };
+    if (!best || !entry) return { hit: false, bestSimilarity: nearest?.similarity };
     this.counters.hits++;
     // Renew the entry's place in the eviction order.
     this.entries.delete(entry.id);
@@ -145,7 +152,7 @@ export class SemanticCache {
    * The verifier's view of a lookup without deciding it: every live neighbour above the
    * cosine pre-filter with its score and veto. For evaluation curves and debugging.
    */
-  async examine(partition: string, text: string): Promise<{ candidates: Candidate[]; bestSimilarity?: number }> {
+  async examine(partition: string, text: string): Promise<Examination> {
     const query = text.slice(0, this.maxTextChars);
     // An empty partition needs no embedding at all.
     if (!this.partitions.get(partition)) return { candidates: [] };
@@ -172,7 +179,8 @@ export class SemanticCache {
       const verdict = this.verifier.judge(similarity, entry.profile, queryProfile, 0);
       candidates.push({ entryKey: entry.entryKey, similarity, score: verdict.score, veto: verdict.veto });
     }
-    return { candidates, bestSimilarity: neighbours[0]?.similarity };
+    const top = neighbours[0] && this.entries.get(neighbours[0].id);
+    return { candidates, nearest: top ? { entryKey: top.entryKey, similarity: neighbours[0].similarity } : undefined };
   }
 
   /**

@@ -1,15 +1,23 @@
 /**
- * `sluice eval-semantic --pairs FILE [--json]`: the shipped semantic hit decision on a file of
- * text pairs. Every `a` goes into one fresh cache (one partition), every `b` is looked up;
- * a hit on a non-duplicate pair is a false hit, a hit on a duplicate pair's own `a` is a
- * duplicate hit (a hit on some other entry is counted apart, as a wrong-entry hit).
+ * `sluice eval-semantic --pairs FILE [--json] [--shared]`: the shipped semantic hit decision on
+ * a file of text pairs, through the real SemanticCache (index, verifier, thresholds).
+ *
+ * Default ("isolated"): each `a` goes into a fresh scope of its own (one partition per pair)
+ * and its `b` is looked up there — exactly the question the labels answer. A hit on a
+ * non-duplicate pair is a false hit; a hit on a duplicate pair is a duplicate hit.
+ *
+ * `--shared`: all `a`s go into one partition and every `b` searches all of them (exercises the
+ * HNSW path). A `b` may then hit another pair's `a` — often the very same question text, which
+ * the labels cannot judge; such hits are counted apart (`other*` fields), and a strict false-hit
+ * rate counts every hit on a non-duplicate pair.
+ *
  * Embeddings are cached on disk under `<data dir>/eval-cache`, so reruns take seconds.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Embedder } from '../../embed/types.js';
 import { UseLiteEmbedder } from '../../embed/use-lite.js';
-import { type Candidate, SemanticCache } from './cache.js';
+import { SemanticCache } from './cache.js';
 import { EvalVectorCache } from './eval-vectors.js';
 import { readPairs, type TextPair } from './pairs.js';
 import { type Verifier, verifierFor } from './verifier.js';
@@ -25,6 +33,8 @@ export interface PairOutcome {
   /** Cosine of the nearest entry, and whether it is the pair's own `a`. */
   topSimilarity: number;
   topIsOwn: boolean;
+  /** Shared mode: the best-scoring other entry has exactly the query's text. */
+  otherIsSameText: boolean;
 }
 
 export interface Rates {
@@ -33,8 +43,12 @@ export interface Rates {
   nonDuplicates: number;
   falseHitRate: number;
   duplicateHitRate: number;
-  /** Duplicate pairs answered with another entry than their own `a`. */
+  /** Duplicate pairs answered with another entry than their own `a` (shared mode only). */
   wrongEntryHits: number;
+  /** Shared mode: every hit on a non-duplicate pair, including hits on other pairs' entries. */
+  strictFalseHitRate: number;
+  /** Shared mode: non-duplicate pairs answered by another entry with the very same text. */
+  sameTextHits: number;
 }
 
 /** The decision at a verifier threshold: the best-scoring candidate wins if it reaches it. */
@@ -54,7 +68,9 @@ export function cosineRatesAt(outcomes: PairOutcome[], threshold: number): Rates
 function tally(outcomes: PairOutcome[], decide: (o: PairOutcome) => 'miss' | 'own' | 'other'): Rates {
   let duplicates = 0;
   let duplicateHits = 0;
-  let falseHits = 0;
+  let ownFalseHits = 0;
+  let otherHitsOnNonDuplicates = 0;
+  let sameTextHits = 0;
   let wrongEntryHits = 0;
   for (const o of outcomes) {
     const decision = decide(o);
@@ -62,16 +78,23 @@ function tally(outcomes: PairOutcome[], decide: (o: PairOutcome) => 'miss' | 'ow
       duplicates++;
       if (decision === 'own') duplicateHits++;
       if (decision === 'other') wrongEntryHits++;
-    } else if (decision !== 'miss') falseHits++;
+    } else if (decision === 'own') ownFalseHits++;
+    else if (decision === 'other') {
+      otherHitsOnNonDuplicates++;
+      if (o.otherIsSameText) sameTextHits++;
+    }
   }
   const nonDuplicates = outcomes.length - duplicates;
+  const rate = (n: number, of: number) => (of > 0 ? n / of : 0);
   return {
     pairs: outcomes.length,
     duplicates,
     nonDuplicates,
-    falseHitRate: nonDuplicates > 0 ? falseHits / nonDuplicates : 0,
-    duplicateHitRate: duplicates > 0 ? duplicateHits / duplicates : 0,
+    falseHitRate: rate(ownFalseHits, nonDuplicates),
+    duplicateHitRate: rate(duplicateHits, duplicates),
     wrongEntryHits,
+    strictFalseHitRate: rate(ownFalseHits + otherHitsOnNonDuplicates, nonDuplicates),
+    sameTextHits,
   };
 }
 
@@ -103,8 +126,15 @@ export async function openEvalContext(dataDir: string, progress = defaultProgres
   return { vectors, embedder, verifier, progress };
 }
 
-/** Puts every `a` in a fresh cache, examines every `b`; returns one outcome per pair. */
-export async function evaluatePairs(context: EvalContext, pairs: TextPair[], label: string): Promise<PairOutcome[]> {
+export type EvalMode = 'isolated' | 'shared';
+
+/** Puts the `a`s in a fresh cache, examines every `b`; returns one outcome per pair. */
+export async function evaluatePairs(
+  context: EvalContext,
+  pairs: TextPair[],
+  label: string,
+  mode: EvalMode = 'isolated',
+): Promise<PairOutcome[]> {
   const { vectors, embedder, verifier, progress } = context;
   const texts = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   let lastShown = 0;
@@ -121,27 +151,33 @@ export async function evaluatePairs(context: EvalContext, pairs: TextPair[], lab
     maxEntries: pairs.length + 1,
   });
   try {
-    pairs.forEach((pair, i) => void cache.insert('eval', pair.a, `a:${i}`, 0));
+    const partitionOf = (i: number) => (mode === 'shared' ? 'eval' : `pair:${i}`);
+    pairs.forEach((pair, i) => void cache.insert(partitionOf(i), pair.a, `a:${i}`, 0));
     await cache.flushPending();
     await cache.settled();
     const outcomes: PairOutcome[] = [];
-    for (const pair of pairs) {
-      const { candidates, bestSimilarity } = await cache.examine('eval', pair.b);
-      const isOwn = (c: Candidate) => pairs[Number(c.entryKey.slice(2))].a === pair.a;
+    for (const [i, pair] of pairs.entries()) {
+      const { candidates, nearest } = await cache.examine(partitionOf(i), pair.b);
+      const textOf = (c: { entryKey: string }) => pairs[Number(c.entryKey.slice(2))].a;
+      const isOwn = (c: { entryKey: string }) => textOf(c) === pair.a;
       let ownScore = 0;
       let otherScore = 0;
+      let otherIsSameText = false;
       for (const c of candidates) {
         if (isOwn(c)) ownScore = Math.max(ownScore, c.score);
-        else otherScore = Math.max(otherScore, c.score);
+        else if (c.score > otherScore) {
+          otherScore = c.score;
+          otherIsSameText = textOf(c) === pair.b;
+        }
       }
-      // The nearest neighbour, whatever the pre-filter, for the cosine baseline.
-      const top = candidates[0];
       outcomes.push({
         duplicate: pair.duplicate,
         ownScore,
         otherScore,
-        topSimilarity: bestSimilarity ?? 0,
-        topIsOwn: top !== undefined && top.similarity === bestSimilarity && isOwn(top),
+        // The nearest entry, whatever the pre-filter, for the cosine baseline.
+        topSimilarity: nearest?.similarity ?? 0,
+        topIsOwn: nearest !== undefined && isOwn(nearest),
+        otherIsSameText,
       });
     }
     return outcomes;
@@ -163,18 +199,20 @@ export async function evalSemanticCommand(argv: string[]): Promise<number> {
     options: {
       pairs: { type: 'string' },
       json: { type: 'boolean', default: false },
+      shared: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
     },
   });
   if (!values.pairs) {
-    process.stderr.write('usage: sluice eval-semantic --pairs FILE [--json]\n');
+    process.stderr.write('usage: sluice eval-semantic --pairs FILE [--json] [--shared]\n');
     return 2;
   }
   const dataDir = values['data-dir'] ?? process.env.SLUICE_DATA_DIR ?? '.sluice';
   const context = await openEvalContext(dataDir);
   try {
     const pairs = await readPairs(values.pairs);
-    const outcomes = await evaluatePairs(context, pairs, values.pairs);
+    const mode: EvalMode = values.shared ? 'shared' : 'isolated';
+    const outcomes = await evaluatePairs(context, pairs, values.pairs, mode);
     const threshold = context.verifier.model.threshold;
     const rates = ratesAt(outcomes, threshold);
     if (values.json) {
@@ -185,19 +223,33 @@ export async function evalSemanticCommand(argv: string[]): Promise<number> {
           pairs: rates.pairs,
           duplicates: rates.duplicates,
           non_duplicates: rates.nonDuplicates,
-          wrong_entry_hits: rates.wrongEntryHits,
           embedder: context.embedder.id,
           threshold,
+          mode,
+          ...(mode === 'shared'
+            ? {
+                strict_false_hit_rate: rates.strictFalseHitRate,
+                same_text_hits: rates.sameTextHits,
+                wrong_entry_hits: rates.wrongEntryHits,
+              }
+            : {}),
         })}\n`,
       );
     } else {
-      process.stdout.write(
-        `${values.pairs}: ${rates.pairs} pairs (${rates.duplicates} duplicates), embedder ${context.embedder.id}, ` +
-          `verifier threshold ${threshold}\n` +
-          `  false-hit rate      ${pct(rates.falseHitRate)}  (non-duplicates served from the cache)\n` +
-          `  duplicate hit rate  ${pct(rates.duplicateHitRate)}  (duplicates served their own entry)\n` +
-          `  wrong-entry hits    ${rates.wrongEntryHits}  (duplicates served another entry)\n`,
-      );
+      const lines = [
+        `${values.pairs}: ${rates.pairs} pairs (${rates.duplicates} duplicates), ${mode} scopes, ` +
+          `embedder ${context.embedder.id}, verifier threshold ${threshold}`,
+        `  false-hit rate      ${pct(rates.falseHitRate)}  (non-duplicates answered with their pair's entry)`,
+        `  duplicate hit rate  ${pct(rates.duplicateHitRate)}  (duplicates answered with their pair's entry)`,
+      ];
+      if (mode === 'shared') {
+        lines.push(
+          `  strict false hits   ${pct(rates.strictFalseHitRate)}  (non-duplicates answered with any entry; ` +
+            `${rates.sameTextHits} of them by an entry with the very same text)`,
+          `  wrong-entry hits    ${rates.wrongEntryHits}  (duplicates answered with another pair's entry)`,
+        );
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
     }
     return 0;
   } finally {

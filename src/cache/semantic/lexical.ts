@@ -22,7 +22,7 @@ export interface TextProfile {
   words: Word[];
   /** Numbers written as digits or as number words up to twenty, normalised ("two" → "2"). */
   numbers: string[];
-  /** Count of negations ("not", "n't", "never", "without" …). */
+  /** Count of negations ("not", "n't", "never", "without" …); compared as present or absent. */
   negations: number;
   /** The kind of question asked, when the text says ("why", "when", "quantity" …). */
   questionKind: string | undefined;
@@ -69,49 +69,40 @@ const QUESTION_KIND: Record<string, string> = {
   whose: 'person',
 };
 
-/** Words that flip or scale an answer: a question "best X" is not a question "worst X". */
-const MARKERS = new Set([
-  'best',
-  'worst',
-  'better',
-  'worse',
-  'good',
-  'bad',
-  'most',
-  'least',
-  'more',
-  'less',
-  'fewer',
-  'cheapest',
-  'cheap',
-  'expensive',
-  'before',
-  'after',
-  'first',
-  'last',
-  'advantage',
-  'disadvantage',
-  'pro',
-  'con',
-  'difference',
-  'similarity',
-  'same',
-  'different',
-  'past',
-  'future',
-  'increase',
-  'decrease',
-  'buy',
-  'sell',
-  'male',
-  'female',
-  'men',
-  'women',
-  'man',
-  'woman',
-  'boy',
-  'girl',
-]);
+/**
+ * Words that flip an answer's direction, by pair: "best X" and "worst X" want different answers.
+ * A marker on one side clashes when the other side has its opposite but not the marker itself.
+ */
+const OPPOSITES: Array<[string, string]> = [
+  ['best', 'worst'],
+  ['better', 'worse'],
+  ['most', 'least'],
+  ['more', 'less'],
+  ['more', 'fewer'],
+  ['before', 'after'],
+  ['advantage', 'disadvantage'],
+  ['pro', 'con'],
+  ['increase', 'decrease'],
+  ['buy', 'sell'],
+  ['male', 'female'],
+  ['men', 'women'],
+  ['man', 'woman'],
+  ['boy', 'girl'],
+  ['past', 'future'],
+  ['last', 'next'],
+  ['cheapest', 'expensive'],
+  ['win', 'lose'],
+  ['import', 'export'],
+  ['love', 'hate'],
+  ['start', 'stop'],
+];
+
+/** Superlatives narrow a question ("laptop" vs "best laptop"): present on one side only is a clash. */
+const SUPERLATIVES = ['best', 'worst', 'cheapest', 'most', 'least', 'fastest', 'easiest', 'biggest', 'top'];
+
+const MARKER_STEMS = new Set([...OPPOSITES.flat(), ...SUPERLATIVES].map((w) => stemWord(w)));
+const OPPOSITE_STEMS = OPPOSITES.map(([x, y]) => [stemWord(x), stemWord(y)] as const);
+const SUPERLATIVE_STEMS = SUPERLATIVES.map((w) => stemWord(w));
 
 const NUMBER_WORDS: Record<string, string> = {
   zero: '0',
@@ -138,10 +129,6 @@ const NUMBER_WORDS: Record<string, string> = {
   first: '1',
   second: '2',
   third: '3',
-  hundred: '100',
-  thousand: '1000',
-  million: '1000000',
-  billion: '1000000000',
 };
 
 // Letters (with inner apostrophes and dots, for "don't", "U.S."), or numbers ("1.5", "10,000", "30k").
@@ -167,7 +154,8 @@ export function profileText(text: string): TextProfile {
     sentenceStart = false;
     position++;
     if (/^\d/.test(raw)) {
-      numbers.push(normaliseNumber(raw));
+      // "1) … 2) …" numbers a list; it is not a number the answer depends on.
+      if (text[last] !== ')') numbers.push(normaliseNumber(raw));
       continue;
     }
     let lower = raw.toLowerCase().replace(/’/g, "'");
@@ -181,7 +169,9 @@ export function profileText(text: string): TextProfile {
     }
     lower = lower.replace(/'/g, '');
     if (NEGATIONS.has(lower)) {
-      negations++;
+      // "No, …" answers a question; it does not negate what follows.
+      const answerParticle = lower === 'no' && startsSentence && text[last] === ',';
+      if (!answerParticle) negations++;
       continue;
     }
     // A question word counts only where a question starts ("Why …", "In which …"), not
@@ -210,7 +200,7 @@ export function profileText(text: string): TextProfile {
       continue;
     }
     const stem = stemWord(lower);
-    if (MARKERS.has(stem)) markers.push(stem);
+    if (MARKER_STEMS.has(stem)) markers.push(stem);
     if (STOP_WORDS.has(lower) || lower.length === 0) continue;
     const capitalised = /^\p{Lu}/u.test(raw);
     words.push({ text: raw, stem, surprisal: wordSurprisal(raw), name: capitalised && !startsSentence });
@@ -252,13 +242,13 @@ export function stemWord(word: string): string {
 export interface LexicalEvidence {
   /** The two texts mention different numbers (as multisets). */
   numberMismatch: number;
-  /** One text is negated and the other is not (parity of negation counts differs). */
+  /** One text has a negation and the other has none. */
   negationMismatch: number;
   /** Both say what kind of question they ask, and the kinds differ. */
   questionMismatch: number;
   /** Names (capitalised, not sentence-initial) on one side with no counterpart on the other. */
   unmatchedNames: number;
-  /** Answer-direction markers (best/worst, before/after …) that differ. */
+  /** Answer-direction markers clash (best vs worst, before vs after, "best" on one side only). */
   markerMismatch: number;
   /** Largest surprisal of a content word present on one side only (0 when all match). */
   maxUnmatchedSurprisal: number;
@@ -292,13 +282,13 @@ export function compareProfiles(a: TextProfile, b: TextProfile): LexicalEvidence
   const shareB = totalB > 0 ? sideB.surprisal / totalB : 0;
   return {
     numberMismatch: sameMultiset(a.numbers, b.numbers) ? 0 : 1,
-    negationMismatch: a.negations % 2 !== b.negations % 2 ? 1 : 0,
+    negationMismatch: a.negations > 0 !== b.negations > 0 ? 1 : 0,
     questionMismatch:
       a.questionKind !== undefined && b.questionKind !== undefined && a.questionKind !== b.questionKind
         ? 1
         : 0,
     unmatchedNames: sideA.names + sideB.names,
-    markerMismatch: sameMultiset(dedupe(a.markers), dedupe(b.markers)) ? 0 : 1,
+    markerMismatch: markersClash(a.markers, b.markers) || markersClash(b.markers, a.markers) ? 1 : 0,
     maxUnmatchedSurprisal: Math.max(sideA.max, sideB.max),
     unmatchedShare: totalA + totalB > 0 ? (sideA.surprisal + sideB.surprisal) / (totalA + totalB) : 0,
     worstSideUnmatchedShare: Math.max(shareA, shareB),
@@ -359,14 +349,17 @@ function editDistanceAtMostOne(s: string, t: string): boolean {
   return edits + (s.length - i) + (t.length - j) <= 1;
 }
 
+function markersClash(mine: string[], theirs: string[]): boolean {
+  for (const [x, y] of OPPOSITE_STEMS) {
+    if (mine.includes(x) && !mine.includes(y) && theirs.includes(y) && !theirs.includes(x)) return true;
+  }
+  return SUPERLATIVE_STEMS.some((s) => mine.includes(s) && !theirs.includes(s));
+}
+
 function sum(words: Word[]): number {
   let total = 0;
   for (const w of words) total += w.surprisal;
   return total;
-}
-
-function dedupe(items: string[]): string[] {
-  return [...new Set(items)];
 }
 
 function sameMultiset(x: string[], y: string[]): boolean {
