@@ -13,6 +13,7 @@ import { Lab } from './lib/lab.js';
 import { runLoad } from './lib/load.js';
 import { busyShare, describeMachine, machineInfo } from './lib/machine.js';
 import { writeSection } from './lib/markdown.js';
+import { describeRevision, gitRevision } from './lib/revision.js';
 import {
   checks,
   checksTable,
@@ -130,6 +131,7 @@ async function main(): Promise<number> {
       ? (values['profile-dir'] ?? `/tmp/sluice-bench-prof-${Date.now()}`)
       : undefined;
   const machine = machineInfo();
+  const revision = gitRevision(ROOT);
   const busy = await busyShare();
   progress(
     `machine: ${describeMachine(machine)}; load average ${machine.loadAverage1m}` +
@@ -197,6 +199,7 @@ async function main(): Promise<number> {
     const saved = {
       command,
       startedAt: startedAt.toISOString(),
+      revision,
       machine: { ...machine, cpuBusyBeforeRun: busy },
       settings: { ...settings, quick: values.quick, only, profiled: profileDir !== undefined },
       services,
@@ -223,7 +226,8 @@ async function main(): Promise<number> {
         group === 'core' || group === 'cache'
           ? `#### Targets\n\n${checksTable(checks(outcomes.filter((o) => o.scenario.group === group)))}`
           : '',
-        `Produced by \`${command}\` on ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ` +
+        `Produced by \`${command}\` on ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC ` +
+          `(${describeRevision(revision)}): ` +
           `${describeMachine(machine)}` +
           (busy === undefined
             ? '. '

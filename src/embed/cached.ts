@@ -52,10 +52,12 @@ export class CachedEmbedder implements Embedder {
         // A failed call must not poison later attempts, and nobody may wait on it silently.
         one.catch(() => {});
         this.pending.set(text, one);
-        one.then(
-          (vector) => this.remember(text, vector),
-          () => {},
-        ).finally(() => this.pending.delete(text));
+        one
+          .then(
+            (vector) => this.remember(text, vector),
+            () => {},
+          )
+          .finally(() => this.pending.delete(text));
       });
       texts.forEach((text, i) => {
         if (result[i] === undefined) result[i] = this.pending.get(text)!;

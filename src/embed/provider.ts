@@ -43,7 +43,9 @@ export class ProviderEmbedder implements Embedder {
       }
       for (const row of rows) {
         if (row.length !== this.dims) {
-          throw new Error(`embeddings API returned ${row.length} dimensions, expected ${this.dims} (${model})`);
+          throw new Error(
+            `embeddings API returned ${row.length} dimensions, expected ${this.dims} (${model})`,
+          );
         }
         out.push(normalise(Float32Array.from(row)));
       }

@@ -71,7 +71,10 @@ export class UseLiteEmbedder implements Embedder {
     const jobs: Job[] = [];
     let count = 0;
     // Always take at least one job, even one larger than maxBatch, so nothing starves.
-    while (this.queue.length > 0 && (jobs.length === 0 || count + this.queue[0].texts.length <= this.maxBatch)) {
+    while (
+      this.queue.length > 0 &&
+      (jobs.length === 0 || count + this.queue[0].texts.length <= this.maxBatch)
+    ) {
       const job = this.queue.shift()!;
       jobs.push(job);
       count += job.texts.length;

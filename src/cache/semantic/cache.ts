@@ -83,7 +83,12 @@ export interface SemanticCacheStats {
   embeddedEntries: number;
 }
 
-const DEFAULT_HNSW: HnswOptions = { connectivity: 16, expansionAdd: 128, expansionSearch: 64, quantization: 'i8' };
+const DEFAULT_HNSW: HnswOptions = {
+  connectivity: 16,
+  expansionAdd: 128,
+  expansionSearch: 64,
+  quantization: 'i8',
+};
 
 export class SemanticCache {
   private readonly embedder: Embedder;
@@ -140,7 +145,7 @@ export class SemanticCache {
       if (!best || candidate.score > best.score) best = candidate;
     }
     const entry = best && this.byKey.get(best.entryKey);
-    if (!best || !entry) return { hit: false, bestSimilarity: nearest?.similarity };
+    if (!best || !entry) return nearest ? { hit: false, bestSimilarity: nearest.similarity } : { hit: false };
     this.counters.hits++;
     // Renew the entry's place in the eviction order.
     this.entries.delete(entry.id);
@@ -180,7 +185,10 @@ export class SemanticCache {
       candidates.push({ entryKey: entry.entryKey, similarity, score: verdict.score, veto: verdict.veto });
     }
     const top = neighbours[0] && this.entries.get(neighbours[0].id);
-    return { candidates, nearest: top ? { entryKey: top.entryKey, similarity: neighbours[0].similarity } : undefined };
+    return {
+      candidates,
+      nearest: top ? { entryKey: top.entryKey, similarity: neighbours[0].similarity } : undefined,
+    };
   }
 
   /**
@@ -274,10 +282,14 @@ export class SemanticCache {
 
   private async load(dir: string): Promise<void> {
     const now = this.now();
-    await loadEntries(dir, { embedderId: this.embedder.id, dims: this.embedder.dims }, (saved: SavedEntry) => {
-      if (saved.expiresAt <= now) return;
-      this.addEntry(saved.partition, saved.text, saved.entryKey, saved.expiresAt, saved.vector);
-    });
+    await loadEntries(
+      dir,
+      { embedderId: this.embedder.id, dims: this.embedder.dims },
+      (saved: SavedEntry) => {
+        if (saved.expiresAt <= now) return;
+        this.addEntry(saved.partition, saved.text, saved.entryKey, saved.expiresAt, saved.vector);
+      },
+    );
   }
 
   private addEntry(
@@ -293,7 +305,11 @@ export class SemanticCache {
     let part = this.partitions.get(partition);
     if (!part) {
       part = {
-        index: new PartitionIndex({ dims: this.embedder.dims, exactScanMax: this.exactScanMax, hnsw: this.hnsw }),
+        index: new PartitionIndex({
+          dims: this.embedder.dims,
+          exactScanMax: this.exactScanMax,
+          hnsw: this.hnsw,
+        }),
         pending: [],
       };
       this.partitions.set(partition, part);

@@ -4,6 +4,7 @@
  * operators opt in per route, model or virtual key.
  */
 import { z } from 'zod';
+import { cacheScopeSchema } from '../config.js';
 
 export const semanticCacheConfigSchema = z
   .object({
@@ -13,10 +14,10 @@ export const semanticCacheConfigSchema = z
     models: z.array(z.string()).default([]),
     keys: z.array(z.string()).default([]),
     /**
-     * Who may be answered from whose entries: 'user' (default, nothing crosses users), 'key'
-     * (one virtual key), 'team', or 'global'.
+     * Who may be answered from whose entries (same values as the exact cache's scope): 'user'
+     * (default: a semantic hit never crosses users), 'key', 'team' or 'shared'.
      */
-    scope: z.enum(['user', 'key', 'team', 'global']).default('user'),
+    scope: cacheScopeSchema.default('user'),
     /**
      * 'use-lite' (offline, in-process, default) or the name of a provider embeddings model
      * (e.g. 'text-embedding-3-small') called through the gateway's own upstreams.
@@ -54,7 +55,13 @@ export const semanticCacheConfigSchema = z
         expansionSearch: z.number().int().min(8).default(64),
         quantization: z.enum(['f32', 'f16', 'i8']).default('i8'),
       })
-      .default({ exactScanMax: 1024, connectivity: 16, expansionAdd: 128, expansionSearch: 64, quantization: 'i8' }),
+      .default({
+        exactScanMax: 1024,
+        connectivity: 16,
+        expansionAdd: 128,
+        expansionSearch: 64,
+        quantization: 'i8',
+      }),
     /** Save the index under the data directory at shutdown and this often (0 = only at shutdown). */
     saveIntervalSeconds: z.number().int().min(0).default(300),
   })
@@ -74,7 +81,13 @@ export const semanticCacheConfigSchema = z
     maxTextChars: 2000,
     allowToolResults: false,
     allowImages: false,
-    index: { exactScanMax: 1024, connectivity: 16, expansionAdd: 128, expansionSearch: 64, quantization: 'i8' },
+    index: {
+      exactScanMax: 1024,
+      connectivity: 16,
+      expansionAdd: 128,
+      expansionSearch: 64,
+      quantization: 'i8',
+    },
     saveIntervalSeconds: 300,
   });
 

@@ -41,7 +41,9 @@ export function createEmbedder(config: SemanticCacheConfig, deps: SemanticCacheD
           call:
             deps.embeddingsCall ??
             (() => {
-              throw new TypeError(`semanticCache.embedder "${config.embedder}" needs the gateway's embeddings call`);
+              throw new TypeError(
+                `semanticCache.embedder "${config.embedder}" needs the gateway's embeddings call`,
+              );
             }),
         });
   return config.embeddingCacheEntries > 0 ? new CachedEmbedder(inner, config.embeddingCacheEntries) : inner;

@@ -135,7 +135,8 @@ export class PartitionIndex {
       let s = 0;
       const off = row * d;
       for (let j = 0; j < d; j++) s += slab[off + j] * query[j];
-      if (best.length < k || s > best[best.length - 1].similarity) insertSorted(best, { id, similarity: s }, k);
+      if (best.length < k || s > best[best.length - 1].similarity)
+        insertSorted(best, { id, similarity: s }, k);
     }
     return best;
   }

@@ -71,7 +71,8 @@ export async function saveEntries<E extends Omit<SavedEntry, 'vector'>>(
   };
   for (const entry of entries) {
     const vector = vectorOf(entry);
-    if (vector && vector.length !== identity.dims) throw new Error('semantic cache: vector of the wrong size');
+    if (vector && vector.length !== identity.dims)
+      throw new Error('semantic cache: vector of the wrong size');
     const line: Line = {
       p: entry.partition,
       t: entry.text,
@@ -81,7 +82,8 @@ export async function saveEntries<E extends Omit<SavedEntry, 'vector'>>(
     };
     lineChunk.push(`${JSON.stringify(line)}\n`);
     // Copy the bytes now: the slab behind the view may change while the stream drains.
-    if (vector) vectorChunk.push(Buffer.from(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength)));
+    if (vector)
+      vectorChunk.push(Buffer.from(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength)));
     entryCount++;
     if (vector) vectorCount++;
     if (lineChunk.length >= 1024) await flush();
@@ -117,13 +119,20 @@ export async function loadEntries(
   const manifestFile = join(dir, 'manifest.json');
   if (!existsSync(manifestFile)) return false;
   const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Manifest;
-  if (manifest.format !== FORMAT || manifest.embedderId !== identity.embedderId || manifest.dims !== identity.dims) {
+  if (
+    manifest.format !== FORMAT ||
+    manifest.embedderId !== identity.embedderId ||
+    manifest.dims !== identity.dims
+  ) {
     return false;
   }
   const rowBytes = identity.dims * 4;
   const vectorFile = await open(join(dir, 'vectors.f32'), 'r');
   try {
-    const lines = createInterface({ input: createReadStream(join(dir, 'entries.jsonl')), crlfDelay: Infinity });
+    const lines = createInterface({
+      input: createReadStream(join(dir, 'entries.jsonl')),
+      crlfDelay: Infinity,
+    });
     const buffer = Buffer.alloc(rowBytes * 1024);
     let buffered = 0;
     let next = 0;

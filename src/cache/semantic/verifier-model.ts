@@ -2,35 +2,36 @@
 import type { VerifierModel } from './verifier.js';
 
 export const USE_LITE_VERIFIER: VerifierModel = {
-  "embedderId": "use-lite@0.2.0",
-  "bias": -1.073341,
-  "weights": {
-    "cosine": 1.028477,
-    "cosineSharp": 0.447388,
-    "numberMismatch": 0,
-    "negationMismatch": 0,
-    "questionMismatch": 0,
-    "unmatchedNames": 0,
-    "markerMismatch": 0,
-    "maxUnmatchedSurprisal": -0.264938,
-    "unmatchedShare": 2.615309,
-    "worstSideUnmatchedShare": -1.573464,
-    "unmatchedWords": 0.028558,
-    "lengthRatio": 0.257552,
-    "oneSidedSurprisal": -0.243532,
-    "swappedSurprisal": -0.427138,
-    "logLength": 0.072177,
-    "cosineByLength": 6.229864
+  embedderId: 'use-lite@0.2.0',
+  bias: -1.073341,
+  weights: {
+    cosine: 1.028477,
+    cosineSharp: 0.447388,
+    numberMismatch: 0,
+    negationMismatch: 0,
+    questionMismatch: 0,
+    unmatchedNames: 0,
+    markerMismatch: 0,
+    maxUnmatchedSurprisal: -0.264938,
+    unmatchedShare: 2.615309,
+    worstSideUnmatchedShare: -1.573464,
+    unmatchedWords: 0.028558,
+    lengthRatio: 0.257552,
+    oneSidedSurprisal: -0.243532,
+    swappedSurprisal: -0.427138,
+    logLength: 0.072177,
+    cosineByLength: 6.229864,
   },
-  "threshold": 0.854927,
-  "minCosine": 0.9,
-  "vetoes": [
-    "noContent",
-    "numberMismatch",
-    "negationMismatch",
-    "unmatchedNames",
-    "questionMismatch",
-    "markerMismatch"
+  threshold: 0.854927,
+  minCosine: 0.9,
+  vetoes: [
+    'numberMismatch',
+    'negationMismatch',
+    'questionMismatch',
+    'markerMismatch',
+    'unmatchedNames',
+    'noContent',
   ],
-  "provenance": "fitted on 4995 QQP pairs (groups sharing a question kept together), threshold from 5-fold out-of-fold scores at 0.6 % false hits; on the other 5005 pairs (pairwise): 1.0 % false hits, 12.7 % duplicates served; paraphrases 29.8 %"
+  provenance:
+    'fitted on 4995 QQP pairs (groups sharing a question kept together), threshold from 5-fold out-of-fold scores at 0.6 % false hits; on the other 5005 pairs (pairwise): 1.0 % false hits, 12.7 % duplicates served; paraphrases 29.8 %',
 };

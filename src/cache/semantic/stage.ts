@@ -1,0 +1,109 @@
+/**
+ * The semantic cache (L2) as a pipeline stage; goes right after the exact-cache stage.
+ *
+ * It works only on requests the exact cache found cacheable (the exact stage leaves the
+ * request's exact key in `ctx.notes` under `cache.key`): the semantic entry points at that key,
+ * so a semantic hit replays a response the exact cache stored. On a miss, once the answer has
+ * gone out completely, the question is recorded under that key.
+ *
+ * Notes it leaves on `ctx.notes`: `semantic.similarity` and `semantic.score` on a hit.
+ */
+import { cacheDirectives } from '../policy.js';
+import { NOTE_FOLLOWER, NOTE_KEY } from '../exact-stage.js';
+import { scopeOf } from '../key.js';
+import { afterReply } from '../../pipeline/reply.js';
+import type { Reply, RequestContext, Stage } from '../../pipeline/types.js';
+import type { SemanticCache } from './cache.js';
+import type { SemanticCacheConfig } from './config.js';
+import { semanticPartition, semanticRequest } from './request.js';
+
+export const NOTE_SIMILARITY = 'semantic.similarity';
+export const NOTE_SCORE = 'semantic.score';
+
+export interface SemanticStageDeps {
+  cache: SemanticCache;
+  config: SemanticCacheConfig;
+  /**
+   * Turns a stored entry's exact-cache key into the reply for this request (JSON, or SSE
+   * replay when `ctx.stream`), or undefined when the stored response is gone.
+   */
+  resolve: (entryKey: string, ctx: RequestContext) => Promise<Reply | undefined>;
+  /** Failed lookups / inserts are reported here; the request carries on as a miss. */
+  onError?: (what: string, error: unknown) => void;
+}
+
+export function semanticCacheStage(deps: SemanticStageDeps): Stage {
+  const { cache, config, resolve } = deps;
+  if (!config.enabled)
+    throw new TypeError('semanticCacheStage: leave the stage out when the cache is disabled');
+  const onError = deps.onError ?? (() => {});
+  const routes = new Set(config.routes);
+  const models = new Set(config.models);
+  const keys = new Set(config.keys);
+
+  return async (ctx, next) => {
+    const entryKey = ctx.notes.get(NOTE_KEY);
+    if (typeof entryKey !== 'string' || ctx.cache !== 'miss') return next();
+    if (routes.size > 0 && !routes.has(ctx.route as 'chat' | 'messages')) return next();
+    if (models.size > 0 && !models.has(ctx.requestedModel)) return next();
+    if (keys.size > 0 && !(ctx.caller.keyId && keys.has(ctx.caller.keyId))) return next();
+    const request = semanticRequest(ctx.dialect, ctx.body, config);
+    if (!request) return next();
+    const directives = cacheDirectives(ctx.headers);
+    if (directives.noStore) return next();
+    const partition = semanticPartition([
+      scopeOf(config.scope, ctx.caller),
+      ctx.route,
+      ctx.model,
+      request.context,
+    ]);
+
+    if (!directives.noCache) {
+      const hit = await lookup(ctx, partition, request.text);
+      if (hit) return hit;
+    }
+
+    const reply = await next();
+    const ttlSeconds = directives.ttlSeconds ?? config.ttlSeconds;
+    if (
+      reply.status !== 200 ||
+      ctx.cache !== 'miss' ||
+      ctx.notes.get(NOTE_FOLLOWER) === true ||
+      ttlSeconds === 0
+    ) {
+      return reply;
+    }
+    return afterReply(reply, (outcome) => {
+      if (!outcome.completed) return;
+      // After the exact stage (outside this one) has stored the response for this key.
+      setImmediate(() => {
+        cache
+          .insert(partition, request.text, entryKey, ttlSeconds)
+          .catch((error) => onError('insert', error));
+      });
+    });
+  };
+
+  async function lookup(ctx: RequestContext, partition: string, text: string): Promise<Reply | undefined> {
+    try {
+      const result = await cache.lookup(partition, text);
+      if (!result.hit) return undefined;
+      const reply = await resolve(result.entryKey, ctx);
+      if (!reply) {
+        // The stored response expired or was purged: the pointer is useless now.
+        cache.delete(result.entryKey);
+        return undefined;
+      }
+      ctx.cache = 'semantic';
+      ctx.responseHeaders['x-sluice-cache'] = 'semantic';
+      ctx.responseHeaders['x-sluice-similarity'] = result.similarity.toFixed(4);
+      ctx.notes.set(NOTE_SIMILARITY, result.similarity);
+      ctx.notes.set(NOTE_SCORE, result.score);
+      return reply;
+    } catch (error) {
+      // An embedder failure must not fail the request: it simply is not a hit.
+      onError('lookup', error);
+      return undefined;
+    }
+  }
+}
