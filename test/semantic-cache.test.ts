@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SemanticCache, type SemanticCacheOptions } from '../src/cache/semantic/cache.js';
 import { semanticCacheConfigSchema } from '../src/cache/semantic/config.js';
+import { createSemanticCache } from '../src/cache/semantic/create.js';
 import { verifierFor } from '../src/cache/semantic/verifier.js';
 import { USE_LITE_VERIFIER } from '../src/cache/semantic/verifier-model.js';
 import { WordHashEmbedder } from './semantic-helpers.js';
@@ -173,6 +175,37 @@ describe('SemanticCache', () => {
           verifier: verifierFor('other', USE_LITE_VERIFIER, { cosineThreshold: 0.9 }),
         }),
     );
+  });
+});
+
+describe('createSemanticCache', () => {
+  it('wires a provider embedder through the injected call, and saves under <dataDir>/semantic', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-semantic-create-'));
+    dirs.push(dataDir);
+    const words = new WordHashEmbedder();
+    const calls: Array<{ texts: string[]; model: string }> = [];
+    const config = semanticCacheConfigSchema.parse({
+      enabled: true,
+      embedder: 'tiny-embed',
+      embedderDims: words.dims,
+      cosineThreshold: 0.9,
+    });
+    const embeddingsCall = async (texts: string[], model: string) => {
+      calls.push({ texts, model });
+      return (await words.embed(texts)).map((v) => [...v].map((x) => x * 3)); // unnormalised on purpose
+    };
+    const handle = await createSemanticCache(config, { dataDir, embeddingsCall });
+    assert.equal(handle.embedder.id, 'provider:tiny-embed');
+    await handle.cache.insert('p', 'how long do cats sleep each day', 'k', 60);
+    const hit = await handle.cache.lookup('p', 'how long do cats sleep each day');
+    assert.equal(hit.hit && hit.entryKey, 'k');
+    assert.ok(hit.hit && Math.abs(hit.similarity - 1) < 1e-6, 'provider vectors are normalised');
+    assert.equal(calls[0].model, 'tiny-embed');
+    // The same text again is served from the embedding LRU, not the provider.
+    await handle.cache.lookup('p', 'how long do cats sleep each day');
+    assert.equal(calls.length, 1);
+    await handle.close();
+    assert.ok(existsSync(join(dataDir, 'semantic', 'manifest.json')));
   });
 });
 

@@ -217,5 +217,5 @@ export function checksTable(list: Check[]): string {
 export function sortKey(s: Scenario): string {
   if (s.kind !== 'load') return `z-${s.name}`;
   const order = { direct: 0, sluice: 1, 'sluice-cache': 2, portkey: 3 }[s.target];
-  return `${s.group}-${s.stream ? 1 : 0}-${String(s.connections).padStart(4, '0')}-${order}-${s.name}`;
+  return `${s.group === 'core' ? 0 : 1}-${s.stream ? 1 : 0}-${String(s.connections).padStart(4, '0')}-${order}-${s.name}`;
 }

@@ -21,6 +21,8 @@ export interface SemanticCacheDeps {
   embeddingsCall?: EmbeddingsCall;
   /** Where failed background saves / sweeps are reported (the request path never sees them). */
   onError?: (what: string, error: unknown) => void;
+  /** Load the offline model at start rather than on the first lookup (default true). */
+  warm?: boolean;
 }
 
 export interface SemanticCacheHandle {
@@ -31,21 +33,27 @@ export interface SemanticCacheHandle {
 }
 
 export function createEmbedder(config: SemanticCacheConfig, deps: SemanticCacheDeps): Embedder {
-  const inner: Embedder =
-    config.embedder === 'use-lite'
-      ? new UseLiteEmbedder({ maxChars: config.maxTextChars })
-      : new ProviderEmbedder({
-          model: config.embedder,
-          dims: config.embedderDims,
-          maxChars: config.maxTextChars,
-          call:
-            deps.embeddingsCall ??
-            (() => {
-              throw new TypeError(
-                `semanticCache.embedder "${config.embedder}" needs the gateway's embeddings call`,
-              );
-            }),
-        });
+  const onError = deps.onError ?? warn;
+  let inner: Embedder;
+  if (config.embedder === 'use-lite') {
+    const useLite = new UseLiteEmbedder({ maxChars: config.maxTextChars });
+    // ~1 s of model loading in the worker, off the event loop; the first lookup would wait for it.
+    if (deps.warm !== false) useLite.warm().catch((error) => onError('warm-up', error));
+    inner = useLite;
+  } else {
+    inner = new ProviderEmbedder({
+      model: config.embedder,
+      dims: config.embedderDims,
+      maxChars: config.maxTextChars,
+      call:
+        deps.embeddingsCall ??
+        (() => {
+          throw new TypeError(
+            `semanticCache.embedder "${config.embedder}" needs the gateway's embeddings call`,
+          );
+        }),
+    });
+  }
   return config.embeddingCacheEntries > 0 ? new CachedEmbedder(inner, config.embeddingCacheEntries) : inner;
 }
 
@@ -73,7 +81,7 @@ export async function createSemanticCache(
     },
     dir: deps.dataDir ? join(deps.dataDir, 'semantic') : undefined,
   });
-  const onError = deps.onError ?? ((what, error) => console.warn(`semantic cache: ${what} failed:`, error));
+  const onError = deps.onError ?? warn;
   const timers: NodeJS.Timeout[] = [];
   // Expired entries are also skipped at lookup; the sweep only frees their memory.
   const sweep = () => void cache.sweepExpired().catch((error) => onError('sweep', error));
@@ -91,4 +99,8 @@ export async function createSemanticCache(
       await embedder.close();
     },
   };
+}
+
+function warn(what: string, error: unknown): void {
+  console.warn(`semantic cache: ${what} failed:`, error);
 }
