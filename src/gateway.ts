@@ -7,7 +7,7 @@ import { isSluiceError, SluiceError } from './errors.js';
 import { errorBody } from './server/error-shapes.js';
 import { validateBody } from './server/validate.js';
 import { compose } from './pipeline/compose.js';
-import { createContext } from './pipeline/context.js';
+import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
 import { UpstreamRouter } from './route/upstreams.js';
 import type { Logger } from './observe/log.js';
@@ -119,13 +119,17 @@ export class Gateway {
 
   /** Library entry: validate nothing, build a context and run it (callers pass well-formed bodies). */
   request(req: InProcessRequest): { ctx: RequestContext; reply: Promise<Reply> } {
+    const headers = req.headers ?? {};
+    const timeoutMs = effectiveTimeoutMs(headers, this.config.requestTimeoutMs);
+    // In-process calls get the same deadline bound the HTTP edge gives (see server/http.ts).
+    const deadline = AbortSignal.timeout(timeoutMs + 25);
     const ctx = createContext({
       dialect: req.dialect,
       route: req.route,
-      headers: req.headers ?? {},
+      headers,
       body: req.body,
-      signal: req.signal ?? new AbortController().signal,
-      timeoutMs: this.config.requestTimeoutMs,
+      signal: req.signal ? AbortSignal.any([req.signal, deadline]) : deadline,
+      timeoutMs,
     });
     return { ctx, reply: this.handle(ctx) };
   }
@@ -181,4 +185,3 @@ export class Gateway {
     }
   }
 }
-

@@ -66,12 +66,12 @@ describe('BENCHMARKS.md sections', () => {
 describe('scenario list', () => {
   const all = allScenarios();
 
-  it('covers direct, Sluice and Portkey at both concurrencies, both modes, plus TTFB', () => {
+  it('covers direct, the floor proxy, Sluice and Portkey at both concurrencies, both modes, plus TTFB', () => {
     const core = all.filter((s) => s.group === 'core');
-    assert.equal(core.filter((s) => s.kind === 'load').length, 3 * 2 * 2);
+    assert.equal(core.filter((s) => s.kind === 'load').length, 4 * 2 * 2);
     assert.deepEqual(
       core.filter((s) => s.kind === 'ttfb').map((s) => s.target),
-      ['direct', 'sluice', 'portkey'],
+      ['direct', 'floor', 'sluice', 'portkey'],
     );
     assert.equal(new Set(all.map((s) => s.name)).size, all.length, 'names are unique');
   });
@@ -81,7 +81,12 @@ describe('scenario list', () => {
     assert.deepEqual(names(['sluice-json-c1']), ['sluice-json-c1']);
     assert.ok(names(['cache']).every((n) => n.startsWith('cache-')));
     assert.ok(names(['portkey']).every((n) => n.startsWith('portkey-')));
-    assert.deepEqual(names(['*-stream-c1']), ['direct-stream-c1', 'sluice-stream-c1', 'portkey-stream-c1']);
+    assert.deepEqual(names(['*-stream-c1']), [
+      'direct-stream-c1',
+      'floor-stream-c1',
+      'sluice-stream-c1',
+      'portkey-stream-c1',
+    ]);
     assert.throws(() => selectScenarios(all, ['nope']), /nothing matches nope/);
   });
 });

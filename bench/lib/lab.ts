@@ -6,7 +6,7 @@ import { type Service, startService } from './child.js';
 import { freePort, LOOPBACK } from './ports.js';
 
 /** The servers a scenario can need. Each runs in its own process and starts on first use. */
-export type ServiceId = 'mock' | 'mock-paced' | 'sluice' | 'sluice-cache' | 'portkey';
+export type ServiceId = 'mock' | 'mock-paced' | 'floor' | 'sluice' | 'sluice-cache' | 'portkey';
 
 export interface LabOptions {
   /** Repository root (holds dist/ and node_modules/). */
@@ -104,6 +104,8 @@ export class Lab {
       case 'sluice':
       case 'sluice-cache':
         return this.#sluice(id, port);
+      case 'floor':
+        return this.#floor(port);
       case 'portkey':
         return this.#portkey(port);
     }
@@ -159,6 +161,23 @@ export class Lab {
       env: this.#env,
       cwd: this.#opts.root,
       hint: 'Run `npm run build`; if it still fails, start it by hand: node dist/cli.js serve --config FILE.',
+    });
+  }
+
+  async #floor(port: number): Promise<Service> {
+    const [fast, paced] = await Promise.all([this.get('mock'), this.get('mock-paced')]);
+    return startService({
+      name: 'floor',
+      port,
+      nodeArgs: [
+        join(this.#opts.root, 'bench', 'lib', 'floor-proxy.mjs'),
+        String(port),
+        fast.url,
+        paced.url,
+        MODEL_PACED,
+      ],
+      env: this.#env,
+      cwd: this.#opts.root,
     });
   }
 

@@ -1,5 +1,6 @@
 import type { LoadResult } from './load.js';
 import type { Group, LoadScenario, Scenario } from './scenarios.js';
+import type { TargetId } from './targets.js';
 import type { TtfbResult } from './ttfb.js';
 
 /** What one scenario produced. */
@@ -181,6 +182,9 @@ export function checks(outcomes: Outcome[]): Check[] {
     ]);
     push(`Portkey throughput, c=50, ${label} (req/s)`, p50?.rps, rps);
     push(`Portkey added p50 latency, c=1, ${label}`, sub(p1?.latency.p50, d1?.latency.p50), addMs);
+    const [f1, f50] = [r.load(`floor-${mode}-c1`), r.load(`floor-${mode}-c50`)];
+    push(`Floor proxy ÷ direct throughput, c=50, ${label}`, div(f50?.rps, d50?.rps), pct);
+    push(`Floor proxy added p50 latency, c=1, ${label}`, sub(f1?.latency.p50, d1?.latency.p50), addMs);
   }
   const [dt, st, pt] = ['direct', 'sluice', 'portkey'].map((t) => r.ttfb(`${t}-ttfb`));
   push('Sluice added stream TTFB p50', sub(st?.firstByte.p50, dt?.firstByte.p50), addMs, [
@@ -213,9 +217,17 @@ export function checksTable(list: Check[]): string {
   return lines.join('\n');
 }
 
-/** Side-by-side order: per mode and concurrency, direct then Sluice then Portkey; TTFB last. */
+const TARGET_ORDER: Record<TargetId, number> = {
+  direct: 0,
+  floor: 1,
+  sluice: 2,
+  'sluice-cache': 3,
+  portkey: 4,
+};
+
+/** Side-by-side order: per mode and concurrency, direct, floor, Sluice, Portkey; TTFB last. */
 export function sortKey(s: Scenario): string {
-  if (s.kind !== 'load') return `z-${s.name}`;
-  const order = { direct: 0, sluice: 1, 'sluice-cache': 2, portkey: 3 }[s.target];
+  const order = TARGET_ORDER[s.target];
+  if (s.kind !== 'load') return `z-${order}`;
   return `${s.group === 'core' ? 0 : 1}-${s.stream ? 1 : 0}-${String(s.connections).padStart(4, '0')}-${order}-${s.name}`;
 }

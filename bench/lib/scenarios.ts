@@ -42,9 +42,17 @@ export const CONCURRENCIES = [1, 50] as const;
 /** The proxy path must not be answered from a cache, or it would flatter Sluice against Portkey. */
 const NOT_CACHED = ['miss', 'bypass', ''];
 
+const CORE_TARGETS = ['direct', 'floor', 'sluice', 'portkey'] as const;
+
+function through(target: (typeof CORE_TARGETS)[number]): string {
+  if (target === 'direct') return 'straight to the simulated upstream';
+  if (target === 'floor') return 'through a minimal node:http + undici proxy (the floor of any Node gateway)';
+  return `through ${target}`;
+}
+
 function coreScenarios(): Scenario[] {
   const list: Scenario[] = [];
-  for (const target of ['direct', 'sluice', 'portkey'] as const) {
+  for (const target of CORE_TARGETS) {
     for (const stream of [false, true]) {
       for (const connections of CONCURRENCIES) {
         list.push({
@@ -55,18 +63,18 @@ function coreScenarios(): Scenario[] {
           stream,
           connections,
           expectCache: target === 'sluice' ? NOT_CACHED : undefined,
-          about: `${target === 'direct' ? 'straight to the simulated upstream' : `through ${target}`}, ${stream ? 'streaming' : 'non-streaming'}, concurrency ${connections}`,
+          about: `${through(target)}, ${stream ? 'streaming' : 'non-streaming'}, concurrency ${connections}`,
         });
       }
     }
   }
-  for (const target of ['direct', 'sluice', 'portkey'] as const) {
+  for (const target of CORE_TARGETS) {
     list.push({
       kind: 'ttfb',
       name: `${target}-ttfb`,
       group: 'core',
       target,
-      about: `stream time to first byte ${target === 'direct' ? 'from the paced upstream' : `through ${target}`}, sequential`,
+      about: `stream time to first byte ${target === 'direct' ? 'from the paced upstream' : through(target)}, sequential`,
     });
   }
   return list;

@@ -1,7 +1,7 @@
 import { type Lab, MODEL_FAST, MODEL_PACED } from './lab.js';
 
 /** Where a scenario's requests go. */
-export type TargetId = 'direct' | 'sluice' | 'portkey' | 'sluice-cache';
+export type TargetId = 'direct' | 'floor' | 'sluice' | 'portkey' | 'sluice-cache';
 
 export interface RequestShape {
   stream: boolean;
@@ -71,11 +71,12 @@ export async function chatRequest(lab: Lab, target: TargetId, shape: RequestShap
   switch (target) {
     case 'direct':
       return { url: upstream.url + path, method: 'POST', headers, body, nextBody };
+    case 'floor':
     case 'sluice':
     case 'sluice-cache': {
-      // Sluice picks the upstream from the model name (see Lab's config).
-      const sluice = await lab.get(target);
-      return { url: sluice.url + path, method: 'POST', headers, body, nextBody };
+      // These pick the upstream from the model name (see Lab).
+      const proxy = await lab.get(target);
+      return { url: proxy.url + path, method: 'POST', headers, body, nextBody };
     }
     case 'portkey': {
       const portkey = await lab.get('portkey');

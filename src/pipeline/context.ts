@@ -18,8 +18,7 @@ const PRIORITIES: ReadonlySet<string> = new Set(['high', 'normal', 'low']);
 export function createContext(init: ContextInit): RequestContext {
   const { headers, body } = init;
   const now = Date.now();
-  const asked = Number(headers['x-sluice-timeout-ms']);
-  const timeoutMs = asked > 0 ? Math.min(asked, init.timeoutMs) : init.timeoutMs;
+  const timeoutMs = effectiveTimeoutMs(headers, init.timeoutMs);
   const priorityHeader = headers['x-sluice-priority'];
   const model = typeof body.model === 'string' ? body.model : '';
   return {
@@ -43,6 +42,12 @@ export function createContext(init: ContextInit): RequestContext {
     cache: 'bypass',
     notes: new Map(),
   };
+}
+
+/** The gateway's timeout, shortened (never lengthened) by the client's `x-sluice-timeout-ms`. */
+export function effectiveTimeoutMs(headers: IncomingHttpHeaders, gatewayTimeoutMs: number): number {
+  const asked = Number(headers['x-sluice-timeout-ms']);
+  return asked > 0 ? Math.min(asked, gatewayTimeoutMs) : gatewayTimeoutMs;
 }
 
 /** Without virtual keys, the caller is who the request says it is (x-sluice-user, else body.user). */

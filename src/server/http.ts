@@ -19,6 +19,8 @@ const API_ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
   ['/v1/embeddings', { dialect: 'openai', route: 'embeddings' }],
 ]);
 
+const DEADLINE_BACKSTOP_MS = 25;
+
 /** A GET route outside the pipeline (health, models, stats, admin). Returns a JSON-able value. */
 export type ExtraRoute = (req: IncomingMessage, url: URL) => Promise<unknown> | unknown;
 
@@ -63,7 +65,9 @@ export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {})
 
 async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, res: ServerResponse) {
   const abort = new AbortController();
+  let deadlineTimer: NodeJS.Timeout | undefined;
   res.on('close', () => {
+    clearTimeout(deadlineTimer);
     if (!res.writableFinished) abort.abort();
   });
   let ctx: RequestContext | undefined;
@@ -78,6 +82,10 @@ async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, 
       signal: abort.signal,
       timeoutMs: gateway.config.requestTimeoutMs,
     });
+    // One timer per request bounds everything after the deadline (upstream call, stream):
+    // cheaper than a timeout signal combined per attempt. It fires just after the deadline so
+    // stages that watch the deadline themselves (the queue) answer with their own timeout error.
+    deadlineTimer = setTimeout(() => abort.abort(), ctx.deadline - Date.now() + DEADLINE_BACKSTOP_MS);
     const reply = await gateway.handle(ctx);
     await writeReply(res, ctx, reply);
   } catch (e) {

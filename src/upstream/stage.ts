@@ -107,7 +107,7 @@ async function tryCandidate(
         method: 'POST',
         headers,
         body: payload,
-        signal: AbortSignal.any([upstreamSignal(ctx), AbortSignal.timeout(remaining)]),
+        signal: upstreamSignal(ctx),
         headersTimeout: Math.min(target.timeouts.firstByteMs, remaining),
       });
     } catch (e) {
@@ -268,7 +268,7 @@ export function mapTransportError(e: unknown, upstream: string, deadline: number
   const err = e as { name?: string; code?: string; message?: string };
   const aborted =
     err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.code === 'UND_ERR_ABORTED';
-  if (aborted && Date.now() >= deadline - 1) return deadlineError();
+  if (aborted && Date.now() >= deadline) return deadlineError();
   if (
     err?.name === 'AbortError' ||
     err?.code === 'UND_ERR_ABORTED' ||
