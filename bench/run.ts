@@ -224,7 +224,7 @@ async function main(): Promise<number> {
       const section = [
         groupReport(group, outcomes),
         group === 'core' || group === 'cache'
-          ? `#### Targets\n\n${checksTable(checks(outcomes.filter((o) => o.scenario.group === group)))}`
+          ? `#### Targets\n\n${checksTable(checkList.filter((c) => c.group === group))}`
           : '',
         `Produced by \`${command}\` on ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC ` +
           `(${describeRevision(revision)}): ` +

@@ -117,6 +117,7 @@ describe('target checks', () => {
     ]);
     const get = (check: string) => list.find((c) => c.check === check);
     assert.deepEqual(get('Sluice ÷ Portkey throughput, c=50, non-streaming'), {
+      group: 'core',
       check: 'Sluice ÷ Portkey throughput, c=50, non-streaming',
       measured: '12.5×',
       target: '≥ 10×',
