@@ -173,7 +173,10 @@ export class ExactCache {
    * `flush()` waits for the writes in flight.
    */
   remember(key: string, entry: CachedEntry): void {
-    const write = this.write(key, entry).finally(() => this.#pendingWrites.delete(write));
+    // Next loop turn: the reply's bytes go to the client before the (synchronous) SQLite write.
+    const write = nextTurn()
+      .then(() => this.write(key, entry))
+      .finally(() => this.#pendingWrites.delete(write));
     this.#pendingWrites.add(write);
   }
 
@@ -308,3 +311,5 @@ export class ExactCache {
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS kv (
   UNIQUE (ns, key)
 );
 CREATE INDEX IF NOT EXISTS kv_expiry ON kv (expires_at) WHERE expires_at > 0;
+CREATE INDEX IF NOT EXISTS kv_used ON kv (ns, used_at);
 CREATE TABLE IF NOT EXISTS counters (
   key TEXT PRIMARY KEY,
   value REAL NOT NULL,
@@ -46,6 +47,9 @@ const LIVE = '(expires_at = 0 OR expires_at > @now)';
 /** Any key starting with the prefix sorts below prefix + U+10FFFF (the largest code point). */
 const PREFIX_END = '\u{10FFFF}';
 const SWEEP_BATCH = 1000;
+/** A full store is evicted down to 90 % of a limit (exactly to it for limits under 10). */
+const withSlack = (limit: number): number =>
+  Number.isFinite(limit) ? limit - Math.floor(limit / 10) : limit;
 
 export interface SqliteOptions {
   /** How often expired KV rows and counters are deleted in bulk (they are also dropped when read). 0 = never. */
@@ -334,10 +338,12 @@ class SqliteKvStore implements SqliteKv {
   #evict(now: number): void {
     const ns = this.#ns;
     this.#st.kvDeleteExpiredNs.run({ ns, now });
+    // Evict down to 90 % of the limits, not just under them: the eviction scan then runs once
+    // per tenth of the capacity written instead of on every insert into a full store.
     const evicted = this.#st.kvEvict.all({
       ns,
-      maxEntries: toSqlLimit(this.#maxEntries),
-      maxBytes: toSqlLimit(this.#maxBytes),
+      maxEntries: toSqlLimit(withSlack(this.#maxEntries)),
+      maxBytes: toSqlLimit(withSlack(this.#maxBytes)),
     });
     this.#totals = undefined;
     if (evicted.length > 0) this.#hooks.onEvict?.(evicted.map((row) => row.key));
