@@ -9,7 +9,9 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { exactSearch, type Matches, MetricKind } from 'usearch';
@@ -23,7 +25,7 @@ const { values: args } = parseArgs({
     quantization: { type: 'string', default: 'i8' },
     ef: { type: 'string', default: '64' },
     'ef-add': { type: 'string', default: '128' },
-    connectivity: { type: 'string', default: '16' },
+    connectivity: { type: 'string', default: '32' },
     k: { type: 'string', default: '4' },
     /** Internal: run one measurement in this (fresh) process and print it as JSON. */
     child: { type: 'string' },
@@ -237,14 +239,26 @@ async function main() {
     process.stdout.write(`${JSON.stringify(await runOne(kind, Number(n)))}\n`);
     return;
   }
-  const results: Result[] = [];
-  for (const n of sizes) for (const kind of kinds) results.push(await runInChild(kind, n));
+  const fresh: Result[] = [];
+  for (const n of sizes) for (const kind of kinds) fresh.push(await runInChild(kind, n));
+  const date = new Date().toISOString().slice(0, 10);
+  const jsonFile = `bench/results/semantic-index-${date}.json`;
+  // Runs of the same day and parameters accumulate (a 1M run can be done on its own).
+  const params = {
+    quantization: args.quantization,
+    ef: args.ef,
+    efAdd: args['ef-add'],
+    connectivity: args.connectivity,
+    k,
+  };
+  const results = mergeWithEarlier(jsonFile, params, fresh);
   const lines = [
     `# Semantic index lookup (embedding excluded), ${DIMS}-d, HNSW M=${args.connectivity} ` +
       `ef_add=${args['ef-add']} ef=${args.ef} ${args.quantization} + exact f32 re-rank, k=${k}`,
     '',
     'Queries: half are near-copies of stored entries (cosine ≈ 0.99, the lookups that can hit), half are new',
     'points from the same distribution (their nearest entry is far: they would miss anyway).',
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other work while measured.`,
     '',
     '| vectors | entries | build | lookup p50 | lookup p99 | recall@1 (all) | recall@1 near-copies | recall@1 new points | memory/entry (RSS) | memory/entry (estimate) | exact scan p50 |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -258,14 +272,22 @@ async function main() {
   ];
   const markdown = lines.join('\n');
   process.stdout.write(`\n${markdown}\n`);
-  const date = new Date().toISOString().slice(0, 10);
   await mkdir('bench/results', { recursive: true });
   await writeFile(`bench/results/semantic-index-${date}.md`, `${markdown}\n`);
-  await writeFile(
-    `bench/results/semantic-index-${date}.json`,
-    `${JSON.stringify({ date, args, results }, null, 2)}\n`,
-  );
+  await writeFile(jsonFile, `${JSON.stringify({ date, params, results }, null, 2)}\n`);
   process.stderr.write(`saved bench/results/semantic-index-${date}.{md,json}\n`);
+}
+
+function mergeWithEarlier(file: string, params: object, fresh: Result[]): Result[] {
+  let earlier: Result[] = [];
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { params?: object; results?: Result[] };
+    if (JSON.stringify(saved.params) === JSON.stringify(params)) earlier = saved.results ?? [];
+  }
+  const key = (r: Result) => `${r.kind}:${r.entries}`;
+  const merged = new Map(earlier.map((r) => [key(r), r]));
+  for (const r of fresh) merged.set(key(r), r);
+  return [...merged.values()].sort((a, b) => a.entries - b.entries || a.kind.localeCompare(b.kind));
 }
 
 await main();

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ExactCache, exactCacheStage, singleFlightStage } from './cache/index.js';
+import { cachedReply, ExactCache, exactCacheStage, singleFlightStage } from './cache/index.js';
+import { createSemanticCache, type SemanticCacheHandle } from './cache/semantic/create.js';
+import { semanticCacheStage } from './cache/semantic/stage.js';
 import type { Config } from './config/index.js';
 import { createFlowControl, type FlowControl } from './flow/index.js';
 import { createTokenEconomy, type TokenEconomy } from './cost/economy.js';
@@ -50,11 +52,16 @@ export class Gateway {
   readonly backend: Backend;
   readonly cache: ExactCache;
 
-  private constructor(opts: GatewayOptions, backend: Backend) {
+  readonly semantic: SemanticCacheHandle | undefined;
+  /** Semantic hits are served through the exact cache's store, so they are counted here apart. */
+  #semanticHits = 0;
+
+  private constructor(opts: GatewayOptions, backend: Backend, semantic: SemanticCacheHandle | undefined) {
     const { config, log } = opts;
     this.config = config;
     this.log = log;
     this.backend = backend;
+    this.semantic = semantic;
     this.router = new UpstreamRouter(config);
     this.pools = new UpstreamPools(config, opts.env);
     this.cache = new ExactCache({
@@ -66,6 +73,7 @@ export class Gateway {
     // Closed in reverse: pools, then pending cache writes, then the storage under them.
     this.#closers.push(
       () => backend.close(),
+      async () => semantic?.close(),
       () => this.cache.close(),
       () => this.pools.close(),
     );
@@ -86,6 +94,18 @@ export class Gateway {
       this.flow.callerRateLimitStage,
       economy.budget,
       config.cache.enabled && exactCacheStage(this.cache),
+      config.cache.enabled &&
+        semantic !== undefined &&
+        semanticCacheStage({
+          cache: semantic.cache,
+          config: config.semantic,
+          resolve: async (key, ctx) => {
+            const reply = await cachedReply(this.cache, key, ctx);
+            if (reply) this.#semanticHits++;
+            return reply;
+          },
+          onError: (what, err) => log.warn({ err, what }, 'semantic cache error; treated as a miss'),
+        }),
       ...economy.shape,
       config.cache.enabled && config.cache.singleFlight && singleFlightStage(),
       this.flow.upstreamRateLimitStage,
@@ -103,13 +123,28 @@ export class Gateway {
 
   /** Open storage and build the pipeline. */
   static async create(opts: GatewayOptions): Promise<Gateway> {
-    const { config } = opts;
+    const { config, log } = opts;
     const backend = await openBackend({
       dataDir: config.dataDir,
       redisUrl: config.redisUrl,
       memory: opts.memory,
     });
-    return new Gateway(opts, backend);
+    let gateway: Gateway | undefined;
+    const semantic =
+      config.cache.enabled && config.semantic.enabled
+        ? await createSemanticCache(config.semantic, {
+            dataDir: opts.memory ? undefined : config.dataDir,
+            // A provider embedder goes through the gateway's own upstreams (pools, retries, keys).
+            embeddingsCall: async (texts, model) => {
+              const res = await gateway!.call('openai', 'embeddings', { model, input: texts });
+              if (res.status !== 200) throw new Error(`embeddings call failed with ${res.status}`);
+              return (res.body as { data: Array<{ embedding: number[] }> }).data.map((d) => d.embedding);
+            },
+            onError: (what, err) => log.warn({ err, what }, 'semantic cache background error'),
+          })
+        : undefined;
+    gateway = new Gateway(opts, backend, semantic);
+    return gateway;
   }
 
   /** Run a prepared context through the pipeline. */
@@ -146,7 +181,7 @@ export class Gateway {
     headers: IncomingHttpHeaders = {},
   ): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
     try {
-      const valid = validateBody(route, { ...body, stream: false });
+      const valid = validateBody(route, route === 'embeddings' ? body : { ...body, stream: false });
       const { ctx, reply } = this.request({ dialect, route, body: valid, headers });
       const r = await reply;
       if (r.kind !== 'json') throw new SluiceError('internal', 'a non-streaming call produced a stream');
@@ -167,9 +202,11 @@ export class Gateway {
     const cache = this.cache.stats();
     return {
       total_requests: cache.requests,
-      hits: { exact: cache.hits, semantic: 0 },
+      // Both layers are served from the exact store, whose hit count includes semantic hits.
+      hits: { exact: cache.hits - this.#semanticHits, semantic: this.#semanticHits },
       hit_rate: cache.requests === 0 ? 0 : cache.hits / cache.requests,
       cache,
+      semantic: this.semantic?.cache.stats(),
       ...this.economy.stats(),
       flow: this.flow.stats(),
     };

@@ -70,6 +70,20 @@ function setOutcome(ctx: RequestContext, outcome: CacheOutcome): void {
   ctx.responseHeaders['x-sluice-cache'] = outcome;
 }
 
+/**
+ * The stored reply under `key`, shaped for this request (JSON, or SSE replay when streaming),
+ * or undefined when it is gone. The semantic cache answers through this: its entries point at
+ * exact-cache keys.
+ */
+export async function cachedReply(
+  cache: ExactCache,
+  key: string,
+  ctx: RequestContext,
+): Promise<Reply | undefined> {
+  const entry = await cache.lookup(key);
+  return entry && hitReply(ctx, entry);
+}
+
 function hitReply(ctx: RequestContext, entry: CachedEntry): Reply {
   setOutcome(ctx, 'exact');
   if (entry.model) ctx.responseHeaders['x-sluice-model'] = entry.model;

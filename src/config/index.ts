@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { authConfigSchema } from '../auth/config.js';
 import { cacheConfigSchema } from '../cache/config.js';
+import { semanticCacheConfigSchema } from '../cache/semantic/config.js';
 import { costConfigSchema } from '../cost/config.js';
 import { flowConfigSchema } from '../flow/config.js';
 import { routingConfigSchema } from '../route/config.js';
@@ -14,6 +15,7 @@ import { coreConfigSchema } from './schema.js';
 export const configSchema = coreConfigSchema.extend({
   auth: authConfigSchema,
   cache: cacheConfigSchema,
+  semantic: semanticCacheConfigSchema,
   flow: flowConfigSchema,
   cost: costConfigSchema,
   tokens: tokensConfigSchema,

@@ -84,7 +84,7 @@ export interface SemanticCacheStats {
 }
 
 const DEFAULT_HNSW: HnswOptions = {
-  connectivity: 16,
+  connectivity: 32,
   expansionAdd: 128,
   expansionSearch: 64,
   quantization: 'i8',

@@ -50,14 +50,14 @@ export const semanticCacheConfigSchema = z
       .object({
         /** Partitions up to this size are scanned exactly; larger ones use an HNSW graph. */
         exactScanMax: z.number().int().min(1).default(1024),
-        connectivity: z.number().int().min(4).max(64).default(16),
+        connectivity: z.number().int().min(4).max(64).default(32),
         expansionAdd: z.number().int().min(8).default(128),
         expansionSearch: z.number().int().min(8).default(64),
         quantization: z.enum(['f32', 'f16', 'i8']).default('i8'),
       })
       .default({
         exactScanMax: 1024,
-        connectivity: 16,
+        connectivity: 32,
         expansionAdd: 128,
         expansionSearch: 64,
         quantization: 'i8',
@@ -83,7 +83,7 @@ export const semanticCacheConfigSchema = z
     allowImages: false,
     index: {
       exactScanMax: 1024,
-      connectivity: 16,
+      connectivity: 32,
       expansionAdd: 128,
       expansionSearch: 64,
       quantization: 'i8',
