@@ -8,6 +8,7 @@ const USAGE = `sluice — LLM performance gateway
 Usage:
   sluice serve [--config FILE] [--port N] [--host H]   start the gateway (default 127.0.0.1:7878)
   sluice batch IN.jsonl -o OUT.jsonl [--concurrency N] run chat requests through the pipeline, resumable
+  sluice eval-semantic --pairs FILE [--json]          the shipped semantic hit decision on labelled pairs
   sluice mock-upstream [--port N] [--latency-ms N]     run the simulated OpenAI/Anthropic upstream
   sluice help
 
@@ -19,6 +20,10 @@ type Command = (argv: string[]) => Promise<void>;
 const COMMANDS: Record<string, Command> = {
   serve,
   batch,
+  'eval-semantic': async (argv) => {
+    const { evalSemanticCommand } = await import('./cache/semantic/eval.js');
+    process.exitCode = await evalSemanticCommand(argv);
+  },
   'mock-upstream': async (argv) => (await import('./mock/index.js')).mockUpstreamCommand(argv),
   help: async () => console.log(USAGE),
 };
