@@ -66,7 +66,10 @@ describe('semantic verifier on USE-lite', () => {
     ['What is the capital of France?', "What's the capital of France?"],
     ['How do I reset my password?', 'How can I reset my password?'],
     ['How can I learn Python quickly?', 'How do I learn Python fast?'],
-    ['How do I make money from YouTube?', 'How can I earn money from YouTube?'],
+    [
+      'What is the difference between a virus and a bacterium?',
+      "What's the difference between a virus and a bacterium?",
+    ],
     ['Translate good morning into German', 'Translate good morning to German'],
   ];
   for (const [stored, asked] of paraphrases) {

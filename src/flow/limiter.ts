@@ -104,6 +104,7 @@ class Waiter extends FairQueueNode {
   constructor(
     readonly limiter: ConcurrencyLimiter,
     readonly enqueuedAt: number,
+    readonly deadline: number,
     readonly signal: AbortSignal | undefined,
     readonly resolve: (permit: Permit) => void,
     readonly reject: (error: SluiceError) => void,
@@ -112,7 +113,9 @@ class Waiter extends FairQueueNode {
   }
   /** EventListener object form: no closure per waiter. */
   handleEvent(): void {
-    this.limiter[kDrop](this, 'client_closed');
+    // The HTTP edge also aborts the signal just after the deadline, as a backstop: on a busy
+    // loop that can run before the deadline timer, and it is still a timeout, not a leaving client.
+    this.limiter[kDrop](this, Date.now() >= this.deadline ? 'queue_timeout' : 'client_closed');
   }
 }
 
@@ -203,7 +206,7 @@ export class ConcurrencyLimiter {
       victim.reject(this.#fullError(true));
     }
     return new Promise<Permit>((resolve, reject) => {
-      const waiter = new Waiter(this, now, req.signal, resolve, reject);
+      const waiter = new Waiter(this, now, req.deadline, req.signal, resolve, reject);
       this.#queue.push(waiter, level, req.callerId);
       const delay = req.deadline - now;
       if (delay <= MAX_TIMER_MS) {

@@ -158,7 +158,9 @@ async function waitBeforeRetry(ctx: RequestContext, attempt: number, maxAttempts
   try {
     await sleep(waitMs, undefined, { signal: upstreamSignal(ctx) });
   } catch {
-    throw new SluiceError('client_closed', 'client closed the connection');
+    throw Date.now() >= ctx.deadline
+      ? deadlineError()
+      : new SluiceError('client_closed', 'client closed the connection');
   }
   return true;
 }
