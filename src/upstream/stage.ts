@@ -98,8 +98,7 @@ async function tryCandidate(
 
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const remaining = ctx.deadline - Date.now();
-    if (remaining <= 0)
-      throw new SluiceError('upstream_timeout', 'request deadline passed before the upstream answered');
+    if (remaining <= 0) throw deadlineError();
     let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
     try {
       response = await target.pool.request({
