@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { aggregateAnthropicStream } from '../src/cache/anthropic-stream.js';
 import { type CacheConfig, cacheConfigSchema } from '../src/cache/config.js';
 import { ExactCache } from '../src/cache/exact-cache.js';
@@ -28,7 +26,7 @@ import {
   readReply,
   streamReply,
 } from './cache-fixtures.js';
-import { startTestRedis } from './store-redis-server.js';
+import { redisBackendHarness } from './store-redis-server.js';
 
 /**
  * The exact-cache stage with a fake `next` (hand-built replies with real SSE bytes), run on
@@ -414,22 +412,7 @@ stageSuite('memory front + SQLite', async () => {
   };
 });
 
-stageSuite('Redis', async () => {
-  const redis = await startTestRedis();
-  if ('skip' in redis) return redis;
-  const redisKeyPrefix = `sluice-test-${randomBytes(4).toString('hex')}:`;
-  return {
-    open: () => openBackend({ dataDir: '', redisUrl: redis.url, redisKeyPrefix }),
-    durable: true,
-    async cleanup() {
-      const client = new Redis(redis.url);
-      const keys = await client.keys(`${redisKeyPrefix}*`);
-      if (keys.length > 0) await client.del(...keys);
-      await client.quit();
-      await redis.stop();
-    },
-  };
-});
+stageSuite('Redis', redisBackendHarness);
 
 describe('exact cache when the store fails', () => {
   it('serves from upstream and only logs', async () => {

@@ -4,13 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Backend, openBackend } from '../src/store/index.js';
 import { MemoryCounterStore, MemoryKvStore, MemoryLedgerStore } from '../src/store/memory.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { KvLimits } from '../src/store/types.js';
-import { startTestRedis } from './store-redis-server.js';
+import { redisBackendHarness } from './store-redis-server.js';
 
 /**
  * One suite, run against every backend through `openBackend`: memory, the embedded default
@@ -320,23 +319,7 @@ backendSuite('sqlite alone (no memory front)', async () => {
   };
 });
 
-backendSuite('redis', async () => {
-  const redis = await startTestRedis();
-  if ('skip' in redis) return redis;
-  const redisKeyPrefix = `sluice-test-${randomBytes(4).toString('hex')}:`;
-  return {
-    open: () => openBackend({ dataDir: '', redisUrl: redis.url, redisKeyPrefix }),
-    durable: true,
-    async cleanup() {
-      // Leave a shared REDIS_URL as we found it.
-      const client = new Redis(redis.url);
-      const keys = await client.keys(`${redisKeyPrefix}*`);
-      if (keys.length > 0) await client.del(...keys);
-      await client.quit();
-      await redis.stop();
-    },
-  };
-});
+backendSuite('redis', redisBackendHarness);
 
 describe('store: memory specifics', () => {
   it('sweep drops expired entries without reads', async () => {

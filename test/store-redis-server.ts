@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { type Backend, openBackend } from '../src/store/index.js';
 
 /**
  * A Redis for tests: `REDIS_URL` when set, else a throw-away `redis-server` on a free
@@ -31,6 +34,31 @@ export async function startTestRedis(): Promise<TestRedis> {
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
       await exited;
+    },
+  };
+}
+
+/** A test harness over Redis: a key prefix of its own, removed again (and the server stopped) on cleanup. */
+export interface RedisBackendHarness {
+  open(): Promise<Backend>;
+  durable: true;
+  cleanup(): Promise<void>;
+}
+
+export async function redisBackendHarness(): Promise<RedisBackendHarness | { skip: string }> {
+  const redis = await startTestRedis();
+  if ('skip' in redis) return redis;
+  const redisKeyPrefix = `sluice-test-${randomBytes(4).toString('hex')}:`;
+  return {
+    open: () => openBackend({ dataDir: '', redisUrl: redis.url, redisKeyPrefix }),
+    durable: true,
+    async cleanup() {
+      // Leave a shared REDIS_URL as we found it.
+      const client = new Redis(redis.url);
+      const keys = await client.keys(`${redisKeyPrefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      await client.quit();
+      await redis.stop();
     },
   };
 }
