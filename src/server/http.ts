@@ -21,7 +21,7 @@ const API_ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
 
 const DEADLINE_BACKSTOP_MS = 25;
 
-/** A GET route outside the pipeline (health, models, stats, admin). Returns a JSON-able value. */
+/** A route outside the pipeline (health, models, stats, admin), keyed `METHOD path`. Returns a JSON-able value. */
 export type ExtraRoute = (req: IncomingMessage, url: URL) => Promise<unknown> | unknown;
 
 export interface HttpServerOptions {

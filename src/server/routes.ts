@@ -4,7 +4,7 @@ import { scopeOf } from '../cache/key.js';
 import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { modelMatcher } from '../route/upstreams.js';
-import { PROVIDERS } from '../upstream/providers.js';
+import { buildUpstreamHeaders } from '../upstream/providers.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
 
 interface ModelEntry {
@@ -106,12 +106,7 @@ async function modelList(gateway: Gateway): Promise<ModelEntry[]> {
 
 async function fetchUpstreamModels(gateway: Gateway, name: string): Promise<string[]> {
   const target = gateway.pools.get(name);
-  const spec = PROVIDERS[target.config.kind];
-  const headers = {
-    ...spec.defaultHeaders,
-    ...target.config.headers,
-    ...(target.apiKey ? spec.authHeaders(target.apiKey) : {}),
-  };
+  const headers = buildUpstreamHeaders(target.config.kind, {}, target.apiKey, target.config.headers, []);
   try {
     const res = await target.pool.request({
       path: `${target.basePath}/models`,
