@@ -46,6 +46,11 @@ export interface SluiceErrorExtra {
   /** Overrides the code's default status (upstream errors pass the provider's status through). */
   status?: number;
   retryAfterSeconds?: number;
+  /**
+   * False for refusals that waiting cannot cure (a spent budget): the edge sends
+   * `x-should-retry: false`, which the official OpenAI and Anthropic SDKs obey, and no Retry-After.
+   */
+  retryable?: boolean;
   param?: string | null;
   /** Extra response headers (e.g. x-ratelimit-*). */
   headers?: Record<string, string>;

@@ -6,7 +6,7 @@ import type { Config } from './config/index.js';
 import { createFlowControl, type FlowControl } from './flow/index.js';
 import { createTokenEconomy, type TokenEconomy } from './cost/economy.js';
 import { isSluiceError, SluiceError } from './errors.js';
-import { errorBody } from './server/error-shapes.js';
+import { errorBody, errorHeaders } from './server/error-shapes.js';
 import { validateBody } from './server/validate.js';
 import { compose } from './pipeline/compose.js';
 import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
@@ -193,7 +193,7 @@ export class Gateway {
     } catch (e) {
       const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });
       if (err.code === 'internal') this.log.error({ err: e }, 'in-process call failed');
-      return { status: err.status, body: errorBody(dialect, err), headers: err.extra.headers ?? {} };
+      return { status: err.status, body: errorBody(dialect, err), headers: errorHeaders(err) };
     }
   }
 

@@ -185,7 +185,8 @@ describe('budget warnings and refusals', () => {
     assert.ok(isSluiceError(err));
     assert.equal(upstream.calls, 0);
     assert.equal(err.status, 429);
-    assert.ok(err.extra.retryAfterSeconds! > 0 && err.extra.retryAfterSeconds! <= 86_400);
+    assert.equal(err.extra.retryable, false, 'waiting cannot cure a spent budget');
+    assert.equal(err.extra.retryAfterSeconds, undefined);
     const body = errorBody('openai', err) as { error: Record<string, unknown> };
     assert.equal(body.error.code, 'budget_exceeded');
     assert.equal(body.error.type, 'insufficient_quota');
@@ -198,7 +199,7 @@ describe('budget warnings and refusals', () => {
     assert.equal(body.error.reset_at, midnight);
     assert.match(
       String(body.error.message),
-      /Daily budget of user 'alice' exceeded: \$0\.000990 of \$0\.001000/,
+      /Daily budget of user 'alice' exceeded: \$0\.000990 of \$0\.001000.*resets at/,
     );
     const anthropic = errorBody('anthropic', err) as { type: string; error: Record<string, unknown> };
     assert.equal(anthropic.error.type, 'rate_limit_error');

@@ -182,17 +182,20 @@ export class Budgets {
   }
 
   #exceeded(s: BudgetScope, currentNano: number, amountNano: number): SluiceError {
-    const now = this.#now();
     const who = s.scope === 'key' ? `key ${s.id}` : `${s.scope} '${s.id}'`;
+    const resetAt = new Date(s.resetAt).toISOString();
     const alone = amountNano > s.limitNano;
     const message = alone
       ? `${WINDOW_WORD[s.window]} budget of ${who} is ${fmtUsd(s.limitNano)}; this request alone may cost up to ` +
-        `${fmtUsd(amountNano)} (prompt + max output tokens at list price). Lower max_tokens or the prompt.`
+        `${fmtUsd(amountNano)} (prompt + max output tokens at list price). Lower max_tokens or the prompt; ` +
+        'retrying the same request will not help.'
       : `${WINDOW_WORD[s.window]} budget of ${who} exceeded: ${fmtUsd(currentNano)} of ${fmtUsd(s.limitNano)} spent ` +
         `or held by calls in flight; this request may cost up to ${fmtUsd(amountNano)}. ` +
-        `Resets at ${new Date(s.resetAt).toISOString()}.`;
+        `The budget resets at ${resetAt}; do not retry before then.`;
+    // No Retry-After: SDKs would sleep until the reset (hours) and retry. Waiting cannot cure this.
     return new SluiceError('budget_exceeded', message, {
-      retryAfterSeconds: Math.max(1, Math.ceil((s.resetAt - now) / 1000)),
+      retryable: false,
+      headers: { 'x-sluice-budget-reset': resetAt },
       details: {
         scope: s.scope,
         scope_id: s.id,
@@ -200,7 +203,7 @@ export class Budgets {
         limit_usd: fromNano(s.limitNano),
         spent_usd: fromNano(currentNano),
         requested_usd: fromNano(amountNano),
-        reset_at: new Date(s.resetAt).toISOString(),
+        reset_at: resetAt,
       },
     });
   }

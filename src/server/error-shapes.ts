@@ -66,3 +66,18 @@ export function errorEvent(dialect: Dialect, e: SluiceError): string {
   const body = JSON.stringify(errorBody(dialect, e));
   return dialect === 'anthropic' ? `event: error\ndata: ${body}\n\n` : `data: ${body}\n\n`;
 }
+
+/**
+ * Response headers that belong to an error whatever the dialect: its own extra headers, an
+ * honest Retry-After when waiting helps, and `x-should-retry: false` when it cannot.
+ */
+export function errorHeaders(e: SluiceError): Record<string, string> {
+  const headers: Record<string, string> = { ...(e.extra.headers ?? {}) };
+  if (e.extra.retryable === false) {
+    delete headers['retry-after'];
+    headers['x-should-retry'] = 'false';
+  } else if (e.extra.retryAfterSeconds !== undefined) {
+    headers['retry-after'] = String(Math.ceil(e.extra.retryAfterSeconds));
+  }
+  return headers;
+}

@@ -5,7 +5,7 @@ import { isSluiceError, SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { createContext } from '../pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
-import { errorBody, errorEvent } from './error-shapes.js';
+import { errorBody, errorEvent, errorHeaders } from './error-shapes.js';
 import { validateBody } from './validate.js';
 
 interface ApiRoute {
@@ -139,13 +139,11 @@ function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?:
   const body = JSON.stringify(errorBody(dialect, e));
   const headers: Record<string, string> = {
     ...(ctx?.responseHeaders ?? {}),
-    ...(e.extra.headers ?? {}),
+    ...errorHeaders(e),
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),
   };
   if (ctx) headers['x-request-id'] = ctx.id;
-  if (e.extra.retryAfterSeconds !== undefined)
-    headers['retry-after'] = String(Math.ceil(e.extra.retryAfterSeconds));
   if (e.code === 'payload_too_large') headers.connection = 'close';
   res.writeHead(e.status, headers);
   res.end(body);
