@@ -111,3 +111,54 @@ describe('exact cache and single-flight through the HTTP gateway', () => {
     assert.equal(gw.mock.counts().total, before);
   });
 });
+
+describe('x-sluice-cache-reason says why an answer was not cached', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway();
+  });
+  after(() => gw.close());
+
+  const post = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    fetch(`${gw.v1}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ model: 'gpt-4o-mini', ...body }),
+    }).then(async (res) => {
+      await res.arrayBuffer();
+      return { cache: res.headers.get('x-sluice-cache'), reason: res.headers.get('x-sluice-cache-reason') };
+    });
+  const messages = (text: string) => [{ role: 'user', content: `${text} ${Math.random()}` }];
+
+  it('the README example without temperature is a bypass that says nondeterministic', async () => {
+    const m = messages('Hello');
+    assert.deepEqual(await post({ messages: m }), { cache: 'bypass', reason: 'nondeterministic' });
+    assert.deepEqual(await post({ messages: m }), { cache: 'bypass', reason: 'nondeterministic' });
+  });
+
+  it('the README example with temperature 0 is a miss, then a hit, with no reason', async () => {
+    const m = messages('Hello');
+    assert.deepEqual(await post({ messages: m, temperature: 0 }), { cache: 'miss', reason: null });
+    assert.deepEqual(await post({ messages: m, temperature: 0 }), { cache: 'exact', reason: null });
+  });
+
+  it('names no-store, n>1 and a zero TTL', async () => {
+    assert.deepEqual(
+      await post({ messages: messages('a'), temperature: 0 }, { 'cache-control': 'no-store' }),
+      {
+        cache: 'bypass',
+        reason: 'no-store',
+      },
+    );
+    assert.deepEqual(await post({ messages: messages('b'), temperature: 0, n: 2 }), {
+      cache: 'bypass',
+      reason: 'n>1',
+    });
+    const m = messages('c');
+    assert.deepEqual(await post({ messages: m, temperature: 0 }, { 'x-sluice-cache-ttl': '0' }), {
+      cache: 'miss',
+      reason: 'ttl-0',
+    });
+    assert.equal((await post({ messages: m, temperature: 0 })).cache, 'miss', 'nothing was stored');
+  });
+});

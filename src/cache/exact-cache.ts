@@ -36,7 +36,7 @@ export interface CacheRequest {
 }
 
 export type ExactPlan =
-  | { use: false; reason: string }
+  | { use: false; reason: BypassReason }
   | {
       use: true;
       key: string;
@@ -126,7 +126,7 @@ export class ExactCache {
       ? cacheDirectives(request.headers)
       : { noCache: false, noStore: false };
     const verdict = directives.noStore
-      ? ({ ok: false, reason: 'cache-control: no-store' } as const)
+      ? ({ ok: false, reason: 'no-store' } as const)
       : isCacheable(request.route, request.body, this.config);
     if (!verdict.ok) return { use: false, reason: verdict.reason };
     const key = canonicalKey({

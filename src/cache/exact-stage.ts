@@ -26,6 +26,13 @@ export const NOTE_KEY = 'cache.key';
 export const NOTE_SAVED_USAGE = 'cache.savedUsage';
 export const NOTE_FOLLOWER = 'flight.follower';
 
+/**
+ * Why an answer was not served from or stored in the cache: a bypass reason (policy.ts) or,
+ * on a JSON miss that is not stored, `ttl-0`, `error` or `incomplete` (the reply lacks its closing fields).
+ * A stream's storage is decided after its headers are out, so streams only say bypass reasons.
+ */
+export const REASON_HEADER = 'x-sluice-cache-reason';
+
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -40,6 +47,7 @@ export function exactCacheStage(cache: ExactCache): Stage {
     const plan = cache.plan(ctx);
     if (!plan.use) {
       setOutcome(ctx, 'bypass');
+      ctx.responseHeaders[REASON_HEADER] = plan.reason;
       return next();
     }
     ctx.notes.set(NOTE_KEY, plan.key);
@@ -50,6 +58,8 @@ export function exactCacheStage(cache: ExactCache): Stage {
     setOutcome(ctx, 'miss');
     const reply = await next();
     // Only a 200 that this miss produced: not an error, not another layer's hit, not a follower.
+    if (!plan.write) ctx.responseHeaders[REASON_HEADER] = 'ttl-0';
+    else if (reply.status !== 200 && ctx.cache === 'miss') ctx.responseHeaders[REASON_HEADER] = 'error';
     if (
       !plan.write ||
       reply.status !== 200 ||
@@ -118,6 +128,7 @@ function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, wri
   }
   if (!isCompleteResponse(ctx.dialect, ctx.route, parsed)) {
     cache.noteSkippedWrite();
+    ctx.responseHeaders[REASON_HEADER] = 'incomplete';
     return reply;
   }
   cache.remember(write.key, {

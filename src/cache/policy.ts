@@ -3,7 +3,13 @@ import { SluiceError } from '../errors.js';
 import type { RouteName } from '../pipeline/types.js';
 import type { CacheConfig } from './config.js';
 
-export type Cacheability = { ok: true } | { ok: false; reason: string };
+/**
+ * Why a request's answer is neither looked up nor stored; sent to the client as
+ * `x-sluice-cache-reason` on a bypass (README: "Which requests are cached").
+ */
+export type BypassReason = 'disabled' | 'embeddings-off' | 'n>1' | 'nondeterministic' | 'no-store';
+
+export type Cacheability = { ok: true } | { ok: false; reason: BypassReason };
 
 /**
  * Whether an answer to this request may be stored and reused. By default only
@@ -16,16 +22,17 @@ export function isCacheable(
   body: Readonly<Record<string, unknown>>,
   config: CacheConfig,
 ): Cacheability {
-  if (!config.enabled) return { ok: false, reason: 'cache disabled' };
+  if (!config.enabled) return { ok: false, reason: 'disabled' };
   if (route === 'embeddings')
-    return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings not cached' };
+    return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings-off' };
   const n = body.n;
-  if (typeof n === 'number' && n > 1 && !config.cacheNGreaterThanOne) return { ok: false, reason: 'n > 1' };
+  if (typeof n === 'number' && n > 1 && !config.cacheNGreaterThanOne) return { ok: false, reason: 'n>1' };
   if (!config.deterministicOnly) return { ok: true };
   const t = body.temperature;
   if (typeof t === 'number' && t <= config.maxTemperature) return { ok: true };
   if (typeof body.seed === 'number') return { ok: true };
-  return { ok: false, reason: 'not deterministic (temperature above the limit and no seed)' };
+  // A missing temperature is the provider's default (1.0): not deterministic.
+  return { ok: false, reason: 'nondeterministic' };
 }
 
 export interface CacheDirectives {
