@@ -5,7 +5,7 @@ import type { CounterStore, KvStore } from '../store/types.js';
 import type { CacheConfig } from './config.js';
 import { type CachedEntry, decodeEntry, encodeEntry } from './entry.js';
 import { canonicalKey, modelOfKey, scopeOf, storageSegment } from './key.js';
-import { cacheDirectives, isCacheable } from './policy.js';
+import { type BypassReason, cacheDirectives, isCacheable } from './policy.js';
 import { isCompleteResponse, usageFromResponse } from './usage.js';
 
 /** pino's Logger fits; anything with `warn(details, message)` does. */
