@@ -23,6 +23,38 @@ describe('bad input gets the error shape the client expects', () => {
   });
   after(() => gw.close());
 
+  it('an invalid x-sluice-priority, x-sluice-cache-ttl or x-sluice-timeout-ms is a 400 naming the header', async () => {
+    const before = gw.mock.received.length;
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    for (const [name, value] of [
+      ['x-sluice-priority', 'urgent'],
+      ['x-sluice-cache-ttl', '5m'],
+      ['x-sluice-timeout-ms', '-1'],
+    ]) {
+      const { status, json } = await post(`${gw.v1}/chat/completions`, body, { [name]: value });
+      assert.equal(status, 400, name);
+      const error = json.error as Record<string, unknown>;
+      assert.equal(error.param, name);
+      assert.ok(String(error.message).includes(name));
+    }
+    const anthropic = await post(
+      `${gw.url}/v1/messages`,
+      JSON.stringify({
+        model: 'claude-3-5-haiku-latest',
+        max_tokens: 5,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
+      { 'x-sluice-priority': 'HIGHEST' },
+    );
+    assert.equal(anthropic.status, 400);
+    assert.equal((anthropic.json as { type: string }).type, 'error');
+    assert.equal(gw.mock.received.length, before, 'nothing reached the upstream');
+    assert.equal(
+      (await post(`${gw.v1}/chat/completions`, body, { 'x-sluice-priority': 'High' })).status,
+      200,
+    );
+  });
+
   it('malformed JSON → 400 in OpenAI shape', async () => {
     const { status, json } = await post(`${gw.v1}/chat/completions`, '{"model": "x", ');
     assert.equal(status, 400);

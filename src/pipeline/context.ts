@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { SluiceError } from '../errors.js';
 import type { Caller, Dialect, Priority, RequestContext, RouteName } from './types.js';
 
 export interface ContextInit {
@@ -19,7 +20,7 @@ export function createContext(init: ContextInit): RequestContext {
   const { headers, body } = init;
   const now = Date.now();
   const timeoutMs = effectiveTimeoutMs(headers, init.timeoutMs);
-  const priorityHeader = headers['x-sluice-priority'];
+  wholeNumberHeader(headers, 'x-sluice-cache-ttl');
   const model = typeof body.model === 'string' ? body.model : '';
   return {
     id: init.id ?? (typeof headers['x-request-id'] === 'string' ? headers['x-request-id'] : randomUUID()),
@@ -31,10 +32,7 @@ export function createContext(init: ContextInit): RequestContext {
     requestedModel: model,
     model,
     caller: callerFromRequest(headers, body),
-    priority:
-      typeof priorityHeader === 'string' && PRIORITIES.has(priorityHeader)
-        ? (priorityHeader as Priority)
-        : 'normal',
+    priority: priorityOf(headers['x-sluice-priority']),
     deadline: now + timeoutMs,
     signal: init.signal,
     startedAt: now,
@@ -44,10 +42,36 @@ export function createContext(init: ContextInit): RequestContext {
   };
 }
 
+/** `x-sluice-priority`; a value that is not a priority is the client's error, not silently `normal`. */
+function priorityOf(header: string | string[] | undefined): Priority {
+  if (header === undefined) return 'normal';
+  const value = String(header).trim().toLowerCase();
+  if (PRIORITIES.has(value)) return value as Priority;
+  throw new SluiceError('invalid_request', 'x-sluice-priority must be one of high, normal, low', {
+    param: 'x-sluice-priority',
+  });
+}
+
 /** The gateway's timeout, shortened (never lengthened) by the client's `x-sluice-timeout-ms`. */
 export function effectiveTimeoutMs(headers: IncomingHttpHeaders, gatewayTimeoutMs: number): number {
-  const asked = Number(headers['x-sluice-timeout-ms']);
-  return asked > 0 ? Math.min(asked, gatewayTimeoutMs) : gatewayTimeoutMs;
+  const asked = wholeNumberHeader(headers, 'x-sluice-timeout-ms');
+  return asked !== undefined && asked > 0 ? Math.min(asked, gatewayTimeoutMs) : gatewayTimeoutMs;
+}
+
+/**
+ * A header that must hold a whole number, checked where every request passes (also when the
+ * stage that reads it is off): a malformed value is a 400 naming the header, never ignored.
+ */
+function wholeNumberHeader(headers: IncomingHttpHeaders, name: string): number | undefined {
+  const raw = headers[name];
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  if (!/^\d{1,15}$/.test(text)) {
+    throw new SluiceError('invalid_request', `${name} must be a whole number, got '${text.slice(0, 40)}'`, {
+      param: name,
+    });
+  }
+  return Number(text);
 }
 
 /** Without virtual keys, the caller is who the request says it is (x-sluice-user, else body.user). */
