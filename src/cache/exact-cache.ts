@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Caller, Dialect, RouteName } from '../pipeline/types.js';
+import { compositeKeyPrefix } from '../store/composite-key.js';
 import { MemoryCounterStore } from '../store/memory.js';
 import type { CounterStore, KvStore } from '../store/types.js';
 import type { CacheConfig } from './config.js';
 import { type CachedEntry, decodeEntry, encodeEntry } from './entry.js';
-import { canonicalKey, modelOfKey, scopeOf, storageSegment } from './key.js';
+import { canonicalKey, exactKeyPrefix, modelOfKey, scopeOf } from './key.js';
 import { type BypassReason, cacheDirectives, isCacheable } from './policy.js';
 import { isCompleteResponse, usageFromResponse } from './usage.js';
 
@@ -21,7 +22,10 @@ export interface ExactCacheDeps {
   counters?: CounterStore;
   log?: CacheLog;
   now?: () => number;
-  /** Names this cache's hit counters (`cache:<name>-hits:<key>`); default `exact`. */
+  /**
+   * Names this cache's hit counters (`cache-hits:<name>:<key>`: the name is escaped, so the
+   * cache key after it is unambiguous); default `exact`.
+   */
   name?: string;
 }
 
@@ -107,7 +111,7 @@ export class ExactCache {
       warn: (details, message) => process.emitWarning(`${message} ${JSON.stringify(details)}`),
     };
     this.#now = deps.now ?? Date.now;
-    this.#hitPrefix = `cache:${deps.name ?? 'exact'}-hits:`;
+    this.#hitPrefix = compositeKeyPrefix('cache-hits', deps.name ?? 'exact');
     this.#hitFlusher = setInterval(() => void this.#flushHits(), HIT_FLUSH_MS);
     this.#hitFlusher.unref();
   }
@@ -250,9 +254,9 @@ export class ExactCache {
   async purge(filter: { scope?: string; model?: string } = {}): Promise<number> {
     const { scope, model } = filter;
     if (scope !== undefined && model !== undefined) {
-      return this.#store.deletePrefix(`${storageSegment(scope)}:${storageSegment(model)}:`);
+      return this.#store.deletePrefix(exactKeyPrefix(scope, model));
     }
-    if (scope !== undefined) return this.#store.deletePrefix(`${storageSegment(scope)}:`);
+    if (scope !== undefined) return this.#store.deletePrefix(exactKeyPrefix(scope));
     if (model === undefined) return this.#store.deletePrefix('');
     let deleted = 0;
     for await (const key of this.#store.keys('')) {

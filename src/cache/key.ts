@@ -1,25 +1,32 @@
 import { createHash } from 'node:crypto';
 import type { Caller, Dialect, RouteName } from '../pipeline/types.js';
 import type { CacheScope } from './config.js';
+import { compositeKey, compositeKeyPrefix, decodeCompositeKey } from '../store/composite-key.js';
 import { KEYED_FIELDS } from './request-fields.js';
 
 /**
- * The caller's cache scope as one string. Prefixes keep kinds apart (a team named like a
- * user never shares with them). In `user` mode the user is qualified by team or key, since
- * user ids are only unique within one.
+ * The caller's cache scope as one string, built with `compositeKey` so that no two distinct
+ * callers share it whatever their names contain (team `a/b` + user `c` is not team `a` +
+ * user `b/c`). Kinds keep teams, keys and users apart (a team named like a user never shares
+ * with them). In `user` mode the user is qualified by team or key, since user ids are only
+ * unique within one. An empty team or key id counts as none.
  */
 export function scopeOf(mode: CacheScope, caller: Caller): string {
+  const team = caller.team || undefined;
+  const keyId = caller.keyId || undefined;
   switch (mode) {
     case 'shared':
-      return 'shared';
+      return compositeKey('shared');
     case 'team':
-      if (caller.team) return `t:${caller.team}`;
-      if (caller.keyId) return `k:${caller.keyId}`;
-      return `u:${caller.user}`;
+      if (team !== undefined) return compositeKey('t', team);
+      if (keyId !== undefined) return compositeKey('k', keyId);
+      return compositeKey('u', caller.user);
     case 'key':
-      return caller.keyId ? `k:${caller.keyId}` : `u:${caller.user}`;
+      return keyId !== undefined ? compositeKey('k', keyId) : compositeKey('u', caller.user);
     case 'user':
-      return `u:${caller.team ?? caller.keyId ?? ''}/${caller.user}`;
+      if (team !== undefined) return compositeKey('u', 't', team, caller.user);
+      if (keyId !== undefined) return compositeKey('u', 'k', keyId, caller.user);
+      return compositeKey('u', caller.user);
   }
 }
 
@@ -31,36 +38,43 @@ export interface KeyInput {
   scope: string;
 }
 
+/** First piece of every exact-cache key; bumped when the key's format or hash input changes. */
+const EXACT_KEY_KIND = 'exact-v2';
+
 /**
- * The exact-cache key: `<scope>:<model>:<hash>` with scope and model URI-encoded (so `:`
- * never appears inside them and purges by scope or model are prefix/segment matches).
- * The hash is SHA-256 over the dialect, route, scope and every keyed field (see
- * request-fields.ts), fields in name order, each as `name \0 JSON \0`, so keys are
- * prefix-free. Values keep the client's own key order (objects are not re-sorted: the model
- * sees that order too). `null` counts as absent, as providers treat it.
+ * The exact-cache key: `compositeKey('exact-v2', scope, model, hash)`, so purges by scope or
+ * model are prefix/piece matches. The hash is SHA-256 over the dialect, route, scope and
+ * every keyed field (see request-fields.ts), fields in name order, each as
+ * `JSON(name) \0 JSON(value) \0`: JSON text never holds a raw NUL and the scope is escaped,
+ * so the framing is unambiguous (and JSON escapes lone surrogates, so UTF-8 hashing loses
+ * nothing). Values keep the client's own key order (objects are not re-sorted: the model sees
+ * that order too). `null` counts as absent, as providers treat it.
  */
 export function canonicalKey(input: KeyInput): string {
   const { body } = input;
   const table = KEYED_FIELDS[input.route];
   // One string, one native hash call: cheaper than an update per field.
-  let canonical = `sluice-exact-v1\0${input.dialect}\0${input.route}\0${input.scope}\0`;
+  let canonical = `sluice-${EXACT_KEY_KIND}\0${input.dialect}\0${input.route}\0${input.scope}\0`;
   for (const field of Object.keys(body).sort()) {
     const value = body[field];
     if (value === undefined || value === null || table[field] === false) continue;
-    canonical += `${field}\0${JSON.stringify(value)}\0`;
+    canonical += `${JSON.stringify(field)}\0${JSON.stringify(value)}\0`;
   }
   const hash = createHash('sha256').update(canonical).digest('base64url');
   const model = typeof body.model === 'string' ? body.model : '';
-  return `${storageSegment(input.scope)}:${storageSegment(model)}:${hash}`;
+  return compositeKey(EXACT_KEY_KIND, input.scope, model, hash);
 }
 
-/** One `:`-free segment of a storage key. */
-export const storageSegment = (text: string): string => encodeURIComponent(text);
+/** The prefix of every exact-cache key of `scope` (and of `model` within it, when given). */
+export function exactKeyPrefix(scope: string, model?: string): string {
+  return model === undefined
+    ? compositeKeyPrefix(EXACT_KEY_KIND, scope)
+    : compositeKeyPrefix(EXACT_KEY_KIND, scope, model);
+}
 
-/** The model segment of a key made by `canonicalKey`. */
+/** The model piece of a key made by `canonicalKey` (undefined for any other string). */
 export function modelOfKey(key: string): string | undefined {
-  const first = key.indexOf(':');
-  const second = key.indexOf(':', first + 1);
-  if (first < 0 || second < 0) return undefined;
-  return decodeURIComponent(key.slice(first + 1, second));
+  const pieces = decodeCompositeKey(key);
+  if (pieces === undefined || pieces.length !== 4 || pieces[0] !== EXACT_KEY_KIND) return undefined;
+  return pieces[2];
 }

@@ -1,4 +1,5 @@
 import { isSluiceError, SluiceError } from '../errors.js';
+import { compositeKey } from '../store/composite-key.js';
 import type { Next, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import { Broadcast } from './broadcast.js';
 import { NOTE_FOLLOWER, NOTE_KEY } from './exact-stage.js';
@@ -65,7 +66,7 @@ function defaultFlightKey(ctx: RequestContext): string | undefined {
   const cacheKey = ctx.notes.get(NOTE_KEY);
   if (typeof cacheKey !== 'string') return undefined;
   const usage = (ctx.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
-  return `${cacheKey}\0${ctx.stream ? 'stream' : 'json'}${usage ? '+usage' : ''}`;
+  return compositeKey('flight', cacheKey, ctx.stream ? 'stream' : 'json', usage ? 'usage' : 'no-usage');
 }
 
 type Outcome = { ok: true; reply: Reply; broadcast?: Broadcast } | { ok: false; error: unknown };

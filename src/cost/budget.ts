@@ -8,6 +8,7 @@
  */
 import { SluiceError } from '../errors.js';
 import type { Caller } from '../pipeline/types.js';
+import { compositeKey, compositeKeyPrefix } from '../store/composite-key.js';
 import type { CounterStore } from '../store/types.js';
 import type { BudgetLimits, BudgetsConfig } from './config.js';
 import { fromNano, toNano } from './cost.js';
@@ -109,7 +110,7 @@ export class Budgets {
           id,
           window,
           limitNano: toNano(usd),
-          counterKey: `budget:${scope}:${id}:${period}`,
+          counterKey: compositeKey('budget', scope, id, period),
           resetAt,
           ttlSeconds: Math.ceil((resetAt - now) / 1000) + AFTER_RESET_S,
         });
@@ -215,9 +216,10 @@ export class Budgets {
   }
 
   #event(event: BudgetEvent['event'], s: BudgetScope, spentNano: number): void {
-    // Once per scope window across instances: the first to count the event sends it.
+    // Once per scope window across instances: the first to count the event sends it. The
+    // escaped event name then the counter key (last, whole) is unambiguous.
     this.#counters
-      .add(`${event}:${s.counterKey}`, 1, s.ttlSeconds)
+      .add(compositeKeyPrefix(event) + s.counterKey, 1, s.ttlSeconds)
       .then(async (n) => {
         if (n !== 1) return;
         const e: BudgetEvent = {

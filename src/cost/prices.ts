@@ -6,6 +6,7 @@
  * it as unpriced, never as $0.
  */
 import { calcPrice, type ModelInfo, type ModelPrice, type Provider } from '@pydantic/genai-prices';
+import { compositeKey } from '../store/composite-key.js';
 import type { ModelPriceConfig } from './config.js';
 
 /** USD per million tokens of each kind, for one request. */
@@ -152,7 +153,9 @@ export class PriceBook {
    * provider id such as `openai` or `anthropic`) is tried when the name alone does not match.
    */
   lookup(model: string, providerHint?: string): ModelPricing | undefined {
-    const key = providerHint ? `${providerHint}\0${model}` : model;
+    // A model name may hold any character: a raw join could let `openai\0x` (no hint) answer for
+    // `x` with hint `openai`.
+    const key = providerHint ? compositeKey('hint', providerHint, model) : compositeKey('name', model);
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached ?? undefined;
     const found = this.#resolve(model, providerHint);

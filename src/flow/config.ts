@@ -38,7 +38,7 @@ export const rateLimitScopeSchema = z.enum(['key', 'user', 'team', 'upstream']);
 
 export const rateLimitRuleSchema = z
   .object({
-    /** Stable name used in counter keys (defaults to `<scope>:<match|*>:<tier|*>`). */
+    /** Stable name used in counter keys (defaults to `<scope>:<=match or *>:<=tier or *>`, escaped). */
     name: z.string().min(1).optional(),
     scope: rateLimitScopeSchema,
     /** Requests per minute. */

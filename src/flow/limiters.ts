@@ -36,6 +36,7 @@ export class LimiterRegistry {
     }
     const modelLimits = ownEntry<Limits>(ownEntry(this.#config.upstreams, upstream)?.models, model);
     if (modelLimits === undefined) return chain;
+    // Upstream names cannot contain `/` (config schema), so this name is unambiguous.
     const name = `${upstream}/${model}`;
     let modelChain = this.#modelChains.get(name);
     if (modelChain === undefined) {

@@ -1,3 +1,4 @@
+import { scopeOf } from '../cache/key.js';
 import { isSluiceError } from '../errors.js';
 import { afterReply } from '../pipeline/reply.js';
 import type { Priority, Reply, RequestContext, Stage } from '../pipeline/types.js';
@@ -151,13 +152,11 @@ function priorityOf(ctx: RequestContext, tierPriority: Readonly<Record<string, P
   return ctx.priority;
 }
 
+/**
+ * The fairness lane of a caller: the same unambiguous identity the caches scope by, so a team,
+ * a key and a user of the same name (or users of the same name in two teams, with `user`)
+ * never share a turn.
+ */
 function callerIdFor(fairnessKey: FlowConfig['fairnessKey']): (ctx: RequestContext) => string {
-  switch (fairnessKey) {
-    case 'user':
-      return (ctx) => ctx.caller.user;
-    case 'team':
-      return (ctx) => ctx.caller.team ?? ctx.caller.keyId ?? ctx.caller.user;
-    case 'key':
-      return (ctx) => ctx.caller.keyId ?? ctx.caller.user;
-  }
+  return (ctx) => scopeOf(fairnessKey, ctx.caller);
 }

@@ -1,4 +1,5 @@
 import { SluiceError } from '../errors.js';
+import { compositeKey } from '../store/composite-key.js';
 import type { CounterAdd, CounterStore } from '../store/types.js';
 import type { RateLimitRule, RateLimitScope } from './config.js';
 import { formatDuration } from './provider-headers.js';
@@ -79,7 +80,7 @@ export class RateLimiter {
     if (!(windowMs > 0)) throw new TypeError('rate limit windowMs must be > 0');
     this.#rules = options.rules.map((rule) => ({
       ...rule,
-      name: rule.name ?? `${rule.scope}:${rule.match ?? '*'}:${rule.tier ?? '*'}`,
+      name: rule.name ?? defaultRuleName(rule),
     }));
     const names = new Set(this.#rules.map((r) => r.name));
     if (names.size !== this.#rules.length) throw new TypeError('rate limit rules need distinct names');
@@ -165,15 +166,15 @@ export class RateLimiter {
       if (id === undefined) continue;
       if (rule.match !== undefined && rule.match !== id) continue;
       if (rule.tier !== undefined && rule.tier !== subject.tier) continue;
-      const base = `${this.#prefix}${rule.name}:${id}:`;
+      const counterKey = (kind: 'r' | 't', w: number) => this.#prefix + compositeKey(rule.name, id, kind, w);
       if (rule.rpm !== undefined) {
         counters.push({
           rule,
           id,
           kind: 'requests',
           limit: rule.rpm,
-          key: `${base}r:${window}`,
-          prevKey: `${base}r:${window - 1}`,
+          key: counterKey('r', window),
+          prevKey: counterKey('r', window - 1),
         });
       }
       if (rule.tpm !== undefined) {
@@ -182,8 +183,8 @@ export class RateLimiter {
           id,
           kind: 'tokens',
           limit: rule.tpm,
-          key: `${base}t:${window}`,
-          prevKey: `${base}t:${window - 1}`,
+          key: counterKey('t', window),
+          prevKey: counterKey('t', window - 1),
         });
       }
     }
@@ -203,6 +204,15 @@ export class RateLimiter {
     }
     return counters.map((c) => cache.get(c.prevKey) ?? 0);
   }
+}
+
+/**
+ * A rule's name when the config gives none. `match` and `tier` are marked so that a literal
+ * `*` (a user called `*`) is not the same rule as "any".
+ */
+function defaultRuleName(rule: RateLimitRule): string {
+  const given = (value: string | undefined) => (value === undefined ? '*' : `=${value}`);
+  return compositeKey(rule.scope, given(rule.match), given(rule.tier));
 }
 
 /**

@@ -4,14 +4,16 @@
  * on turn starts (a user message that is not carrying tool results), so a tool call is never
  * separated from its result.
  *
- * A summary is stored under the conversation's anchor (its system prompt and first message)
- * together with the length and hash of the prefix it replaces. The next turn of the same
+ * A summary is stored under the caller and the conversation's anchor (its system prompt and
+ * first message) together with the length and hash of the prefix it replaces. The next turn of the same
  * conversation reuses it while summary + newer messages fit under the limit, and otherwise
  * extends it incrementally (old summary + the messages since), so a long conversation is
  * summarised every few turns, not every turn.
  */
 import { createHash } from 'node:crypto';
+import { scopeOf } from '../cache/key.js';
 import type { Caller, Dialect, RequestContext, Usage } from '../pipeline/types.js';
+import { compositeKey } from '../store/composite-key.js';
 import type { KvStore } from '../store/types.js';
 import type { CompressionConfig } from './config.js';
 import { type ChatMessage, contentText, isSystemRole, isTurnStart, messagesOf } from './messages.js';
@@ -166,7 +168,11 @@ export async function compressHistory(input: CompressInput): Promise<Compression
   const cut = compressionCut(dialect, messages, config.keepTurns);
   if (cut === -1) return undefined;
 
-  const anchorKey = `compress:${sha(JSON.stringify([dialect, config.model, dialect === 'anthropic' ? body.system : null, messages[0]]))}`;
+  // Per caller: another tenant with the same opening must neither reuse (nor learn of) this summary.
+  const anchor = sha(
+    JSON.stringify([dialect, config.model, dialect === 'anthropic' ? body.system : null, messages[0]]),
+  );
+  const anchorKey = compositeKey('compress-v2', scopeOf('user', input.caller), anchor);
   const stored = await readStored(input.store, anchorKey);
   let previous: StoredSummary | undefined;
   if (stored && stored.prefixLen <= cut && prefixHash(messages, stored.prefixLen) === stored.prefixHash) {

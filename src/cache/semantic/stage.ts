@@ -12,7 +12,8 @@ import { cacheDirectives } from '../policy.js';
 import { NOTE_FOLLOWER, NOTE_KEY } from '../exact-stage.js';
 import { scopeOf } from '../key.js';
 import { afterReply } from '../../pipeline/reply.js';
-import type { Reply, RequestContext, Stage } from '../../pipeline/types.js';
+import type { Caller, Reply, RequestContext, RouteName, Stage } from '../../pipeline/types.js';
+import type { CacheScope } from '../config.js';
 import type { SemanticCache } from './cache.js';
 import type { SemanticCacheConfig } from './config.js';
 import { semanticPartition, semanticRequest } from './request.js';
@@ -30,6 +31,21 @@ export interface SemanticStageDeps {
   resolve: (entryKey: string, ctx: RequestContext) => Promise<Reply | undefined>;
   /** Failed lookups / inserts are reported here; the request carries on as a miss. */
   onError?: (what: string, error: unknown) => void;
+}
+
+/**
+ * The partition a caller's request is looked up and stored in: its scope (an unambiguous
+ * `scopeOf` string, so tenants whose names merely concatenate alike stay apart), route, model
+ * and the exact part of the request (`semanticRequest(...).context`).
+ */
+export function callerPartition(
+  mode: CacheScope,
+  caller: Caller,
+  route: RouteName,
+  model: string,
+  context: Record<string, unknown>,
+): string {
+  return semanticPartition([scopeOf(mode, caller), route, model, context]);
 }
 
 export function semanticCacheStage(deps: SemanticStageDeps): Stage {
@@ -51,12 +67,7 @@ export function semanticCacheStage(deps: SemanticStageDeps): Stage {
     if (!request) return next();
     const directives = cacheDirectives(ctx.headers);
     if (directives.noStore) return next();
-    const partition = semanticPartition([
-      scopeOf(config.scope, ctx.caller),
-      ctx.route,
-      ctx.model,
-      request.context,
-    ]);
+    const partition = callerPartition(config.scope, ctx.caller, ctx.route, ctx.model, request.context);
 
     if (!directives.noCache) {
       const hit = await lookup(ctx, partition, request.text);
