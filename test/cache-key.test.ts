@@ -4,7 +4,7 @@ import type { MessageCreateParamsBase } from '@anthropic-ai/sdk/resources/messag
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions/completions';
 import type { EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { cacheConfigSchema } from '../src/cache/config.js';
-import { canonicalKey, modelOfKey, scopeOf } from '../src/cache/key.js';
+import { canonicalKey, exactKeyPrefix, modelOfKey, scopeOf } from '../src/cache/key.js';
 import { cacheDirectives, isCacheable } from '../src/cache/policy.js';
 import {
   ANTHROPIC_MESSAGES_KEYED,
@@ -107,22 +107,31 @@ describe('cache key', () => {
   });
 
   it('puts scope and model in the storage key so purges can find them', () => {
-    const k = key({ model: 'gpt:4/o', messages: [] }, { scope: 'u:team:x/ann' });
-    assert.ok(k.startsWith(`${encodeURIComponent('u:team:x/ann')}:`));
+    const scope = scopeOf('user', { user: 'ann', team: 'x:y/z' });
+    const k = key({ model: 'gpt:4/o', messages: [] }, { scope });
+    assert.ok(k.startsWith(exactKeyPrefix(scope)));
+    assert.ok(k.startsWith(exactKeyPrefix(scope, 'gpt:4/o')));
+    assert.ok(!k.startsWith(exactKeyPrefix(scope, 'gpt')));
     assert.equal(modelOfKey(k), 'gpt:4/o');
-    assert.equal(k.split(':').length, 3);
+    assert.equal(k.split(':').length, 4, 'kind, scope, model, hash: the `:` inside names are escaped');
+  });
+
+  it('field names are framed too: a name holding NUL and JSON cannot pose as two fields', () => {
+    assert.notEqual(key({ model: 'm', x: 1, y: 2 }), key({ model: 'm', 'x\u00001\u0000y': 2 }));
   });
 
   it('scopes by team, key, user or nobody', () => {
     const withTeam = { user: 'ann', team: 'blue', keyId: 'k1' };
     const noTeam = { user: 'ann', keyId: 'k1' };
     const bare = { user: 'ann' };
+    // Plain names keep their readable scope strings.
     assert.equal(scopeOf('team', withTeam), 't:blue');
     assert.equal(scopeOf('team', noTeam), 'k:k1');
     assert.equal(scopeOf('team', bare), 'u:ann');
     assert.equal(scopeOf('key', withTeam), 'k:k1');
     assert.equal(scopeOf('key', bare), 'u:ann');
-    assert.equal(scopeOf('user', withTeam), 'u:blue/ann');
+    assert.equal(scopeOf('user', withTeam), 'u:t:blue:ann');
+    assert.equal(scopeOf('user', noTeam), 'u:k:k1:ann');
     assert.notEqual(scopeOf('user', { user: 'ann', team: 'red' }), scopeOf('user', withTeam));
     assert.equal(scopeOf('shared', withTeam), 'shared');
     assert.notEqual(scopeOf('team', { user: 'blue' }), scopeOf('team', { user: 'x', team: 'blue' }));

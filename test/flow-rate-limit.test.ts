@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SluiceError } from '../src/errors.js';
 import { rateLimitRuleSchema } from '../src/flow/config.js';
-import { msUntilFits, RateLimiter } from '../src/flow/rate-limit.js';
+import { defaultRuleName, msUntilFits, RateLimiter, rateLimitCounterKey } from '../src/flow/rate-limit.js';
 import { MemoryCounterStore } from '../src/store/memory.js';
 
 const MINUTE = 60_000;
@@ -155,7 +155,8 @@ describe('scopes and matching', () => {
     assert.deepEqual(r.headers, {});
     assert.equal(limiter.hasRulesFor(['user']), false);
     assert.equal(limiter.hasRulesFor(['team']), true);
-    assert.deepEqual(await store.get(['sluice:rl:team:*:*:u:r:10']), [0]);
+    const teamRule = defaultRuleName(rateLimitRuleSchema.parse({ scope: 'team', rpm: 1 }));
+    assert.deepEqual(await store.get([`sluice:rl:${rateLimitCounterKey(teamRule, 'u', 'r', 10)}`]), [0]);
   });
 
   test('a rule needs rpm or tpm', () => {

@@ -75,6 +75,14 @@ const fmtUsd = (nano: number): string => {
   return `$${usd.toFixed(usd !== 0 && usd < 0.01 ? 6 : 4)}`;
 };
 
+/**
+ * The counter of one budget scope and period (`d2025-01-31`, `m2025-01`). Ids are escaped, so
+ * distinct (scope, id, period) never share a counter; plain ids keep the pre-escaping key.
+ */
+export function budgetCounterKey(scope: BudgetScopeKind, id: string, period: string): string {
+  return compositeKey('budget', scope, id, period);
+}
+
 export class Budgets {
   readonly #counters: CounterStore;
   readonly #config: BudgetsConfig;
@@ -110,7 +118,7 @@ export class Budgets {
           id,
           window,
           limitNano: toNano(usd),
-          counterKey: compositeKey('budget', scope, id, period),
+          counterKey: budgetCounterKey(scope, id, period),
           resetAt,
           ttlSeconds: Math.ceil((resetAt - now) / 1000) + AFTER_RESET_S,
         });

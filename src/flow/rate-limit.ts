@@ -166,7 +166,8 @@ export class RateLimiter {
       if (id === undefined) continue;
       if (rule.match !== undefined && rule.match !== id) continue;
       if (rule.tier !== undefined && rule.tier !== subject.tier) continue;
-      const counterKey = (kind: 'r' | 't', w: number) => this.#prefix + compositeKey(rule.name, id, kind, w);
+      const counterKey = (kind: 'r' | 't', w: number) =>
+        this.#prefix + rateLimitCounterKey(rule.name, id, kind, w);
       if (rule.rpm !== undefined) {
         counters.push({
           rule,
@@ -207,10 +208,19 @@ export class RateLimiter {
 }
 
 /**
+ * The counter of one rule, subject id, kind (`r` requests, `t` tokens) and window, below the
+ * limiter's prefix. Rule names and ids are escaped: rule `a` with id `b:c` is not rule `a:b`
+ * with id `c`.
+ */
+export function rateLimitCounterKey(ruleName: string, id: string, kind: 'r' | 't', window: number): string {
+  return compositeKey(ruleName, id, kind, window);
+}
+
+/**
  * A rule's name when the config gives none. `match` and `tier` are marked so that a literal
  * `*` (a user called `*`) is not the same rule as "any".
  */
-function defaultRuleName(rule: RateLimitRule): string {
+export function defaultRuleName(rule: RateLimitRule): string {
   const given = (value: string | undefined) => (value === undefined ? '*' : `=${value}`);
   return compositeKey(rule.scope, given(rule.match), given(rule.tier));
 }
