@@ -88,6 +88,16 @@ interface Parts {
   close(): Promise<void>;
 }
 
+/**
+ * Namespace and ledger names become key prefixes (`kv:<namespace>:` on Redis); without `:` in
+ * them no namespace's keys can fall under another's prefix. They are names chosen in code, so
+ * a bad one is a programming error.
+ */
+function checkStoreName(what: string, name: string): void {
+  if (!/^[A-Za-z0-9_-]+$/.test(name))
+    throw new TypeError(`${what} name '${name}' must be letters, digits, _ or -`);
+}
+
 /** Memoise namespaces and ledgers so every caller of one name shares one store. */
 function assemble(kind: BackendKind, parts: Parts): Backend {
   const namespaces = new Map<string, { store: KvStore; limits: string }>();
@@ -96,6 +106,7 @@ function assemble(kind: BackendKind, parts: Parts): Backend {
     kind,
     counters: parts.counters,
     kv(namespace, limits = {}) {
+      checkStoreName('kv namespace', namespace);
       const fingerprint = JSON.stringify([limits.maxEntries ?? null, limits.maxBytes ?? null]);
       const known = namespaces.get(namespace);
       if (known) {
@@ -109,6 +120,7 @@ function assemble(kind: BackendKind, parts: Parts): Backend {
       return store;
     },
     ledger<Row extends { ts: number }>(name: string): LedgerStore<Row> {
+      checkStoreName('ledger', name);
       let ledger = ledgers.get(name);
       if (!ledger) {
         ledger = parts.ledger(name);
