@@ -75,7 +75,11 @@ describe('browsers cannot drive the gateway: JSON only, no CORS unless configure
   });
 
   it('accepts application/json in any case and with parameters', async () => {
-    for (const type of ['application/json', 'Application/JSON; charset=utf-8', 'application/json ;charset=UTF-8']) {
+    for (const type of [
+      'application/json',
+      'Application/JSON; charset=utf-8',
+      'application/json ;charset=UTF-8',
+    ]) {
       const res = await fetch(`${gw.v1}/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': type },
@@ -94,7 +98,12 @@ describe('browsers cannot drive the gateway: JSON only, no CORS unless configure
       messages: [{ role: 'user', content: 'sdk check' }],
     });
     assert.equal(chat.object, 'chat.completion');
-    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'k', maxRetries: 0, fetch: recordingFetch(seen) });
+    const anthropic = new Anthropic({
+      baseURL: gw.url,
+      apiKey: 'k',
+      maxRetries: 0,
+      fetch: recordingFetch(seen),
+    });
     const msg = await anthropic.messages.create({
       model: 'claude-3-5-haiku-latest',
       max_tokens: 20,
@@ -204,7 +213,10 @@ describe('CORS for configured origins, admin key on /v1/stats and JSON on admin 
       body: JSON.stringify({ user: 'mallory' }),
     });
     assert.equal(created.status, 415);
-    assert.equal(((await created.json()) as { error: { code: string } }).error.code, 'unsupported_media_type');
+    assert.equal(
+      ((await created.json()) as { error: { code: string } }).error.code,
+      'unsupported_media_type',
+    );
     const purge = await fetch(`${gw.url}/admin/cache/purge`, {
       method: 'POST',
       headers,
