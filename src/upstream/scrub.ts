@@ -11,6 +11,8 @@ const REDACTED_BYTES = Buffer.from(REDACTED);
 export class SecretScrubber {
   readonly #texts: string[];
   readonly #bytes: Buffer[];
+  /** Bytes that occur in some key: a buffer ending in any other byte cannot end in a key's start. */
+  readonly #keyBytes = new Uint8Array(256);
 
   constructor(secrets: readonly string[]) {
     // Longest first, so a key that contains another is replaced whole.
@@ -18,6 +20,7 @@ export class SecretScrubber {
       (a, b) => b.length - a.length,
     );
     this.#bytes = this.#texts.map((s) => Buffer.from(s));
+    for (const key of this.#bytes) for (const b of key) this.#keyBytes[b] = 1;
   }
 
   /** False when no key is configured: callers may skip scrubbing entirely. */
@@ -77,6 +80,7 @@ export class SecretScrubber {
 
   /** Length of the longest tail of `buf` that is the start of some key. */
   heldTailLength(buf: Buffer): number {
+    if (buf.byteLength === 0 || this.#keyBytes[buf[buf.byteLength - 1]] === 0) return 0;
     let longest = 0;
     for (const secret of this.#bytes) {
       const window = Math.min(secret.byteLength - 1, buf.byteLength);

@@ -197,6 +197,8 @@ function streamReply(
 ): Reply {
   const meter = deps.usage.streamMeter(ctx.dialect);
   const upstreamName = ctx.upstream ?? 'upstream';
+  // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
+  // check is one indexOf per key per chunk (see scrub.ts).
   const scrub = deps.pools.scrubber.stream();
   async function* relay() {
     let finished = false;
