@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'model_not_found'
   | 'not_found'
   | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'request_timeout'
   | 'rate_limited'
   | 'queue_full'
   | 'budget_exceeded'
@@ -29,6 +31,8 @@ const STATUS = {
   model_not_found: 404,
   not_found: 404,
   payload_too_large: 413,
+  unsupported_media_type: 415,
+  request_timeout: 408,
   rate_limited: 429,
   queue_full: 429,
   budget_exceeded: 429,

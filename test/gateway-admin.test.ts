@@ -71,7 +71,7 @@ describe('admin API, virtual keys, usage report and stats over HTTP', () => {
   });
 
   it('reports hits per layer as a ratio of counts on /v1/stats and purges by model', async () => {
-    const stats = (await (await fetch(`${gw.url}/v1/stats`)).json()) as {
+    const stats = (await (await admin('/v1/stats')).json()) as {
       total_requests: number;
       hits: { exact: number };
       hit_rate: number;

@@ -19,6 +19,32 @@ const retrySchema = z.object({
   maxDelayMs: z.number().int().min(0).default(20_000),
 });
 
+/** How long the HTTP edge waits on a client sending its request; slow senders are cut. */
+const serverSchema = z
+  .object({
+    /** Time to receive the request line and headers (Node's `headersTimeout`); 408 and close after it. */
+    headersTimeoutMs: z.number().int().positive().default(15_000),
+    /** Time to receive the whole request, body included (Node's `requestTimeout`). The reply is not bounded by it. */
+    requestReadTimeoutMs: z.number().int().positive().default(120_000),
+    /** Longest silence while reading a request body; 408 and close after it. */
+    bodyIdleTimeoutMs: z.number().int().positive().default(15_000),
+  })
+  .refine((s) => s.headersTimeoutMs <= s.requestReadTimeoutMs, {
+    message: 'headersTimeoutMs must not exceed requestReadTimeoutMs',
+    path: ['headersTimeoutMs'],
+  });
+
+const corsSchema = z.object({
+  /**
+   * Browser origins allowed to call the gateway, exactly as the browser sends them
+   * (`https://app.example.com`). Empty: no CORS headers at all, so web pages cannot read replies
+   * or send JSON cross-site.
+   */
+  origins: z
+    .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin: scheme://host[:port], no path'))
+    .default([]),
+});
+
 export const upstreamSchema = z.object({
   name: z
     .string()
@@ -56,6 +82,12 @@ export const coreConfigSchema = z.object({
     .default(20 * 1024 * 1024),
   /** Whole-request deadline; time queued counts. A client may ask for less with `x-sluice-timeout-ms`. */
   requestTimeoutMs: z.number().int().positive().default(600_000),
+  server: serverSchema.default({
+    headersTimeoutMs: 15_000,
+    requestReadTimeoutMs: 120_000,
+    bodyIdleTimeoutMs: 15_000,
+  }),
+  cors: corsSchema.default({ origins: [] }),
   timeouts: timeoutsSchema.default({ connectMs: 5_000, firstByteMs: 60_000, idleMs: 120_000 }),
   retry: retrySchema.default({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 20_000 }),
   upstreams: z.array(upstreamSchema).default([]),

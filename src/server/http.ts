@@ -1,10 +1,19 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/index.js';
 import { isSluiceError, SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { createContext } from '../pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
+import { requireJsonContentType } from './content-type.js';
+import { corsHandler } from './cors.js';
 import { errorBody, errorEvent, errorHeaders } from './error-shapes.js';
 import { validateBody } from './validate.js';
 
@@ -32,7 +41,9 @@ export interface HttpServerOptions {
 /** The HTTP edge: parse, validate, build the context, run the pipeline, write the reply. */
 export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {}): Server {
   const routes = new Map(Object.entries(opts.routes ?? {}));
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const cors = corsHandler(gateway.config.cors.origins);
+  const server = createServer(readTimeouts(gateway.config.server), (req, res) => {
+    if (cors?.(req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -72,7 +83,8 @@ async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, 
   });
   let ctx: RequestContext | undefined;
   try {
-    const raw = await readBody(req, gateway.config.maxBodyBytes);
+    requireJsonContentType(req.headers);
+    const raw = await readBody(req, gateway.config.maxBodyBytes, gateway.config.server.bodyIdleTimeoutMs);
     const body = validateBody(api.route, parseJson(raw));
     ctx = createContext({
       dialect: api.dialect,
@@ -154,25 +166,66 @@ function toSluiceError(e: unknown): SluiceError {
   return new SluiceError('internal', 'internal gateway error', { cause: e });
 }
 
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Node's own limits on a client sending its request. They end only the reading of a request:
+ * once its body is in, a long streamed reply is not cut by them.
+ */
+function readTimeouts(server: Config['server']): ServerOptions {
+  return {
+    keepAliveTimeout: 65_000,
+    headersTimeout: server.headersTimeoutMs,
+    requestTimeout: server.requestReadTimeoutMs,
+    // Node checks those limits on this interval (30 s by default), so it bounds how late a cut comes.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(server.headersTimeoutMs / 5))),
+  };
+}
+
+/**
+ * Read a body up to `limit` bytes. `idleTimeoutMs` bounds the silence between chunks: a client
+ * that stops sending gets 408 and its connection closed rather than holding it open.
+ */
+export function readBody(req: IncomingMessage, limit: number, idleTimeoutMs?: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(tooLarge(limit));
   // Listeners rather than `for await`: no async iterator and promise per chunk on the hot path.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (err: SluiceError) => {
+      clearTimeout(idle);
+      req.removeAllListeners('data');
+      req.resume();
+      reject(err);
+    };
+    const idle =
+      idleTimeoutMs === undefined ? undefined : setTimeout(() => stop(stalled(idleTimeoutMs)), idleTimeoutMs);
     req.on('data', (chunk: Buffer) => {
       size += chunk.byteLength;
       if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(tooLarge(limit));
+        stop(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
+      idle?.refresh();
     });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.once('error', reject);
+    req.once('end', () => {
+      clearTimeout(idle);
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    });
+    // A client gone mid-body (or cut by Node's own timeouts): nothing left to answer.
+    const gone = (cause?: unknown) =>
+      stop(new SluiceError('client_closed', 'client closed the connection mid-body', { cause }));
+    req.once('error', gone);
+    req.once('close', () => {
+      if (!req.complete) gone();
+    });
+  });
+}
+
+function stalled(idleTimeoutMs: number): SluiceError {
+  return new SluiceError('request_timeout', `request body stalled: no data for ${idleTimeoutMs} ms`, {
+    // The rest of the body may never come; the connection cannot be reused.
+    headers: { connection: 'close' },
   });
 }
 

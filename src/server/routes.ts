@@ -5,6 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { modelMatcher } from '../route/upstreams.js';
 import { buildUpstreamHeaders } from '../upstream/providers.js';
+import { requireJsonContentType } from './content-type.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
 
 interface ModelEntry {
@@ -30,6 +31,14 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
         throw new SluiceError('unauthorized', 'admin key missing or wrong');
       return route(req, url);
     };
+  // Stats name users and their usage: behind the admin key when there is one, open otherwise.
+  const adminIfSet =
+    (route: ExtraRoute): ExtraRoute =>
+    (req, url) => {
+      if (adminKey && !isAdmin(req.headers, adminKey))
+        throw new SluiceError('unauthorized', 'admin key missing or wrong: /v1/stats needs SLUICE_ADMIN_KEY');
+      return route(req, url);
+    };
   const { economy, cache } = gateway;
   return {
     'GET /healthz': () => ({
@@ -43,10 +52,10 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
       }
       return { object: 'list', data: cachedModels.data };
     },
-    'GET /v1/stats': () => gateway.stats(),
+    'GET /v1/stats': adminIfSet(() => gateway.stats()),
     'GET /admin/usage': admin((_req, url) => economy.admin.usage(url.searchParams)),
     'GET /admin/keys': admin(() => economy.admin.listKeys()),
-    'POST /admin/keys': admin(async (req) => economy.admin.createKey(await jsonBody(req))),
+    'POST /admin/keys': admin(async (req) => economy.admin.createKey(await jsonBody(req, gateway))),
     'DELETE /admin/keys': admin(async (_req, url) => {
       const id = url.searchParams.get('id');
       if (!id) throw new SluiceError('invalid_request', 'pass the key id as ?id=', { param: 'id' });
@@ -54,7 +63,7 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
     }),
     /** Body: `{ user?, team?, key?, shared?, model? }`; the scope is derived as the cache derives it. */
     'POST /admin/cache/purge': admin(async (req) => {
-      const body = (await jsonBody(req)) as {
+      const body = (await jsonBody(req, gateway)) as {
         user?: string;
         team?: string;
         key?: string;
@@ -75,8 +84,9 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
   };
 }
 
-async function jsonBody(req: IncomingMessage): Promise<unknown> {
-  return parseJson(await readBody(req, ADMIN_BODY_LIMIT));
+async function jsonBody(req: IncomingMessage, gateway: Gateway): Promise<unknown> {
+  requireJsonContentType(req.headers);
+  return parseJson(await readBody(req, ADMIN_BODY_LIMIT, gateway.config.server.bodyIdleTimeoutMs));
 }
 
 /**
@@ -117,7 +127,9 @@ async function fetchUpstreamModels(gateway: Gateway, name: string): Promise<stri
     });
     const json = (await res.body.json()) as { data?: Array<{ id?: unknown }> };
     if (res.statusCode !== 200 || !Array.isArray(json.data)) return [];
-    return json.data.flatMap((m) => (typeof m.id === 'string' ? [m.id] : []));
+    // An id echoing the provider key is no model anyone can call: left out rather than redacted.
+    const { scrubber } = gateway.pools;
+    return json.data.flatMap((m) => (typeof m.id === 'string' && !scrubber.contains(m.id) ? [m.id] : []));
   } catch (e) {
     gateway.log.warn({ upstream: name, err: (e as Error).message }, 'could not list upstream models');
     return [];

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { Config, UpstreamConfig } from '../config/index.js';
+import { SecretScrubber } from './scrub.js';
 
 /** An upstream ready to take requests: its keep-alive pool and resolved settings. */
 export interface UpstreamTarget {
@@ -16,6 +17,8 @@ export interface UpstreamTarget {
 /** One undici pool per upstream, created at boot and closed at shutdown. */
 export class UpstreamPools {
   readonly #targets = new Map<string, UpstreamTarget>();
+  /** Removes these keys from whatever an upstream sends back before a client sees it. */
+  readonly scrubber: SecretScrubber;
 
   constructor(
     config: Pick<Config, 'upstreams' | 'timeouts' | 'retry'>,
@@ -41,6 +44,7 @@ export class UpstreamPools {
         retry: { ...config.retry, ...upstream.retry },
       });
     }
+    this.scrubber = new SecretScrubber(this.secrets());
   }
 
   get(name: string): UpstreamTarget {

@@ -8,6 +8,7 @@ import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
 import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
+import type { SecretScrubber } from './scrub.js';
 
 /** Reads the provider's usage from a reply; supplied by the token-economy module. */
 export interface UsageReader {
@@ -120,7 +121,7 @@ async function tryCandidate(
     }
 
     const status = response.statusCode;
-    const forwarded = forwardedHeaders(response.headers);
+    const forwarded = forwardedHeaders(response.headers, deps.pools.scrubber);
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
@@ -128,7 +129,7 @@ async function tryCandidate(
       return { reply: await jsonReply(ctx, deps, response, forwarded) };
     }
 
-    const errorBody = await readBody(response.body).catch(() => new Uint8Array());
+    const errorBody = deps.pools.scrubber.bytes(await readBody(response.body).catch(() => new Uint8Array()));
     failure = { status, headers: forwarded, body: errorBody };
     deps.onAttemptFailed?.(ctx, { upstream: target.config.name, status });
     if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
@@ -172,7 +173,7 @@ async function jsonReply(
 ): Promise<JsonReply> {
   let body: Uint8Array;
   try {
-    body = await readBody(response.body);
+    body = deps.pools.scrubber.bytes(await readBody(response.body));
   } catch (e) {
     throw mapTransportError(e, ctx.upstream ?? 'upstream', ctx.deadline);
   }
@@ -196,13 +197,19 @@ function streamReply(
 ): Reply {
   const meter = deps.usage.streamMeter(ctx.dialect);
   const upstreamName = ctx.upstream ?? 'upstream';
+  // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
+  // check is one indexOf per key per chunk (see scrub.ts).
+  const scrub = deps.pools.scrubber.stream();
   async function* relay() {
     let finished = false;
     try {
       for await (const chunk of response.body) {
         meter.feed(chunk);
-        yield chunk;
+        const clean = scrub.push(chunk);
+        if (clean.byteLength > 0) yield clean;
       }
+      const held = scrub.flush();
+      if (held) yield held;
       finished = true;
       ctx.usage = meter.usage();
     } catch (e) {
@@ -242,13 +249,16 @@ function fallbackErrorBody(dialect: Dialect, status: number): Uint8Array {
   return Buffer.from(JSON.stringify(json));
 }
 
-function forwardedHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+function forwardedHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  scrubber: SecretScrubber,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in headers) {
     const v = headers[name];
     if (typeof v === 'string' && isForwardedResponseHeader(name)) out[name] = v;
   }
-  return out;
+  return scrubber.headers(out);
 }
 
 async function readBody(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
