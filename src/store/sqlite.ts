@@ -421,7 +421,6 @@ class SqliteCounterStore implements CounterStore {
  */
 class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> {
   readonly #db: Database.Database;
-  readonly #st: Statements;
   readonly #name: string;
   readonly #queries = new Map<string, Statement<unknown[], { row: string }>>();
 
@@ -432,7 +431,6 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
 
   constructor(db: Database.Database, st: Statements, name: string) {
     this.#db = db;
-    this.#st = st;
     this.#name = name;
     this.#insertMany = db.transaction((rows: readonly Row[]) => {
       for (const row of rows) st.ledgerInsert.run({ name, ts: row.ts, row: JSON.stringify(row) });
