@@ -11,7 +11,11 @@
  * Capacity = maxConcurrency x 1000 / upstream latency (requests per second). The gateway and
  * the simulated upstream run in a child process (with --expose-gc), the load generator here,
  * so they do not share an event loop.
- *   node --import tsx bench/overload.ts [--duration 30] [--factor 10] [--json]
+ *   node --import tsx bench/overload.ts [--preset default|deadline] [--duration 30] [--factor 10] [--json]
+ *
+ * `--preset deadline` is issue 8's setup and adds the goodput check: answered 200s must reach
+ * `--min-goodput` (0.8) of capacity x duration; it also reports upstream calls started,
+ * completed and aborted (counted at the simulated upstream).
  *
  * `--wire self` puts the flow stages (shutdown + queue, config key `flow`) in front of the
  * gateway's pipeline from this script; `--wire gateway` relies on the Gateway's own wiring;
@@ -26,31 +30,69 @@ import { Pool } from 'undici';
 const { values: args } = parseArgs({
   options: {
     serve: { type: 'boolean', default: false },
-    duration: { type: 'string', default: '30' },
-    factor: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '8' },
-    'latency-ms': { type: 'string', default: '200' },
-    'max-queue': { type: 'string', default: '40' },
-    'deadline-ms': { type: 'string', default: '3000' },
+    /** A named setup (see PRESETS); explicit flags override its values. */
+    preset: { type: 'string', default: 'default' },
+    duration: { type: 'string' },
+    factor: { type: 'string' },
+    concurrency: { type: 'string' },
+    'latency-ms': { type: 'string' },
+    'max-queue': { type: 'string' },
+    'deadline-ms': { type: 'string' },
     // High-priority share of the offered load; keep share x factor < 1 so high requests alone
     // do not fill the capacity (then they would just queue behind each other).
-    'high-share': { type: 'string', default: '0.03' },
-    users: { type: 'string', default: '20' },
+    'high-share': { type: 'string' },
+    users: { type: 'string' },
+    /** Fail the run when answered 200s fall below this share of the upstream's capacity. */
+    'min-goodput': { type: 'string' },
     json: { type: 'boolean', default: false },
     wire: { type: 'string', default: 'auto' },
     /** Write a CPU profile of the gateway process into this directory. */
     'profile-dir': { type: 'string' },
   },
 });
+/**
+ * `default`: a short queue and deadline (shedding, memory, priority checks).
+ * `deadline`: issue 8's 10x overload (4 slots, 500 ms upstream, 80 req/s, 10 s deadlines, a
+ * queue long enough to hold far more than a deadline's worth of work), where goodput is the
+ * question: how many answers the upstream's capacity turned into.
+ */
+const PRESETS = {
+  default: {
+    duration: 30,
+    factor: 10,
+    concurrency: 8,
+    'latency-ms': 200,
+    'max-queue': 40,
+    'deadline-ms': 3000,
+    'high-share': 0.03,
+    users: 20,
+    'min-goodput': 0,
+  },
+  deadline: {
+    duration: 30,
+    factor: 10,
+    concurrency: 4,
+    'latency-ms': 500,
+    'max-queue': 1000,
+    'deadline-ms': 10_000,
+    'high-share': 0.03,
+    users: 20,
+    'min-goodput': 0.8,
+  },
+} as const;
+if (!Object.hasOwn(PRESETS, args.preset)) throw new Error(`unknown --preset ${args.preset}`);
+const preset = PRESETS[args.preset as keyof typeof PRESETS];
+const setting = (name: keyof typeof preset) => Number(args[name] ?? preset[name]);
 const settings = {
-  durationS: Number(args.duration),
-  factor: Number(args.factor),
-  maxConcurrency: Number(args.concurrency),
-  latencyMs: Number(args['latency-ms']),
-  maxQueue: Number(args['max-queue']),
-  deadlineMs: Number(args['deadline-ms']),
-  highShare: Number(args['high-share']),
-  users: Number(args.users),
+  durationS: setting('duration'),
+  factor: setting('factor'),
+  maxConcurrency: setting('concurrency'),
+  latencyMs: setting('latency-ms'),
+  maxQueue: setting('max-queue'),
+  deadlineMs: setting('deadline-ms'),
+  highShare: setting('high-share'),
+  users: setting('users'),
+  minGoodput: setting('min-goodput'),
 };
 type Settings = typeof settings;
 
@@ -66,6 +108,8 @@ interface ServerReport {
   upstreamCallMs: { p50: number; p99: number };
   /** Median time admitted requests waited in the queue, measured in the gateway, by priority. */
   medianQueueWaitMs: Record<string, number>;
+  /** Chat calls that reached the simulated upstream, and those it answered in full. */
+  upstreamCalls: { started: number; completed: number };
   flowStats: unknown;
 }
 
@@ -163,6 +207,7 @@ async function serve(s: Settings): Promise<void> {
       insideGatewayMs: { p50: Math.round(pct(gatewayMs, 50)), p99: Math.round(pct(gatewayMs, 99)) },
       upstreamCallMs: { p50: Math.round(pct(upstreamMs, 50)), p99: Math.round(pct(upstreamMs, 99)) },
       medianQueueWaitMs: { high: pct(queueWaitMs.high, 50), low: pct(queueWaitMs.low, 50) },
+      upstreamCalls: { started: mock.counts().attempts, completed: mock.counts().total },
       flowStats: flowStats(),
     };
     process.send?.({ report } satisfies ChildMessage);
@@ -289,6 +334,7 @@ async function drive(s: Settings): Promise<void> {
     }, 5);
   });
   await Promise.all(inFlight);
+  const lastAnswerS = (performance.now() - startedAt) / 1000;
   loopDelay.disable();
   clearInterval(poolProbe);
   child.send('report');
@@ -302,8 +348,22 @@ async function drive(s: Settings): Promise<void> {
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const heapEarly = avg(server.heapMb.slice(2, 7));
   const heapLate = avg(server.heapMb.slice(-5));
+  const ok = tally.byStatus[200] ?? 0;
+  const calls = server.upstreamCalls;
   const result = {
     settings: { ...s, capacityRps, offeredRps },
+    /**
+     * Answered 200s per request the upstream could have served while load was offered
+     * (capacity x duration); `overWholeRun` also counts the drain after the offer stopped.
+     */
+    goodput: {
+      answered200: ok,
+      capacityOverDuration: capacityRps * s.durationS,
+      ofCapacity: round((ok / (capacityRps * s.durationS)) * 100) / 100,
+      overWholeRun: round((ok / (capacityRps * lastAnswerS)) * 100) / 100,
+      runSeconds: round(lastAnswerS),
+    },
+    upstreamCalls: { ...calls, aborted: calls.started - calls.completed },
     sent: tally.sent,
     answered: tally.answered,
     lost,
@@ -338,8 +398,9 @@ async function drive(s: Settings): Promise<void> {
   const checks = {
     everyRequestAnswered: lost === 0 && tally.hung === 0 && tally.clientErrors === 0,
     onlyReasonedRefusals: Object.keys(tally.byReason).every((k) =>
-      /^(429 queue_full\+retry-after|504 (queue_timeout|upstream_timeout))$/.test(k),
+      /^(429 queue_full\+retry-after|504 (queue_timeout|upstream_timeout|deadline_unreachable))$/.test(k),
     ),
+    goodputReached: result.goodput.ofCapacity >= s.minGoodput,
     p99WithinDeadline: result.admittedLatencyMs.p99 <= s.deadlineMs,
     memoryFlat: heapLate <= heapEarly * 1.25 + 2,
     highWaitsAtMostAFifthOfLow: result.medianQueueWaitMs.high * 5 <= result.medianQueueWaitMs.low,
