@@ -359,8 +359,8 @@ async function drive(s: Settings): Promise<void> {
     goodput: {
       answered200: ok,
       capacityOverDuration: capacityRps * s.durationS,
-      ofCapacity: round((ok / (capacityRps * s.durationS)) * 100) / 100,
-      overWholeRun: round((ok / (capacityRps * lastAnswerS)) * 100) / 100,
+      ofCapacity: Math.round((ok / (capacityRps * s.durationS)) * 1000) / 1000,
+      overWholeRun: Math.round((ok / (capacityRps * lastAnswerS)) * 1000) / 1000,
       runSeconds: round(lastAnswerS),
     },
     upstreamCalls: { ...calls, aborted: calls.started - calls.completed },

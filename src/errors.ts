@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'upstream_unreachable'
   | 'upstream_timeout'
   | 'queue_timeout'
+  | 'deadline_unreachable'
   | 'upstream_error'
   | 'client_closed'
   | 'internal';
@@ -40,6 +41,7 @@ const STATUS = {
   upstream_unreachable: 502,
   upstream_timeout: 504,
   queue_timeout: 504,
+  deadline_unreachable: 504,
   upstream_error: 502,
   client_closed: 499,
   internal: 500,

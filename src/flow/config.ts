@@ -34,6 +34,26 @@ export const aimdConfigSchema = z
   })
   .default({ enabled: true, min: 1, decreaseFactor: 0.5, increaseEvery: 10, defaultRetryAfterMs: 1000 });
 
+/**
+ * Deadline-aware admission: a request is not sent upstream when what is left of its deadline
+ * is below what the upstream recently needed (the `quantile` of its recent service times),
+ * and not queued when the expected queue wait plus that time exceeds its deadline.
+ */
+export const deadlineAdmissionSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Which quantile of recent service times a request must have left (0.9 = p90). */
+    quantile: z.number().gt(0).lt(1).default(0.9),
+    /** Recent service times kept per limiter. */
+    window: z.number().int().min(1).max(10_000).default(64),
+    /** Fewer fresh samples than this: no estimate yet, every request is admitted. */
+    minSamples: z.number().int().min(1).default(5),
+    /** Service times older than this are forgotten, so a past slowdown does not refuse forever. */
+    maxSampleAgeMs: z.number().int().positive().default(60_000),
+  })
+  .refine((d) => d.minSamples <= d.window, { message: 'minSamples must not exceed window' })
+  .default({ enabled: true, quantile: 0.9, window: 64, minSamples: 5, maxSampleAgeMs: 60_000 });
+
 export const rateLimitScopeSchema = z.enum(['key', 'user', 'team', 'upstream']);
 
 export const rateLimitRuleSchema = z
@@ -61,6 +81,7 @@ export const flowConfigSchema = z
     /** Per-upstream overrides, keyed by upstream name. */
     upstreams: z.record(z.string(), upstreamLimitsSchema).default({}),
     aimd: aimdConfigSchema,
+    deadlineAdmission: deadlineAdmissionSchema,
     /** Which caller identity gets its own fair share inside a priority level. */
     fairnessKey: z.enum(['key', 'user', 'team']).default('key'),
     rateLimits: z.array(rateLimitRuleSchema).default([]),
@@ -76,6 +97,7 @@ export const flowConfigSchema = z
     defaults: { maxConcurrency: 64, maxQueue: 1000 },
     upstreams: {},
     aimd: { enabled: true, min: 1, decreaseFactor: 0.5, increaseEvery: 10, defaultRetryAfterMs: 1000 },
+    deadlineAdmission: { enabled: true, quantile: 0.9, window: 64, minSamples: 5, maxSampleAgeMs: 60_000 },
     fairnessKey: 'key',
     rateLimits: [],
     assumedOutputTokens: 1024,
@@ -85,5 +107,6 @@ export const flowConfigSchema = z
 
 export type FlowConfig = z.infer<typeof flowConfigSchema>;
 export type AimdConfig = z.infer<typeof aimdConfigSchema>;
+export type DeadlineAdmissionConfig = z.infer<typeof deadlineAdmissionSchema>;
 export type RateLimitRule = z.infer<typeof rateLimitRuleSchema>;
 export type RateLimitScope = z.infer<typeof rateLimitScopeSchema>;

@@ -115,6 +115,21 @@ export class FairQueue<N extends FairQueueNode> {
     return undefined;
   }
 
+  /**
+   * How many waiters would be served before a newcomer at `level` from `callerKey` if nobody
+   * else came: every waiter at a higher level, its own caller's waiters, and at most as many
+   * turns per other lane at its level as it has places in its lane (round-robin). An upper
+   * bound for its own level; O(levels).
+   */
+  servedBefore(level: number, callerKey: string): number {
+    let ahead = 0;
+    for (let l = 0; l < level; l++) ahead += this.#levels[l].size;
+    const lvl = this.#levels[level];
+    const own = lvl.lanes.get(callerKey)?.size ?? 0;
+    const otherLanes = lvl.lanes.size - (own > 0 ? 1 : 0);
+    return ahead + own + Math.min(lvl.size - own, (own + 1) * otherLanes);
+  }
+
   #unlink(node: N): void {
     const lane = node.lane!;
     if (node.queuePrev) node.queuePrev.queueNext = node.queueNext;

@@ -1,8 +1,9 @@
 import { SluiceError } from '../errors.js';
 import type { Priority } from '../pipeline/types.js';
-import type { AimdConfig } from './config.js';
+import type { AimdConfig, DeadlineAdmissionConfig } from './config.js';
 import { FairQueue, FairQueueNode } from './fair-queue.js';
 import type { ProviderRemaining } from './provider-headers.js';
+import { RecentServiceTimes } from './service-times.js';
 import { RecentSamples } from './wait-stats.js';
 
 /**
@@ -13,6 +14,14 @@ import { RecentSamples } from './wait-stats.js';
  * Retry-After has passed. Every request either gets a permit or a SluiceError:
  * `queue_full` (429), `queue_timeout` (504, its deadline passed while waiting) or
  * `client_closed` (the client went away while waiting; it never reaches the upstream).
+ *
+ * Deadline-aware admission (unless disabled): the limiter keeps recent service times (permit
+ * granted → released) and will not hand a permit to a request with less of its deadline left
+ * than their p90 (`deadline_unreachable`, 504, at once or when its turn comes), nor queue a
+ * request whose expected wait plus that p90 exceeds its deadline (429 `queue_full`, reason
+ * `wait_exceeds_deadline`, Retry-After = how much sooner it would have needed to come).
+ * Otherwise under overload the queue fills with requests that reach the upstream only to be
+ * aborted at their deadline, and the upstream's capacity is spent on answers nobody gets.
  */
 
 export const PRIORITY_LEVEL: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
@@ -22,6 +31,7 @@ export interface LimiterOptions {
   maxConcurrency: number;
   maxQueue: number;
   aimd?: Partial<AimdConfig>;
+  deadlineAdmission?: Partial<DeadlineAdmissionConfig>;
 }
 
 export interface AcquireRequest {
@@ -45,7 +55,14 @@ export interface ReleaseOutcome {
   failed?: boolean;
 }
 
-export type RejectCause = 'queue_full' | 'queue_timeout' | 'client_closed';
+export type RejectCause =
+  | 'queue_full'
+  | 'queue_timeout'
+  | 'client_closed'
+  /** Less deadline left than the upstream's recent p90 (504, never sent upstream). */
+  | 'deadline_unreachable'
+  /** Expected queue wait + p90 exceed the deadline (429 at enqueue). */
+  | 'wait_exceeds_deadline';
 
 export interface LimiterStats {
   name: string;
@@ -60,6 +77,10 @@ export interface LimiterStats {
   holdMs: number;
   waitMsP50: number;
   waitMsP99: number;
+  /** The recent service-time quantile admission uses (ms); 0 while unknown or disabled. */
+  serviceMsQuantile: number;
+  /** Moving average of how long a permit is held (ms). */
+  serviceMsAvg: number;
   admitted: number;
   /** Upstream 429s seen. */
   throttled: number;
@@ -72,6 +93,13 @@ const DEFAULT_AIMD: AimdConfig = {
   decreaseFactor: 0.5,
   increaseEvery: 10,
   defaultRetryAfterMs: 1000,
+};
+const DEFAULT_DEADLINE_ADMISSION: DeadlineAdmissionConfig = {
+  enabled: true,
+  quantile: 0.9,
+  window: 64,
+  minSamples: 5,
+  maxSampleAgeMs: 60_000,
 };
 /** Holds derived from remaining-quota headers are capped: a wrong header must not stall us for long. */
 const MAX_QUOTA_HOLD_MS = 60_000;
@@ -129,6 +157,9 @@ export class ConcurrencyLimiter {
   readonly #aimd: AimdConfig;
   readonly #queue = new FairQueue<Waiter>(3);
   readonly #waits = new RecentSamples();
+  /** Undefined when deadline-aware admission is off. */
+  readonly #serviceTimes: RecentServiceTimes | undefined;
+  readonly #quantileLabel: string;
   #limit: number;
   #effectiveLimit: number;
   #inFlight = 0;
@@ -141,7 +172,13 @@ export class ConcurrencyLimiter {
   #serviceMsAvg = 0;
   #admitted = 0;
   #throttled = 0;
-  readonly #rejected: Record<RejectCause, number> = { queue_full: 0, queue_timeout: 0, client_closed: 0 };
+  readonly #rejected: Record<RejectCause, number> = {
+    queue_full: 0,
+    queue_timeout: 0,
+    client_closed: 0,
+    deadline_unreachable: 0,
+    wait_exceeds_deadline: 0,
+  };
 
   constructor(options: LimiterOptions) {
     const { name, maxConcurrency, maxQueue } = options;
@@ -160,6 +197,16 @@ export class ConcurrencyLimiter {
     this.#aimd = { ...aimd, min: Math.min(aimd.min, maxConcurrency) };
     this.#limit = maxConcurrency;
     this.#effectiveLimit = maxConcurrency;
+    const admission = { ...DEFAULT_DEADLINE_ADMISSION, ...options.deadlineAdmission };
+    this.#serviceTimes = admission.enabled
+      ? new RecentServiceTimes({
+          quantile: admission.quantile,
+          window: admission.window,
+          minSamples: admission.minSamples,
+          maxAgeMs: admission.maxSampleAgeMs,
+        })
+      : undefined;
+    this.#quantileLabel = `p${Math.round(admission.quantile * 100)}`;
   }
 
   get inFlight(): number {
@@ -173,16 +220,18 @@ export class ConcurrencyLimiter {
   }
 
   /**
-   * The fast path: a permit now if a slot is free and nobody waits ahead, else undefined.
-   * Synchronous, allocates only the permit.
+   * The fast path: a permit now if a slot is free, nobody waits ahead and (given a deadline)
+   * enough of it is left for the upstream's recent p90, else undefined (`acquire` then says
+   * why). Synchronous, allocates only the permit.
    */
-  tryAcquire(): Permit | undefined {
+  tryAcquire(deadline?: number): Permit | undefined {
     if (this.#queue.size > 0 || this.#inFlight >= this.#effectiveLimit) return undefined;
     const now = Date.now();
     if (this.#holdUntil !== 0) {
       if (now < this.#holdUntil) return undefined;
       this.#holdUntil = 0;
     }
+    if (deadline !== undefined && deadline - now < this.#neededMs(now)) return undefined;
     this.#inFlight++;
     this.#admitted++;
     this.#waits.record(0);
@@ -192,11 +241,22 @@ export class ConcurrencyLimiter {
   /** A permit when a slot is free and it is this request's turn; rejects as described above. */
   acquire(req: AcquireRequest): Promise<Permit> {
     if (req.signal?.aborted) return this.#refuse('client_closed', closedError(this.name));
-    const fast = this.tryAcquire();
+    const fast = this.tryAcquire(req.deadline);
     if (fast !== undefined) return Promise.resolve(fast);
     const now = Date.now();
     if (req.deadline <= now) return this.#refuse('queue_timeout', timeoutError(this.name, 0));
     const level = PRIORITY_LEVEL[req.priority] ?? PRIORITY_LEVEL.normal;
+    const neededMs = this.#neededMs(now);
+    if (neededMs > 0) {
+      const leftMs = req.deadline - now;
+      if (leftMs < neededMs) {
+        return this.#refuse('deadline_unreachable', this.#unreachableError(leftMs, neededMs, 0));
+      }
+      const waitMs = this.#expectedWaitMs(level, req.callerId, now);
+      if (waitMs + neededMs > leftMs) {
+        return this.#refuse('wait_exceeds_deadline', this.#tooLongWaitError(leftMs, neededMs, waitMs));
+      }
+    }
     if (this.#queue.size >= this.maxQueue) {
       const victim = this.#queue.victimFor(level, req.callerId);
       if (victim === undefined) return this.#refuse('queue_full', this.#fullError(false));
@@ -238,6 +298,8 @@ export class ConcurrencyLimiter {
       holdMs: Math.max(0, this.#holdUntil - Date.now()),
       waitMsP50: p50,
       waitMsP99: p99,
+      serviceMsQuantile: Math.round(this.#serviceTimes?.estimate(Date.now()) ?? 0),
+      serviceMsAvg: Math.round(this.#serviceMsAvg),
       admitted: this.#admitted,
       throttled: this.#throttled,
       rejected: { ...this.#rejected },
@@ -258,6 +320,7 @@ export class ConcurrencyLimiter {
     const heldMs = now - permit.grantedAt;
     this.#serviceMsAvg =
       this.#serviceMsAvg === 0 ? heldMs : this.#serviceMsAvg + (heldMs - this.#serviceMsAvg) / 16;
+    this.#recordServiceTime(heldMs, outcome, now);
     if (outcome?.throttled) this.#onThrottled(permit, outcome.retryAfterMs, now);
     else {
       if (outcome?.remaining !== undefined) this.#onRemaining(outcome.remaining, now);
@@ -323,12 +386,90 @@ export class ConcurrencyLimiter {
       }
       const waiter = this.#queue.shift()!;
       this.#settleWaiter(waiter);
+      const neededMs = this.#neededMs(now);
+      if (waiter.deadline - now < neededMs) {
+        // Its turn came too late: the slot goes to the next waiter instead of a doomed call.
+        this.#rejected.deadline_unreachable++;
+        const waited = now - waiter.enqueuedAt;
+        waiter.reject(this.#unreachableError(waiter.deadline - now, neededMs, waited));
+        continue;
+      }
       this.#inFlight++;
       this.#admitted++;
       const waited = now - waiter.enqueuedAt;
       this.#waits.record(waited);
       waiter.resolve(new Permit(this, this.#generation, now, waited));
     }
+  }
+
+  /** What a request must have left of its deadline to be worth sending: the recent p90, or 0. */
+  #neededMs(now: number): number {
+    return this.#serviceTimes?.estimate(now) ?? 0;
+  }
+
+  /**
+   * A successful call's duration is what the upstream needed. A failed one only counts when
+   * it lasted longer than the current estimate (an upstream slowing down until calls hit
+   * their deadline), never to pull the estimate down (an early client disconnect). A 429 says
+   * nothing about service time.
+   */
+  #recordServiceTime(heldMs: number, outcome: ReleaseOutcome | undefined, now: number): void {
+    if (this.#serviceTimes === undefined || outcome?.throttled) return;
+    if (outcome?.failed && heldMs <= this.#neededMs(now)) return;
+    this.#serviceTimes.record(heldMs, now);
+  }
+
+  /**
+   * Expected wait of a newcomer: any provider hold, then the waiters served before it
+   * (plus itself) passing through the slots at the recent average service time.
+   */
+  #expectedWaitMs(level: number, callerId: string, now: number): number {
+    const holdMs = Math.max(0, this.#holdUntil - now);
+    const ahead = this.#queue.servedBefore(level, callerId);
+    return holdMs + ((ahead + 1) / this.#effectiveLimit) * this.#serviceMsAvg;
+  }
+
+  #unreachableError(leftMs: number, neededMs: number, waitedMs: number): SluiceError {
+    const after = waitedMs > 0 ? ` after waiting ${waitedMs} ms in the queue` : '';
+    return new SluiceError(
+      'deadline_unreachable',
+      `request had ${Math.max(0, Math.round(leftMs))} ms of its deadline left${after}, less than the ` +
+        `${Math.round(neededMs)} ms (${this.#quantileLabel}) upstream "${this.name}" recently needed; ` +
+        'it was not sent upstream',
+      {
+        details: {
+          upstream: this.name,
+          reason: 'deadline_unreachable',
+          remaining_ms: Math.max(0, Math.round(leftMs)),
+          needed_ms: Math.round(neededMs),
+        },
+      },
+    );
+  }
+
+  #tooLongWaitError(leftMs: number, neededMs: number, waitMs: number): SluiceError {
+    // How much later the deadline would have had to be: a fresh request after that long finds
+    // a queue this much shorter, if the load stays as it is.
+    const shortMs = waitMs + neededMs - leftMs;
+    const holdMs = Math.max(0, this.#holdUntil - Date.now());
+    const seconds = Math.min(300, Math.max(1, Math.ceil(Math.max(shortMs, holdMs) / 1000)));
+    return new SluiceError(
+      'queue_full',
+      `queue for upstream "${this.name}" holds about ${Math.round(waitMs)} ms of waiting; with the ` +
+        `${Math.round(neededMs)} ms (${this.#quantileLabel}) the upstream recently needed, the ` +
+        `${Math.round(leftMs)} ms left of this request's deadline are not enough; retry later`,
+      {
+        retryAfterSeconds: seconds,
+        headers: { 'retry-after': String(seconds) },
+        details: {
+          upstream: this.name,
+          reason: 'wait_exceeds_deadline',
+          remaining_ms: Math.round(leftMs),
+          expected_wait_ms: Math.round(waitMs),
+          needed_ms: Math.round(neededMs),
+        },
+      },
+    );
   }
 
   #wakeAtHoldEnd(now: number): void {

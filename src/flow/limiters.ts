@@ -63,7 +63,12 @@ export class LimiterRegistry {
   #limiter(name: string, limits: { maxConcurrency: number; maxQueue: number }): ConcurrencyLimiter {
     let limiter = this.#byName.get(name);
     if (limiter === undefined) {
-      limiter = new ConcurrencyLimiter({ name, ...limits, aimd: this.#config.aimd });
+      limiter = new ConcurrencyLimiter({
+        name,
+        ...limits,
+        aimd: this.#config.aimd,
+        deadlineAdmission: this.#config.deadlineAdmission,
+      });
       this.#byName.set(name, limiter);
     }
     return limiter;

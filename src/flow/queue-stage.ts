@@ -45,11 +45,11 @@ export function queueStage(deps: QueueStageDeps): Stage {
   return async (ctx, next) => {
     const chain = limiters.chainFor(upstreamOf(ctx), ctx.model);
     // Fast path first: a free slot is taken synchronously, no request object, no extra promise.
-    const first = chain[0].tryAcquire() ?? (await chain[0].acquire(requestOf(ctx)));
+    const first = chain[0].tryAcquire(ctx.deadline) ?? (await chain[0].acquire(requestOf(ctx)));
     let second: Permit | undefined;
     if (chain.length > 1) {
       try {
-        second = chain[1].tryAcquire() ?? (await chain[1].acquire(requestOf(ctx)));
+        second = chain[1].tryAcquire(ctx.deadline) ?? (await chain[1].acquire(requestOf(ctx)));
       } catch (error) {
         first.release({ failed: true });
         throw error;
