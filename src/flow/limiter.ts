@@ -148,7 +148,8 @@ class Waiter extends FairQueueNode {
 }
 
 const kDrop = Symbol('drop');
-const onWaiterDeadline = (waiter: Waiter) => waiter.limiter[kDrop](waiter, 'queue_timeout');
+const kCheckWaiter = Symbol('checkWaiter');
+const onWaiterTimer = (waiter: Waiter) => waiter.limiter[kCheckWaiter](waiter);
 
 export class ConcurrencyLimiter {
   readonly name: string;
@@ -268,13 +269,7 @@ export class ConcurrencyLimiter {
     return new Promise<Permit>((resolve, reject) => {
       const waiter = new Waiter(this, now, req.deadline, req.signal, resolve, reject);
       this.#queue.push(waiter, level, req.callerId);
-      const delay = req.deadline - now;
-      if (delay <= MAX_TIMER_MS) {
-        // Unref'd: a waiter only waits on a request in flight (its own I/O keeps the process
-        // up) or on the hold timer, so the deadline alone must not keep a process alive.
-        waiter.timer = setTimeout(onWaiterDeadline, delay, waiter);
-        waiter.timer.unref?.();
-      }
+      this.#armWaiterTimer(waiter, now, neededMs);
       req.signal?.addEventListener('abort', waiter, { once: true });
       // Slots are free yet we queued: a provider hold is on. Wake up when it ends.
       if (this.#inFlight < this.#effectiveLimit) this.#pump();
@@ -327,6 +322,27 @@ export class ConcurrencyLimiter {
       if (!outcome?.failed) this.#onSuccess();
     }
     this.#pump();
+  }
+
+  /**
+   * The waiter's timer: its deadline passed (queue_timeout), or so little of it is left that
+   * the upstream could no longer answer in time: say so now rather than at the deadline.
+   */
+  [kCheckWaiter](waiter: Waiter): void {
+    const now = Date.now();
+    if (now >= waiter.deadline) {
+      this[kDrop](waiter, 'queue_timeout');
+      return;
+    }
+    const neededMs = this.#neededMs(now);
+    if (waiter.deadline - now >= neededMs) {
+      this.#armWaiterTimer(waiter, now, neededMs);
+      return;
+    }
+    if (!this.#queue.remove(waiter)) return;
+    this.#settleWaiter(waiter);
+    this.#rejected.deadline_unreachable++;
+    waiter.reject(this.#unreachableError(waiter.deadline - now, neededMs, now - waiter.enqueuedAt));
   }
 
   [kDrop](waiter: Waiter, cause: 'queue_timeout' | 'client_closed'): void {
@@ -400,6 +416,16 @@ export class ConcurrencyLimiter {
       this.#waits.record(waited);
       waiter.resolve(new Permit(this, this.#generation, now, waited));
     }
+  }
+
+  /** Wake the waiter when only `neededMs` of its deadline is left (at the deadline when 0). */
+  #armWaiterTimer(waiter: Waiter, now: number, neededMs: number): void {
+    const delay = waiter.deadline - neededMs - now;
+    if (delay > MAX_TIMER_MS) return;
+    // Unref'd: a waiter only waits on a request in flight (its own I/O keeps the process
+    // up) or on the hold timer, so the deadline alone must not keep a process alive.
+    waiter.timer = setTimeout(onWaiterTimer, Math.max(1, delay), waiter);
+    waiter.timer.unref?.();
   }
 
   /** What a request must have left of its deadline to be worth sending: the recent p90, or 0. */
