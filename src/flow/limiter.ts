@@ -101,6 +101,8 @@ const DEFAULT_DEADLINE_ADMISSION: DeadlineAdmissionConfig = {
   minSamples: 5,
   maxSampleAgeMs: 60_000,
 };
+/** With no permit granted for this long (or the estimate, if longer), one request probes. */
+const PROBE_INTERVAL_MS = 1000;
 /** Holds derived from remaining-quota headers are capped: a wrong header must not stall us for long. */
 const MAX_QUOTA_HOLD_MS = 60_000;
 /** setTimeout's ceiling; a longer deadline is treated as none. */
@@ -172,6 +174,7 @@ export class ConcurrencyLimiter {
   /** Moving average of how long a permit is held; drives the Retry-After we suggest. */
   #serviceMsAvg = 0;
   #admitted = 0;
+  #lastGrantAt = 0;
   #throttled = 0;
   readonly #rejected: Record<RejectCause, number> = {
     queue_full: 0,
@@ -232,9 +235,12 @@ export class ConcurrencyLimiter {
       if (now < this.#holdUntil) return undefined;
       this.#holdUntil = 0;
     }
-    if (deadline !== undefined && deadline - now < this.#neededMs(now)) return undefined;
+    if (deadline !== undefined && deadline - now < this.#neededMs(now) && !this.#probeDue(now)) {
+      return undefined;
+    }
     this.#inFlight++;
     this.#admitted++;
+    this.#lastGrantAt = now;
     this.#waits.record(0);
     return new Permit(this, this.#generation, now, 0);
   }
@@ -250,7 +256,7 @@ export class ConcurrencyLimiter {
     const neededMs = this.#neededMs(now);
     if (neededMs > 0) {
       const leftMs = req.deadline - now;
-      if (leftMs < neededMs) {
+      if (leftMs < neededMs && !this.#probeDue(now)) {
         return this.#refuse('deadline_unreachable', this.#unreachableError(leftMs, neededMs, 0));
       }
       const waitMs = this.#expectedWaitMs(level, req.callerId, now);
@@ -412,6 +418,7 @@ export class ConcurrencyLimiter {
       }
       this.#inFlight++;
       this.#admitted++;
+      this.#lastGrantAt = now;
       const waited = now - waiter.enqueuedAt;
       this.#waits.record(waited);
       waiter.resolve(new Permit(this, this.#generation, now, waited));
@@ -434,15 +441,29 @@ export class ConcurrencyLimiter {
   }
 
   /**
-   * A successful call's duration is what the upstream needed. A failed one only counts when
-   * it lasted longer than the current estimate (an upstream slowing down until calls hit
-   * their deadline), never to pull the estimate down (an early client disconnect). A 429 says
-   * nothing about service time.
+   * Only a successful call's duration says what the upstream needs. Failed calls are left out:
+   * an early client disconnect would pull the estimate down, and a call cut at its deadline
+   * would push it towards the deadline itself, until every request is refused and no call is
+   * left to correct it. A 429 says nothing about service time.
    */
   #recordServiceTime(heldMs: number, outcome: ReleaseOutcome | undefined, now: number): void {
-    if (this.#serviceTimes === undefined || outcome?.throttled) return;
-    if (outcome?.failed && heldMs <= this.#neededMs(now)) return;
+    if (this.#serviceTimes === undefined || outcome?.throttled || outcome?.failed) return;
     this.#serviceTimes.record(heldMs, now);
+  }
+
+  /**
+   * An estimate that refuses every request would never be corrected (only admitted calls give
+   * samples): when no permit was granted for a while, the next request with a free slot goes
+   * upstream anyway, so at most one call per interval is risked on a stale estimate.
+   */
+  #probeDue(now: number): boolean {
+    const neededMs = this.#neededMs(now);
+    return (
+      neededMs > 0 &&
+      this.#queue.size === 0 &&
+      this.#inFlight < this.#effectiveLimit &&
+      now - this.#lastGrantAt >= Math.max(PROBE_INTERVAL_MS, neededMs)
+    );
   }
 
   /**
