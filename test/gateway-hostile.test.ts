@@ -10,6 +10,8 @@ import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { simulatedUpstreams } from '../src/app.js';
+import { validateConfig } from '../src/config/load.js';
 import { Ledger, type LedgerRow } from '../src/cost/ledger.js';
 import { PriceBook } from '../src/cost/prices.js';
 import { recordStage } from '../src/cost/record-stage.js';
@@ -308,12 +310,9 @@ describe('the edge replies exactly once even when a reply cannot be written', ()
 
   before(async () => {
     const handle = compose([recordStage({ ledger, prices: new PriceBook(), abortGraceMs: 20 }), unwritable]);
-    // Only what the edge uses of a Gateway: the pipeline, two limits and a logger.
-    const gateway = {
-      handle,
-      config: { maxBodyBytes: 1_000_000, requestTimeoutMs: 5_000 },
-      log: { error() {}, warn() {} },
-    } as unknown as Gateway;
+    // Only what the edge uses of a Gateway: the pipeline, the config and a logger.
+    const config = validateConfig({ upstreams: simulatedUpstreams('http://127.0.0.1:9') });
+    const gateway = { handle, config, log: { error() {}, warn() {} } } as unknown as Gateway;
     server = createHttpServer(gateway);
     ({ url } = await listen(server, 0, '127.0.0.1'));
   });
