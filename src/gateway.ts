@@ -7,6 +7,7 @@ import { createFlowControl, type FlowControl } from './flow/index.js';
 import { createTokenEconomy, type TokenEconomy } from './cost/economy.js';
 import { isSluiceError, SluiceError } from './errors.js';
 import { errorBody, errorHeaders } from './server/error-shapes.js';
+import { safeHeaders } from './server/header-value.js';
 import { validateBody } from './server/validate.js';
 import { compose } from './pipeline/compose.js';
 import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
@@ -188,7 +189,8 @@ export class Gateway {
       return {
         status: r.status,
         body: JSON.parse(Buffer.from(r.body).toString('utf8')),
-        headers: { ...r.headers, ...ctx.responseHeaders },
+        // Made writable as the HTTP edge writes them: a library user may pass them on.
+        headers: safeHeaders({ ...r.headers, ...ctx.responseHeaders }),
       };
     } catch (e) {
       const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });

@@ -1,3 +1,4 @@
+import { whenDelivered } from '../pipeline/delivery.js';
 import { afterReply, tapChunks } from '../pipeline/reply.js';
 import type {
   CacheOutcome,
@@ -131,7 +132,7 @@ function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, wri
     ctx.responseHeaders[REASON_HEADER] = 'incomplete';
     return reply;
   }
-  cache.remember(write.key, {
+  const entry: CachedEntry = {
     dialect: ctx.dialect,
     route: ctx.route,
     model: ctx.model,
@@ -140,6 +141,11 @@ function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, wri
     usage: usageFromResponse(ctx.dialect, ctx.route, parsed) ?? ctx.usage,
     streamed: false,
     body: reply.body,
+  };
+  // A reply the edge could not write is not stored: whatever broke it would break every hit.
+  whenDelivered(ctx, (delivered) => {
+    if (delivered?.failure === 'reply_failed') cache.noteSkippedWrite();
+    else cache.remember(write.key, entry);
   });
   return reply;
 }

@@ -5,6 +5,7 @@
  * have gone; it is in the ledger).
  */
 import { isSluiceError } from '../errors.js';
+import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
 import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
 import { keyRecordOf } from '../auth/stage.js';
 import { promptTokens } from '../tokens/count.js';
@@ -49,6 +50,7 @@ export function recordStage(deps: RecordStageDeps): Stage {
       reply,
       (outcome) => {
         const row = write(deps, ctx, reply, outcome, now(), outcome.completed ? reply.status : 499);
+        // Set before the edge writes the head; the row itself waits for what the client got.
         if (reply.kind === 'json') ctx.responseHeaders['x-sluice-cost-usd'] = costHeader(row);
       },
       graceMs,
@@ -127,9 +129,28 @@ function write(
     ...(ctx.notes.get(FOLLOWER_NOTE) === true ? { coalesced: true } : {}),
     ...(typeof purpose === 'string' ? { purpose } : {}),
   };
-  deps.ledger.record(row);
-  if (deps.observers) for (const observe of deps.observers) observe(ctx, row);
+  whenDelivered(ctx, (delivered) => {
+    const final = delivered?.failure ? asDelivered(row, delivered) : row;
+    deps.ledger.record(final);
+    if (deps.observers) for (const observe of deps.observers) observe(ctx, final);
+  });
   return row;
+}
+
+/**
+ * The row of a reply the client did not get as the pipeline made it (the edge could not write
+ * it, or the client had gone): the status is the one actually sent. What was spent stays
+ * billed: the upstream call happened.
+ */
+function asDelivered(row: LedgerRow, delivered: Delivered): LedgerRow {
+  if (row.status === delivered.status || (row.outcome !== 'ok' && delivered.failure === 'client_closed'))
+    return row;
+  return {
+    ...row,
+    status: delivered.status,
+    outcome: delivered.status === 499 ? 'aborted' : 'error',
+    errorCode: delivered.failure,
+  };
 }
 
 /** A cache hit whose stored usage is unknown: what the answer would have cost, counted locally. */

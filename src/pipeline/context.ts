@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SluiceError } from '../errors.js';
+import type { Delivery } from './delivery.js';
 import type { Caller, Dialect, Priority, RequestContext, RouteName } from './types.js';
 
 export interface ContextInit {
@@ -12,6 +13,8 @@ export interface ContextInit {
   /** Gateway-wide request timeout; `x-sluice-timeout-ms` may shorten it, never lengthen it. */
   timeoutMs: number;
   id?: string;
+  /** The HTTP edge's report of what the client got; absent for in-process calls. */
+  delivery?: Delivery;
 }
 
 const PRIORITIES: ReadonlySet<string> = new Set(['high', 'normal', 'low']);
@@ -39,6 +42,7 @@ export function createContext(init: ContextInit): RequestContext {
     responseHeaders: {},
     cache: 'bypass',
     notes: new Map(),
+    ...(init.delivery ? { delivery: init.delivery } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Delivery } from './delivery.js';
 
 /** The wire dialect of a route; decides the request/response/error/SSE shapes. */
 export type Dialect = 'openai' | 'anthropic';
@@ -78,6 +79,8 @@ export interface RequestContext {
   upstream?: string;
   /** Free-form per-request notes stages share through the context (documented per key). */
   readonly notes: Map<string, unknown>;
+  /** Set by the HTTP edge: what the client actually got (see delivery.ts). Absent in-process. */
+  readonly delivery?: Delivery;
 }
 
 export type Next = () => Promise<Reply>;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import {
   createServer,
@@ -11,10 +12,12 @@ import type { Config } from '../config/index.js';
 import { isSluiceError, SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { createContext } from '../pipeline/context.js';
+import { Delivery } from '../pipeline/delivery.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
 import { requireJsonContentType } from './content-type.js';
 import { corsHandler } from './cors.js';
 import { errorBody, errorEvent, errorHeaders } from './error-shapes.js';
+import { safeHeaders } from './header-value.js';
 import { validateBody } from './validate.js';
 
 interface ApiRoute {
@@ -76,6 +79,7 @@ export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {})
 
 async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, res: ServerResponse) {
   const abort = new AbortController();
+  const delivery = new Delivery();
   let deadlineTimer: NodeJS.Timeout | undefined;
   res.on('close', () => {
     clearTimeout(deadlineTimer);
@@ -93,46 +97,71 @@ async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, 
       body,
       signal: abort.signal,
       timeoutMs: gateway.config.requestTimeoutMs,
+      delivery,
     });
     // One timer per request bounds everything after the deadline (upstream call, stream):
     // cheaper than a timeout signal combined per attempt. It fires just after the deadline so
     // stages that watch the deadline themselves (the queue) answer with their own timeout error.
     deadlineTimer = setTimeout(() => abort.abort(), ctx.deadline - Date.now() + DEADLINE_BACKSTOP_MS);
     const reply = await gateway.handle(ctx);
-    await writeReply(res, ctx, reply);
+    await writeReply(res, ctx, reply, () => abort.abort());
   } catch (e) {
     const err = toSluiceError(e);
     if (err.code === 'internal') gateway.log.error({ err: e, reqId: ctx?.id }, 'request failed');
     if (!res.headersSent) writeError(res, api.dialect, err, ctx);
     else if (!res.writableEnded) res.end();
+  } finally {
+    // Whatever happened above, the stages waiting on the outcome hear of it exactly once.
+    delivery.report({ status: 499, failure: 'client_closed' });
   }
 }
 
 async function handleExtra(route: ExtraRoute, req: IncomingMessage, res: ServerResponse, url: URL) {
+  let body: string;
   try {
-    const value = await route(req, url);
-    const body = JSON.stringify(value);
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    body = JSON.stringify(await route(req, url));
   } catch (e) {
     writeError(res, 'openai', toSluiceError(e));
+    return;
   }
+  if (
+    sendHead(
+      res,
+      200,
+      { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      'openai',
+    )
+  )
+    res.end(body);
 }
 
-async function writeReply(res: ServerResponse, ctx: RequestContext, reply: Reply): Promise<void> {
+/**
+ * Write the reply. `drop` is called when its head cannot be written: the fallback error has
+ * been sent instead, and a stream that will never be read must be let go (upstream call
+ * cancelled, budget settled) as if the client had left.
+ */
+async function writeReply(
+  res: ServerResponse,
+  ctx: RequestContext,
+  reply: Reply,
+  drop: () => void,
+): Promise<void> {
   const headers: Record<string, string> = {
     ...reply.headers,
     ...ctx.responseHeaders,
     'x-request-id': ctx.id,
   };
+  if (reply.kind === 'json') headers['content-length'] = String(reply.body.byteLength);
+  // No flushHeaders() for streams: the headers leave with the first chunk, in one write instead of two.
+  const sent = sendHead(res, reply.status, headers, ctx.dialect, ctx);
+  if (!sent) {
+    if (reply.kind === 'stream') drop();
+    return;
+  }
   if (reply.kind === 'json') {
-    headers['content-length'] = String(reply.body.byteLength);
-    res.writeHead(reply.status, headers);
     res.end(reply.body);
     return;
   }
-  // No flushHeaders(): the headers leave with the first chunk, in one write instead of two.
-  res.writeHead(reply.status, headers);
   try {
     for await (const chunk of reply.chunks) {
       if (res.destroyed) break;
@@ -147,7 +176,6 @@ async function writeReply(res: ServerResponse, ctx: RequestContext, reply: Reply
 }
 
 function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?: RequestContext): void {
-  if (res.destroyed) return;
   const body = JSON.stringify(errorBody(dialect, e));
   const headers: Record<string, string> = {
     ...(ctx?.responseHeaders ?? {}),
@@ -157,8 +185,54 @@ function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?:
   };
   if (ctx) headers['x-request-id'] = ctx.id;
   if (e.code === 'payload_too_large') headers.connection = 'close';
-  res.writeHead(e.status, headers);
-  res.end(body);
+  if (sendHead(res, e.status, headers, dialect, ctx)) res.end(body);
+}
+
+/**
+ * Write the response head with every value made safe (header-value.ts). Should writing it
+ * still fail, a bare 500 with no request-derived header goes out instead, so the client gets
+ * exactly one reply whatever the headers held. Reports what was sent to `ctx.delivery`.
+ * Returns whether the head that was asked for went out (the caller then writes the body).
+ */
+function sendHead(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  dialect: Dialect,
+  ctx?: RequestContext,
+): boolean {
+  if (res.destroyed || res.headersSent) {
+    ctx?.delivery?.report({ status: 499, failure: 'client_closed' });
+    return false;
+  }
+  try {
+    res.writeHead(status, safeHeaders(headers));
+    ctx?.delivery?.report({ status });
+    return true;
+  } catch (e) {
+    ctx?.delivery?.report({ status: 500, failure: 'reply_failed' });
+    writeFallback(res, dialect, e);
+    return false;
+  }
+}
+
+function writeFallback(res: ServerResponse, dialect: Dialect, cause: unknown): void {
+  const body = JSON.stringify(
+    errorBody(dialect, new SluiceError('internal', 'the gateway could not write this reply', { cause })),
+  );
+  try {
+    // Headers set earlier by setHeader() would be written again: start from none.
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.writeHead(500, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    });
+    res.end(body);
+  } catch {
+    // Nothing more can be said on this connection: close it rather than leave the client waiting.
+    res.destroy();
+  }
 }
 
 function toSluiceError(e: unknown): SluiceError {
@@ -236,6 +310,9 @@ function tooLarge(limit: number): SluiceError {
 export function parseJson(raw: Buffer): unknown {
   if (raw.byteLength === 0)
     throw new SluiceError('invalid_json', 'request body is empty; send a JSON object');
+  // Decoding would silently turn a stray byte into U+FFFD: the provider would get other text.
+  if (!isUtf8(raw))
+    throw new SluiceError('invalid_json', 'request body is not valid UTF-8; JSON must be UTF-8');
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch (e) {

@@ -4,9 +4,12 @@ import { scopeOf } from '../cache/key.js';
 import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { modelMatcher } from '../route/upstreams.js';
+import { z } from 'zod';
 import { buildUpstreamHeaders } from '../upstream/providers.js';
 import { requireJsonContentType } from './content-type.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
+import { malformedError } from './validate.js';
+import { findMalformed } from './well-formed.js';
 
 interface ModelEntry {
   id: string;
@@ -63,13 +66,7 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
     }),
     /** Body: `{ user?, team?, key?, shared?, model? }`; the scope is derived as the cache derives it. */
     'POST /admin/cache/purge': admin(async (req) => {
-      const body = (await jsonBody(req, gateway)) as {
-        user?: string;
-        team?: string;
-        key?: string;
-        shared?: boolean;
-        model?: string;
-      };
+      const body = purgeRequest(await jsonBody(req, gateway));
       const hasCaller = body.user !== undefined || body.team !== undefined || body.key !== undefined;
       const scope = body.shared
         ? 'shared'
@@ -82,6 +79,31 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
       return { purged: await cache.purge({ scope, model: body.model }) };
     }),
   };
+}
+
+const purgeSchema = z.strictObject({
+  user: z.string().optional(),
+  team: z.string().optional(),
+  key: z.string().optional(),
+  shared: z.boolean().optional(),
+  model: z.string().optional(),
+});
+
+/** The purge body checked like an API body: an object of known fields, well-formed text. */
+function purgeRequest(body: unknown): z.infer<typeof purgeSchema> {
+  const parsed = purgeSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const param = issue.path.map(String).join('.');
+    throw new SluiceError(
+      'invalid_request',
+      `${param || 'body'}: ${issue.message}; send { user?, team?, key?, shared?, model? }`,
+      { param: param || null },
+    );
+  }
+  const malformed = findMalformed(parsed.data);
+  if (malformed) throw malformedError(malformed);
+  return parsed.data;
 }
 
 async function jsonBody(req: IncomingMessage, gateway: Gateway): Promise<unknown> {
