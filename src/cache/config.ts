@@ -8,33 +8,53 @@ export const cacheScopeSchema = z.enum(['team', 'user', 'key', 'shared']);
 export type CacheScope = z.infer<typeof cacheScopeSchema>;
 
 export const cacheConfigSchema = z
-  .object({
-    /** Off = the exact-cache stage is left out of the pipeline. */
-    enabled: z.boolean().default(true),
-    /**
-     * Who shares entries. `team`: the caller's team, else their virtual key, else their user;
-     * `key`: the virtual key, else the user; `user`: the user within their team or key;
-     * `shared`: everyone. Entries never cross scopes.
-     */
-    scope: cacheScopeSchema.default('team'),
-    /** Entry lifetime, renewed on every hit (sliding). `x-sluice-cache-ttl` overrides per request. */
-    ttlSeconds: z.number().positive().default(3600),
-    /** LRU bounds of the whole exact cache (all scopes together). */
-    maxEntries: z.number().int().positive().default(10_000),
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Off = the exact-cache stage is left out of the pipeline.'),
+    scope: cacheScopeSchema
+      .default('team')
+      .describe(
+        "Who shares entries. `team`: the caller's team, else their virtual key, else their user; `key`: the virtual key, else the user; `user`: the user within their team or key; `shared`: everyone. Entries never cross scopes.",
+      ),
+    ttlSeconds: z
+      .number()
+      .positive()
+      .default(3600)
+      .describe(
+        'Entry lifetime, renewed on every hit (sliding). `x-sluice-cache-ttl` overrides per request.',
+      ),
+    maxEntries: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('LRU bounds of the whole exact cache (all scopes together).'),
     maxBytes: z
       .number()
       .int()
       .positive()
-      .default(256 * 1024 * 1024),
-    /** Cache only (near-)deterministic requests: temperature <= maxTemperature, or a `seed`. */
-    deterministicOnly: z.boolean().default(true),
-    maxTemperature: z.number().min(0).default(0.1),
-    /** Cache requests asking for several choices (`n > 1`). */
-    cacheNGreaterThanOne: z.boolean().default(false),
-    /** Cache `/v1/embeddings` answers (deterministic by nature). */
-    embeddings: z.boolean().default(true),
-    /** Collapse identical cacheable requests in flight into one upstream call. */
-    singleFlight: z.boolean().default(true),
+      .default(256 * 1024 * 1024)
+      .describe('Byte bound of the whole exact cache (all scopes together).'),
+    deterministicOnly: z
+      .boolean()
+      .default(true)
+      .describe('Cache only (near-)deterministic requests: temperature <= maxTemperature, or a `seed`.'),
+    maxTemperature: z
+      .number()
+      .min(0)
+      .default(0.1)
+      .describe('Highest temperature still cached when `deterministicOnly` is on.'),
+    cacheNGreaterThanOne: z
+      .boolean()
+      .default(false)
+      .describe('Cache requests asking for several choices (`n > 1`).'),
+    embeddings: z
+      .boolean()
+      .default(true)
+      .describe('Cache `/v1/embeddings` answers (deterministic by nature).'),
+    singleFlight: z
+      .boolean()
+      .default(true)
+      .describe('Collapse identical cacheable requests in flight into one upstream call.'),
   })
   .prefault({});
 

@@ -13,13 +13,15 @@ import { coreConfigSchema } from './schema.js';
  * each defined beside the code it configures. Every section defaults, so `{}` is a valid config.
  */
 export const configSchema = coreConfigSchema.extend({
-  auth: authConfigSchema,
-  cache: cacheConfigSchema,
-  semantic: semanticCacheConfigSchema,
-  flow: flowConfigSchema,
-  cost: costConfigSchema,
-  tokens: tokensConfigSchema,
-  routing: routingConfigSchema,
+  auth: authConfigSchema.describe('Callers: virtual keys, when they are required, users, tiers.'),
+  cache: cacheConfigSchema.describe('Exact cache (L1) and single-flight.'),
+  semantic: semanticCacheConfigSchema.describe('Semantic cache (L2), off by default.'),
+  flow: flowConfigSchema.describe('Concurrency, queues, rate limits, AIMD, shutdown.'),
+  cost: costConfigSchema.describe('Prices and budgets.'),
+  tokens: tokensConfigSchema.describe(
+    'Token counting, history compression, system-prompt trim, prompt-cache shaping.',
+  ),
+  routing: routingConfigSchema.describe('Model aliases routed by request complexity.'),
 });
 export type Config = z.infer<typeof configSchema>;
 export type { UpstreamConfig, UpstreamKind } from './schema.js';

@@ -3,94 +3,195 @@ import { z } from 'zod';
 export const upstreamKindSchema = z.enum(['openai', 'anthropic']);
 export type UpstreamKind = z.infer<typeof upstreamKindSchema>;
 
-const timeoutsSchema = z.object({
-  /** TCP/TLS connect. */
-  connectMs: z.number().int().positive().default(5_000),
-  /** From sending the request to the response headers (the provider's time to first byte). */
-  firstByteMs: z.number().int().positive().default(60_000),
-  /** Longest silence between two body chunks. */
-  idleMs: z.number().int().positive().default(120_000),
+const timeoutsSchema = z.strictObject({
+  connectMs: z.number().int().positive().default(5_000).describe('TCP/TLS connect.'),
+  firstByteMs: z
+    .number()
+    .int()
+    .positive()
+    .default(60_000)
+    .describe("From sending the request to the response headers (the provider's time to first byte)."),
+  idleMs: z.number().int().positive().default(120_000).describe('Longest silence between two body chunks.'),
 });
 
-const retrySchema = z.object({
-  /** Attempts per upstream candidate, the first one included. */
-  maxAttempts: z.number().int().min(1).max(10).default(3),
-  baseDelayMs: z.number().int().min(0).default(250),
-  maxDelayMs: z.number().int().min(0).default(20_000),
+const retrySchema = z.strictObject({
+  maxAttempts: z
+    .number()
+    .int()
+    .min(1)
+    .max(10)
+    .default(3)
+    .describe('Attempts per upstream candidate, the first one included.'),
+  baseDelayMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(250)
+    .describe(
+      'Back-off ceiling before the first retry (full jitter), doubling per attempt; an upstream `Retry-After` replaces it.',
+    ),
+  maxDelayMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(20_000)
+    .describe('Cap on the exponential back-off between two attempts.'),
 });
 
 /** How long the HTTP edge waits on a client sending its request; slow senders are cut. */
 const serverSchema = z
-  .object({
-    /** Time to receive the request line and headers (Node's `headersTimeout`); 408 and close after it. */
-    headersTimeoutMs: z.number().int().positive().default(15_000),
-    /** Time to receive the whole request, body included (Node's `requestTimeout`). The reply is not bounded by it. */
-    requestReadTimeoutMs: z.number().int().positive().default(120_000),
-    /** Longest silence while reading a request body; 408 and close after it. */
-    bodyIdleTimeoutMs: z.number().int().positive().default(15_000),
+  .strictObject({
+    headersTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(15_000)
+      .describe(
+        "Time to receive the request line and headers (Node's `headersTimeout`); 408 and close after it.",
+      ),
+    requestReadTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(120_000)
+      .describe(
+        "Time to receive the whole request, body included (Node's `requestTimeout`). The reply is not bounded by it.",
+      ),
+    bodyIdleTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(15_000)
+      .describe('Longest silence while reading a request body; 408 and close after it.'),
   })
   .refine((s) => s.headersTimeoutMs <= s.requestReadTimeoutMs, {
     message: 'headersTimeoutMs must not exceed requestReadTimeoutMs',
     path: ['headersTimeoutMs'],
   });
 
-const corsSchema = z.object({
-  /**
-   * Browser origins allowed to call the gateway, exactly as the browser sends them
-   * (`https://app.example.com`). Empty: no CORS headers at all, so web pages cannot read replies
-   * or send JSON cross-site.
-   */
+const corsSchema = z.strictObject({
   origins: z
     .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin: scheme://host[:port], no path'))
-    .default([]),
+    .default([])
+    .describe(
+      'Browser origins allowed to call the gateway, exactly as the browser sends them (`https://app.example.com`). Empty: no CORS headers at all, so web pages cannot read replies or send JSON cross-site.',
+    ),
 });
 
-export const upstreamSchema = z.object({
+export const upstreamSchema = z.strictObject({
   name: z
     .string()
     .min(1)
-    .regex(/^[\w.-]+$/, 'letters, digits, _ . - only'),
-  kind: upstreamKindSchema,
-  /** Base URL including the API prefix, e.g. https://api.openai.com/v1 */
-  baseUrl: z.url(),
-  /** Name of the environment variable holding the provider key (the key itself never sits in config). */
-  apiKeyEnv: z.string().min(1).optional(),
-  /** Exact model names or `*` glob patterns this upstream serves. */
-  models: z.array(z.string().min(1)).min(1).default(['*']),
-  /** Keep-alive connections in this upstream's pool. */
-  connections: z.number().int().positive().default(256),
-  timeouts: timeoutsSchema.partial().optional(),
-  retry: retrySchema.partial().optional(),
-  /** Extra headers sent upstream on every request (e.g. an org id). */
-  headers: z.record(z.string(), z.string()).default({}),
-  /** Client header name prefixes forwarded upstream (e.g. `x-mock-` for the simulated upstream's fault injection). */
-  forwardHeaderPrefixes: z.array(z.string().min(1)).default([]),
+    .regex(/^[\w.-]+$/, 'letters, digits, _ . - only')
+    .describe('Unique name, used in logs, stats, `flow.upstreams` and rate-limit rules.'),
+  kind: upstreamKindSchema.describe(
+    'API dialect the upstream speaks: `openai` (OpenAI-compatible servers too) or `anthropic`.',
+  ),
+  baseUrl: z
+    .url()
+    .describe(
+      'Base URL. OpenAI kind: with the API prefix (https://api.openai.com/v1). Anthropic kind: with or without `/v1` (https://api.anthropic.com).',
+    ),
+  apiKeyEnv: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Name of the environment variable holding the provider key (the key itself never sits in config).',
+    ),
+  models: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['*'])
+    .describe('Exact model names or `*` glob patterns this upstream serves.'),
+  connections: z
+    .number()
+    .int()
+    .positive()
+    .default(256)
+    .describe("Keep-alive connections in this upstream's pool."),
+  timeouts: timeoutsSchema
+    .partial()
+    .optional()
+    .describe('Overrides of the top-level `timeouts` for this upstream.'),
+  retry: retrySchema.partial().optional().describe('Overrides of the top-level `retry` for this upstream.'),
+  headers: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Extra headers sent upstream on every request (e.g. an org id).'),
+  forwardHeaderPrefixes: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "Client header name prefixes forwarded upstream (e.g. `x-mock-` for the simulated upstream's fault injection).",
+    ),
 });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
-export const coreConfigSchema = z.object({
-  host: z.string().default('127.0.0.1'),
-  port: z.number().int().min(0).max(65_535).default(7878),
-  dataDir: z.string().default('./.sluice'),
-  redisUrl: z.string().optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Largest accepted request body. */
+export const coreConfigSchema = z.strictObject({
+  host: z
+    .string()
+    .default('127.0.0.1')
+    .describe('Listen address (`HOST`; `--host`). `0.0.0.0` accepts connections from other machines.'),
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .default(7878)
+    .describe('Listen port (`PORT`; `--port`); 0 picks a free one.'),
+  dataDir: z
+    .string()
+    .default('./.sluice')
+    .describe(
+      'Where SQLite stores cache entries, keys, the ledger and the semantic index (`SLUICE_DATA_DIR`).',
+    ),
+  redisUrl: z
+    .string()
+    .optional()
+    .describe('Redis URL (`REDIS_URL`): shared state for several instances instead of SQLite.'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs on stdout (`SLUICE_LOG_LEVEL`).'),
   maxBodyBytes: z
     .number()
     .int()
     .positive()
-    .default(20 * 1024 * 1024),
-  /** Whole-request deadline; time queued counts. A client may ask for less with `x-sluice-timeout-ms`. */
-  requestTimeoutMs: z.number().int().positive().default(600_000),
-  server: serverSchema.default({
-    headersTimeoutMs: 15_000,
-    requestReadTimeoutMs: 120_000,
-    bodyIdleTimeoutMs: 15_000,
-  }),
-  cors: corsSchema.default({ origins: [] }),
-  timeouts: timeoutsSchema.default({ connectMs: 5_000, firstByteMs: 60_000, idleMs: 120_000 }),
-  retry: retrySchema.default({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 20_000 }),
-  upstreams: z.array(upstreamSchema).default([]),
-  /** Ordered fallback models per model, tried after the model's own upstreams fail with a retryable error. */
-  fallbacks: z.record(z.string(), z.array(z.string().min(1))).default({}),
+    .default(20 * 1024 * 1024)
+    .describe('Largest accepted request body.'),
+  requestTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(600_000)
+    .describe(
+      'Whole-request deadline; time queued counts. A client may ask for less with `x-sluice-timeout-ms`.',
+    ),
+  server: serverSchema
+    .default({
+      headersTimeoutMs: 15_000,
+      requestReadTimeoutMs: 120_000,
+      bodyIdleTimeoutMs: 15_000,
+    })
+    .describe('How long the HTTP edge waits on a client sending its request.'),
+  cors: corsSchema.default({ origins: [] }).describe('Cross-origin (browser) access.'),
+  timeouts: timeoutsSchema
+    .default({ connectMs: 5_000, firstByteMs: 60_000, idleMs: 120_000 })
+    .describe('Upstream timeouts of every upstream (each may override them).'),
+  retry: retrySchema
+    .default({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 20_000 })
+    .describe('Retries of retryable upstream failures (429, 5xx, connection errors) for every upstream.'),
+  upstreams: z
+    .array(upstreamSchema)
+    .default([])
+    .describe(
+      'The providers requests go to, matched by model. Empty: taken from the provider variables (see above).',
+    ),
+  fallbacks: z
+    .record(z.string(), z.array(z.string().min(1)))
+    .default({})
+    .describe(
+      "Ordered fallback models per model, tried after the model's own upstreams fail with a retryable error.",
+    ),
 });

@@ -8,20 +8,48 @@ import { z } from 'zod';
  */
 
 const conditionSchema = z
-  .object({
-    /** Regular expression (case-insensitive) tested on the last user message, trimmed. */
-    pattern: z.string().optional(),
-    /** Keywords searched in the last user message (case-insensitive; an ASCII keyword must start a word). */
-    keywords: z.array(z.string().min(1)).optional(),
-    /** How many distinct keywords must appear (with `keywords`). */
-    minKeywordHits: z.number().int().positive().default(1),
-    minChars: z.number().int().nonnegative().optional(),
-    maxChars: z.number().int().nonnegative().optional(),
-    /** Prompt tokens of the whole request (system, history, tools). */
-    minContextTokens: z.number().int().nonnegative().optional(),
-    maxContextTokens: z.number().int().nonnegative().optional(),
-    /** The request defines tools. */
-    hasTools: z.boolean().optional(),
+  .strictObject({
+    pattern: z
+      .string()
+      .optional()
+      .describe('Regular expression (case-insensitive) tested on the last user message, trimmed.'),
+    keywords: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        'Keywords searched in the last user message (case-insensitive; an ASCII keyword must start a word).',
+      ),
+    minKeywordHits: z
+      .number()
+      .int()
+      .positive()
+      .default(1)
+      .describe('How many distinct keywords must appear (with `keywords`).'),
+    minChars: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Last user message at least this many characters.'),
+    maxChars: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Last user message at most this many characters.'),
+    minContextTokens: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Prompt tokens of the whole request (system, history, tools).'),
+    maxContextTokens: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Prompt tokens of the whole request at most this many.'),
+    hasTools: z.boolean().optional().describe('The request defines tools.'),
   })
   .refine(
     (c) =>
@@ -35,10 +63,10 @@ const conditionSchema = z
     { message: 'a rule needs at least one condition' },
   );
 
-export const routingRuleSchema = z.object({
-  name: z.string().min(1),
-  use: z.enum(['cheap', 'strong']),
-  when: conditionSchema,
+export const routingRuleSchema = z.strictObject({
+  name: z.string().min(1).describe('Rule name, reported in the `x-sluice-route` header.'),
+  use: z.enum(['cheap', 'strong']).describe("Which of the alias's models a match picks."),
+  when: conditionSchema.describe('Conditions; all must hold.'),
 });
 export type RoutingRule = z.infer<typeof routingRuleSchema>;
 
@@ -116,20 +144,25 @@ export const SEED_RULES: z.input<typeof routingRuleSchema>[] = [
   { name: 'short-translation', use: 'cheap', when: { pattern: '^(翻译|translate)(?![a-z])', maxChars: 120 } },
 ];
 
-export const routingAliasSchema = z.object({
-  cheap: z.string().min(1),
-  strong: z.string().min(1),
-  /** Used when no rule matches. */
-  default: z.enum(['cheap', 'strong']).default('cheap'),
-  rules: z.array(routingRuleSchema).prefault(SEED_RULES),
+export const routingAliasSchema = z.strictObject({
+  cheap: z.string().min(1).describe('Model for simple requests.'),
+  strong: z.string().min(1).describe('Model for complex requests.'),
+  default: z.enum(['cheap', 'strong']).default('cheap').describe('Used when no rule matches.'),
+  rules: z
+    .array(routingRuleSchema)
+    .prefault(SEED_RULES)
+    .describe('Ordered rules; the first match decides (default: the built-in rules).'),
 });
 export type RoutingAlias = z.infer<typeof routingAliasSchema>;
 
 export const routingConfigSchema = z
-  .object({
-    aliases: z.record(z.string().min(1), routingAliasSchema).prefault({
-      auto: { cheap: 'gpt-4o-mini', strong: 'gpt-4o' },
-    }),
+  .strictObject({
+    aliases: z
+      .record(z.string().min(1), routingAliasSchema)
+      .describe('Model names that route by complexity (a request with `model: auto` by default).')
+      .prefault({
+        auto: { cheap: 'gpt-4o-mini', strong: 'gpt-4o' },
+      }),
   })
   .prefault({});
 
