@@ -65,7 +65,15 @@ export async function startSluice(opts: StartOptions): Promise<RunningSluice> {
   const opened = await openGateway(opts);
   const { gateway, env } = opened;
   const server = createHttpServer(gateway, { routes: extraRoutes(gateway, env.SLUICE_ADMIN_KEY) });
-  const { url, port } = await listen(server, gateway.config.port, gateway.config.host);
+  let address: { url: string; port: number };
+  try {
+    address = await listen(server, gateway.config.port, gateway.config.host);
+  } catch (e) {
+    // Port in use and the like: release storage and the simulated upstream before reporting.
+    await opened.close();
+    throw e;
+  }
+  const { url, port } = address;
   return {
     url,
     port,

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
+import { nearestKey } from '../config/issues.js';
 import { SluiceError } from '../errors.js';
 import type { KeyStore, PublicKeyRecord } from './keys.js';
 import { presentedKey } from './stage.js';
@@ -19,43 +20,61 @@ export function isAdmin(headers: IncomingHttpHeaders, adminKey: string | undefin
   return timingSafeEqual(a, b);
 }
 
+/** Body of `POST /admin/keys`, in camelCase like the config and the replies. */
 export const newKeySchema = z.strictObject({
   user: z.string().min(1).max(200),
   team: z.string().min(1).max(200).optional(),
   tier: z.string().min(1).max(100).optional(),
   name: z.string().max(200).optional(),
-  daily_usd: z.number().nonnegative().optional(),
-  monthly_usd: z.number().nonnegative().optional(),
+  dailyUsd: z.number().nonnegative().optional(),
+  monthlyUsd: z.number().nonnegative().optional(),
   compress: z.boolean().optional(),
 });
 
+/** snake_case spellings the first version of the API asked for; still accepted. */
+const SNAKE_CASE_ALIASES: Readonly<Record<string, keyof z.infer<typeof newKeySchema>>> = {
+  daily_usd: 'dailyUsd',
+  monthly_usd: 'monthlyUsd',
+};
+
+function withCamelCaseNames(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const out: Record<string, unknown> = { ...body };
+  for (const [snake, camel] of Object.entries(SNAKE_CASE_ALIASES)) {
+    if (!(snake in out)) continue;
+    if (camel in out) throw invalidKeyRequest(`send ${camel} or ${snake}, not both`, camel);
+    out[camel] = out[snake];
+    delete out[snake];
+  }
+  return out;
+}
+
+function invalidKeyRequest(message: string, param: string | null): SluiceError {
+  return new SluiceError('invalid_request', `invalid key request: ${message}`, { param });
+}
+
 /** `POST /admin/keys` — the key is in the answer once and never again. */
 export async function createKey(keys: KeyStore, body: unknown): Promise<{ key: string } & PublicKeyRecord> {
-  const parsed = newKeySchema.safeParse(body);
+  const parsed = newKeySchema.safeParse(withCamelCaseNames(body));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new SluiceError(
-      'invalid_request',
-      `invalid key request: ${issue.path.join('.') || 'body'}: ${issue.message}`,
-      {
-        param: issue.path.join('.') || null,
-      },
-    );
+    const where = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      const unknown = issue.keys[0];
+      const meant = nearestKey(unknown, Object.keys(newKeySchema.shape));
+      throw invalidKeyRequest(
+        `${unknown} is not a field${meant ? `; did you mean ${meant}?` : ''} ` +
+          `(fields: ${Object.keys(newKeySchema.shape).join(', ')})`,
+        unknown,
+      );
+    }
+    throw invalidKeyRequest(`${where || 'body'}: ${issue.message}`, where || null);
   }
-  const p = parsed.data;
-  const { key, record } = await keys.create({
-    user: p.user,
-    team: p.team,
-    tier: p.tier,
-    name: p.name,
-    dailyUsd: p.daily_usd,
-    monthlyUsd: p.monthly_usd,
-    compress: p.compress,
-  });
+  const { key, record } = await keys.create(parsed.data);
   return { key, ...record };
 }
 
-/** `DELETE /admin/keys/:id` */
+/** `DELETE /admin/keys/{id}` */
 export async function revokeKey(keys: KeyStore, id: string): Promise<PublicKeyRecord> {
   const record = await keys.revoke(id);
   if (!record) {
@@ -64,6 +83,13 @@ export async function revokeKey(keys: KeyStore, id: string): Promise<PublicKeyRe
       throw new SluiceError('invalid_request', `key ${id} is declared in config; remove it there`);
     throw new SluiceError('not_found', `no key with id ${id}`);
   }
+  return record;
+}
+
+/** `GET /admin/keys/{id}` */
+export async function getKey(keys: KeyStore, id: string): Promise<PublicKeyRecord> {
+  const record = await keys.get(id);
+  if (!record) throw new SluiceError('not_found', `no key with id ${id}`);
   return record;
 }
 

@@ -81,7 +81,7 @@ export class KeyStore {
     }
   }
 
-  /** True when any key is configured; then every request must present one. */
+  /** True when any key exists, revoked ones included (`auth.required: auto` then requires one). */
   async hasKeys(): Promise<boolean> {
     if (this.#configKeys.size > 0) return true;
     const now = this.#now();

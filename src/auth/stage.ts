@@ -1,7 +1,7 @@
 /**
- * Identify the caller. With virtual keys configured, every request must present one
- * (`Authorization: Bearer <key>`, or `x-api-key` as Anthropic clients send it); the key decides
- * user, team and tier, and request headers cannot override them. Without keys, the caller is
+ * Identify the caller. When a key is required (`auth.required`, see mode.ts), every request must
+ * present one (`Authorization: Bearer <key>`, or `x-api-key` as Anthropic clients send it); the key
+ * decides user, team and tier, and request headers cannot override them. Otherwise the caller is
  * who the request says (`x-sluice-user`, else the body's `user`), with team and tier from
  * `auth.users`. Either way the client's credentials are never sent upstream: provider keys
  * stay on the server.
@@ -11,6 +11,7 @@ import { SluiceError } from '../errors.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import type { AuthConfig } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
+import { keyRequired, missingKeyMessage } from './mode.js';
 
 /** `ctx.notes` key under which the auth stage leaves the caller's KeyRecord (budgets, compression read it). */
 export const KEY_NOTE = 'auth.key';
@@ -32,14 +33,9 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 export function authStage(deps: { keys: KeyStore; config: AuthConfig }): Stage {
   const { keys, config } = deps;
   return async (ctx, next) => {
-    if (await keys.hasKeys()) {
-      const key = presentedKey(ctx.headers);
-      if (!key) {
-        throw new SluiceError(
-          'unauthorized',
-          'Missing API key: send Authorization: Bearer <your Sluice key>.',
-        );
-      }
+    const key = presentedKey(ctx.headers);
+    if (await keyRequired(config.required, keys)) {
+      if (!key) throw new SluiceError('unauthorized', missingKeyMessage(config.required));
       const resolved = await keys.resolve(key);
       if (!resolved.ok) {
         throw new SluiceError(
@@ -47,15 +43,27 @@ export function authStage(deps: { keys: KeyStore; config: AuthConfig }): Stage {
           resolved.reason === 'revoked' ? 'This API key has been revoked.' : 'Invalid API key.',
         );
       }
-      const r = resolved.record;
-      ctx.caller = { user: r.user, team: r.team, keyId: r.id, tier: r.tier ?? config.defaultKeyTier };
-      ctx.notes.set(KEY_NOTE, r);
-    } else {
-      const known = config.users[ctx.caller.user];
-      const tier = ctx.caller.tier ?? known?.tier ?? config.defaultTier;
-      const team = ctx.caller.team ?? known?.team;
-      ctx.caller = { user: ctx.caller.user, ...(team ? { team } : {}), ...(tier ? { tier } : {}) };
+      identifyByKey(ctx, resolved.record, config);
+      return next();
     }
+    // Keys optional: a valid one still names its caller (budgets, ledger); anything else, such as
+    // the placeholder key an SDK insists on, is ignored.
+    if (key && config.required === 'never') {
+      const resolved = await keys.resolve(key);
+      if (resolved.ok) {
+        identifyByKey(ctx, resolved.record, config);
+        return next();
+      }
+    }
+    const known = config.users[ctx.caller.user];
+    const tier = ctx.caller.tier ?? known?.tier ?? config.defaultTier;
+    const team = ctx.caller.team ?? known?.team;
+    ctx.caller = { user: ctx.caller.user, ...(team ? { team } : {}), ...(tier ? { tier } : {}) };
     return next();
   };
+}
+
+function identifyByKey(ctx: RequestContext, r: KeyRecord, config: AuthConfig): void {
+  ctx.caller = { user: r.user, team: r.team, keyId: r.id, tier: r.tier ?? config.defaultKeyTier };
+  ctx.notes.set(KEY_NOTE, r);
 }

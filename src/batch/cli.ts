@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { usageMessage } from '../cli-errors.js';
 import {
   type BatchInputLine,
   type BatchOutputRecord,
@@ -72,7 +73,7 @@ export async function batchCommand(argv: string[], deps: BatchCliDeps): Promise<
   try {
     args = parseBatchArgs(argv);
   } catch (error) {
-    say(`sluice batch: ${(error as Error).message}\n${BATCH_USAGE}`);
+    say(usageMessage('batch', (error as Error).message));
     return 2;
   }
 

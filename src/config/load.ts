@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { type Config, configSchema } from './index.js';
+import { formatConfigIssues } from './issues.js';
 import type { UpstreamConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -14,6 +15,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Values that win over file and env (CLI flags). */
   overrides?: Partial<Pick<Config, 'port' | 'host'>>;
+  /**
+   * Serve from the simulated upstream even though a config file was given (`serve --simulated`).
+   * Without it, a config file that names no upstream is an error: the user asked for a setup and
+   * must not silently get synthetic replies.
+   */
+  simulated?: boolean;
 }
 
 export interface LoadedConfig {
@@ -22,6 +29,8 @@ export interface LoadedConfig {
   simulated: boolean;
   /** How the upstreams were chosen, for the start-up banner. */
   source: string;
+  /** Things that will not stop start-up but probably are mistakes (an unset `apiKeyEnv`). */
+  warnings: string[];
 }
 
 /** Read, merge and validate the configuration once at boot. Throws ConfigError naming the bad field. */
@@ -31,24 +40,57 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
   applyEnv(raw, env);
   Object.assign(raw, stripUndefined(opts.overrides ?? {}));
+  // Validate what the user wrote before filling anything in, so a misspelt `upstreams` is
+  // reported as such rather than papered over by the fallbacks below.
+  const written = configSchema.safeParse(raw);
+  if (!written.success) throw invalidConfig(written.error, file);
 
   let source = file ? `config file ${file}` : 'defaults';
   let simulated = false;
-  if (!Array.isArray(raw.upstreams) || raw.upstreams.length === 0) {
+  if (opts.simulated) {
+    raw.upstreams = [];
+    simulated = true;
+  } else if (!Array.isArray(raw.upstreams) || raw.upstreams.length === 0) {
     const fromEnv = upstreamsFromEnv(env);
     raw.upstreams = fromEnv;
     if (fromEnv.length > 0) source = `environment (${fromEnv.map((u) => u.name).join(', ')})`;
-    else simulated = true;
+    else if (file) {
+      throw new ConfigError(
+        `config file ${file} names no upstream, and neither OPENAI_API_KEY nor ANTHROPIC_API_KEY is set.\n` +
+          '  Add an `upstreams:` list (see docs/configuration.md), set a provider key, or pass --simulated\n' +
+          '  to answer from the built-in simulated upstream.',
+      );
+    } else simulated = true;
   }
   const config = validateConfig(raw);
-  if (simulated) source = 'built-in simulated upstream (no OPENAI_API_KEY, ANTHROPIC_API_KEY or config)';
-  return { config, simulated, source };
+  if (simulated) {
+    source = file
+      ? `built-in simulated upstream (--simulated; config file ${file})`
+      : 'built-in simulated upstream (no OPENAI_API_KEY, ANTHROPIC_API_KEY or config)';
+  }
+  return { config, simulated, source, warnings: simulated ? [] : configWarnings(config, env) };
+}
+
+/** Mistakes that do not stop start-up: an upstream whose key variable is unset will answer 401. */
+export function configWarnings(config: Pick<Config, 'upstreams'>, env: NodeJS.ProcessEnv): string[] {
+  return config.upstreams.flatMap((u) =>
+    u.apiKeyEnv && !env[u.apiKeyEnv]
+      ? [
+          `upstream ${u.name}: apiKeyEnv ${u.apiKeyEnv} is not set, so requests to it go without a key ` +
+            '(the provider will likely answer 401)',
+        ]
+      : [],
+  );
 }
 
 export function validateConfig(raw: unknown): Config {
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`invalid config:\n${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw invalidConfig(parsed.error);
   return parsed.data;
+}
+
+function invalidConfig(error: z.ZodError, file?: string): ConfigError {
+  return new ConfigError(`invalid config${file ? ` in ${file}` : ''}:\n${formatConfigIssues(error)}`);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -83,7 +125,7 @@ export function upstreamsFromEnv(env: NodeJS.ProcessEnv): Array<Partial<Upstream
     list.push({
       name: 'anthropic',
       kind: 'anthropic',
-      baseUrl: withV1(env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'),
+      baseUrl: env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com',
       apiKeyEnv: env.ANTHROPIC_API_KEY ? 'ANTHROPIC_API_KEY' : undefined,
       models: ['*'],
     });
@@ -98,25 +140,6 @@ export function upstreamsFromEnv(env: NodeJS.ProcessEnv): Array<Partial<Upstream
     });
   }
   return list;
-}
-
-/** The Anthropic SDK's base URL has no /v1; ours includes the API prefix. */
-function withV1(url: string): string {
-  const trimmed = url.replace(/\/+$/, '');
-  return trimmed.endsWith('/v1') ? trimmed : `${trimmed}/v1`;
-}
-
-function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.reduce<string>(
-        (acc, part) =>
-          typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part),
-        '',
-      );
-      return `  ${path || '(root)'}: ${issue.message}`;
-    })
-    .join('\n');
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -7,7 +7,7 @@
  *
  * and gives the upstream stage `usageReader`.
  */
-import { createKey, listKeys, revokeKey } from '../auth/admin.js';
+import { createKey, getKey, listKeys, revokeKey } from '../auth/admin.js';
 import type { AuthConfig } from '../auth/config.js';
 import { KeyStore } from '../auth/keys.js';
 import { authStage } from '../auth/stage.js';
@@ -114,6 +114,7 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
     admin: {
       createKey: (body: unknown) => createKey(keys, body),
       revokeKey: (id: string) => revokeKey(keys, id),
+      getKey: (id: string) => getKey(keys, id),
       listKeys: () => listKeys(keys),
       /** `GET /admin/usage?user=&team=&model=&days=N&detailed=1` */
       usage: async (params: URLSearchParams) => {

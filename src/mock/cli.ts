@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
+import { UsageError } from '../cli-errors.js';
 import { startMockUpstream } from './server.js';
 
-const USAGE = `Usage: sluice mock-upstream [options]
+export const MOCK_UPSTREAM_USAGE = `Usage: sluice mock-upstream [options]
   --port N              listen port (default 7879; 0 = ephemeral)
   --host H              listen address (default 127.0.0.1)
   --latency-ms N        time to first byte (default 0)
@@ -13,13 +14,14 @@ const USAGE = `Usage: sluice mock-upstream [options]
   --slow-ms N           delay of a slow fault (default 2000)
   --retry-after S       retry-after seconds on 429s (default 1)
   --seed N              seed of the fault draws (default 1)
-  --api-key KEY         require this key (Authorization: Bearer or x-api-key)`;
+  --api-key KEY         require this key (Authorization: Bearer or x-api-key)
+  -h, --help            this help`;
 
 function number(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n))
-    throw new Error(`--${name} expects a number, got "${raw}"\n${USAGE}`);
+    throw new UsageError(`--${name} expects a number, got "${raw}"`);
   return n;
 }
 
@@ -45,7 +47,7 @@ export async function mockUpstreamCommand(argv: string[]): Promise<void> {
     },
   });
   if (values.help) {
-    console.log(USAGE);
+    console.log(MOCK_UPSTREAM_USAGE);
     return;
   }
   const mock = await startMockUpstream({

@@ -33,7 +33,10 @@ const API_ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
 
 const DEADLINE_BACKSTOP_MS = 25;
 
-/** A route outside the pipeline (health, models, stats, admin), keyed `METHOD path`. Returns a JSON-able value. */
+/**
+ * A route outside the pipeline (health, models, stats, admin), keyed `METHOD path`; a path ending
+ * in `/*` matches one more segment. Returns a JSON-able value.
+ */
 export type ExtraRoute = (req: IncomingMessage, url: URL) => Promise<unknown> | unknown;
 
 export interface HttpServerOptions {
@@ -57,7 +60,10 @@ export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {})
       );
       return;
     }
-    const extra = routes.get(`${req.method} ${path}`);
+    // `METHOD /parent/*` routes take the last path segment as a parameter (`DELETE /admin/keys/{id}`).
+    const extra =
+      routes.get(`${req.method} ${path}`) ??
+      routes.get(`${req.method} ${path.slice(0, path.lastIndexOf('/'))}/*`);
     if (extra) {
       handleExtra(extra, req, res, new URL(url, 'http://local')).catch((e) =>
         gateway.log.error({ err: e }, 'unhandled error in route'),

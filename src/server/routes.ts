@@ -59,9 +59,15 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
     'GET /admin/usage': admin((_req, url) => economy.admin.usage(url.searchParams)),
     'GET /admin/keys': admin(() => economy.admin.listKeys()),
     'POST /admin/keys': admin(async (req) => economy.admin.createKey(await jsonBody(req, gateway))),
+    'GET /admin/keys/*': admin((_req, url) => economy.admin.getKey(keyIdFromPath(url))),
+    'DELETE /admin/keys/*': admin((_req, url) => economy.admin.revokeKey(keyIdFromPath(url))),
+    /** Deprecated spelling of `DELETE /admin/keys/{id}`, kept for scripts written against it. */
     'DELETE /admin/keys': admin(async (_req, url) => {
       const id = url.searchParams.get('id');
-      if (!id) throw new SluiceError('invalid_request', 'pass the key id as ?id=', { param: 'id' });
+      if (!id)
+        throw new SluiceError('invalid_request', 'name the key in the path: DELETE /admin/keys/{id}', {
+          param: 'id',
+        });
       return economy.admin.revokeKey(id);
     }),
     /** Body: `{ user?, team?, key?, shared?, model? }`; the scope is derived as the cache derives it. */
@@ -104,6 +110,15 @@ function purgeRequest(body: unknown): z.infer<typeof purgeSchema> {
   const malformed = findMalformed(parsed.data);
   if (malformed) throw malformedError(malformed);
   return parsed.data;
+}
+
+const KEYS_PATH = '/admin/keys/';
+
+function keyIdFromPath(url: URL): string {
+  const id = decodeURIComponent(url.pathname.slice(KEYS_PATH.length));
+  if (!id || id.includes('/'))
+    throw new SluiceError('invalid_request', 'expected /admin/keys/{id}', { param: 'id' });
+  return id;
 }
 
 async function jsonBody(req: IncomingMessage, gateway: Gateway): Promise<unknown> {

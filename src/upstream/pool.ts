@@ -1,12 +1,13 @@
 import { Pool } from 'undici';
 import type { Config, UpstreamConfig } from '../config/index.js';
+import { apiBasePath } from './providers.js';
 import { SecretScrubber } from './scrub.js';
 
 /** An upstream ready to take requests: its keep-alive pool and resolved settings. */
 export interface UpstreamTarget {
   readonly config: UpstreamConfig;
   readonly pool: Pool;
-  /** Path prefix of the base URL, e.g. `/v1`. */
+  /** Path prefix of every request, e.g. `/v1` (see `apiBasePath`). */
   readonly basePath: string;
   /** Resolved from `apiKeyEnv` at boot; never logged. */
   readonly apiKey: string | undefined;
@@ -38,7 +39,7 @@ export class UpstreamPools {
       this.#targets.set(upstream.name, {
         config: upstream,
         pool,
-        basePath: url.pathname.replace(/\/+$/, ''),
+        basePath: apiBasePath(upstream.kind, upstream.baseUrl),
         apiKey: upstream.apiKeyEnv ? env[upstream.apiKeyEnv] : undefined,
         timeouts,
         retry: { ...config.retry, ...upstream.retry },

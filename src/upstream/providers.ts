@@ -26,6 +26,17 @@ export const PROVIDERS: Readonly<Record<UpstreamKind, ProviderSpec>> = {
   },
 };
 
+/**
+ * The path prefix requests to an upstream start with. An OpenAI base URL carries its API prefix
+ * (`…/v1`, as the OpenAI SDK's does). An Anthropic base URL is taken with or without `/v1`: the
+ * Anthropic SDK's base URL has none and adds `/v1/messages` itself, so people copy it either way.
+ */
+export function apiBasePath(kind: UpstreamKind, baseUrl: string): string {
+  const path = new URL(baseUrl).pathname.replace(/\/+$/, '');
+  if (kind === 'anthropic' && !path.endsWith('/v1')) return `${path}/v1`;
+  return path;
+}
+
 /** Upstream response headers worth passing to the client (rate-limit state, retry hints). */
 export function isForwardedResponseHeader(name: string): boolean {
   return (
