@@ -23,11 +23,12 @@ export function describeAuthMode(mode: AuthRequired, hasKeys: boolean): string {
         'creating the first key makes a key required for every request';
 }
 
-/** Why a request without a key was refused. */
-export function missingKeyMessage(mode: AuthRequired): string {
+/** Why a request without a usable key was refused: the mode that requires one, and what to send. */
+export function keyRefusalMessage(mode: AuthRequired, presented: 'none' | 'unknown'): string {
   const why =
     mode === 'always'
       ? 'this gateway requires a Sluice virtual key on every request (auth.required: always)'
       : 'this gateway requires a Sluice virtual key because virtual keys exist (auth.required: auto)';
-  return `Missing API key: ${why}. Send Authorization: Bearer <your Sluice key> (or x-api-key).`;
+  const what = presented === 'none' ? 'Missing API key' : 'Invalid API key';
+  return `${what}: ${why}. Send Authorization: Bearer <your Sluice key> (or x-api-key).`;
 }

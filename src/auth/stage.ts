@@ -11,7 +11,7 @@ import { SluiceError } from '../errors.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import type { AuthConfig } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
-import { keyRequired, missingKeyMessage } from './mode.js';
+import { keyRefusalMessage, keyRequired } from './mode.js';
 
 /** `ctx.notes` key under which the auth stage leaves the caller's KeyRecord (budgets, compression read it). */
 export const KEY_NOTE = 'auth.key';
@@ -35,12 +35,14 @@ export function authStage(deps: { keys: KeyStore; config: AuthConfig }): Stage {
   return async (ctx, next) => {
     const key = presentedKey(ctx.headers);
     if (await keyRequired(config.required, keys)) {
-      if (!key) throw new SluiceError('unauthorized', missingKeyMessage(config.required));
+      if (!key) throw new SluiceError('unauthorized', keyRefusalMessage(config.required, 'none'));
       const resolved = await keys.resolve(key);
       if (!resolved.ok) {
         throw new SluiceError(
           'unauthorized',
-          resolved.reason === 'revoked' ? 'This API key has been revoked.' : 'Invalid API key.',
+          resolved.reason === 'revoked'
+            ? 'This API key has been revoked.'
+            : keyRefusalMessage(config.required, 'unknown'),
         );
       }
       identifyByKey(ctx, resolved.record, config);
