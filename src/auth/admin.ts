@@ -5,8 +5,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
-import { nearestKey } from '../config/issues.js';
 import { SluiceError } from '../errors.js';
+import { invalidAdminBody, parseAdminBody } from '../server/admin-body.js';
 import type { KeyStore, PublicKeyRecord } from './keys.js';
 import { presentedKey } from './stage.js';
 
@@ -42,35 +42,17 @@ function withCamelCaseNames(body: unknown): unknown {
   const out: Record<string, unknown> = { ...body };
   for (const [snake, camel] of Object.entries(SNAKE_CASE_ALIASES)) {
     if (!(snake in out)) continue;
-    if (camel in out) throw invalidKeyRequest(`send ${camel} or ${snake}, not both`, camel);
+    if (camel in out) throw invalidAdminBody('key request', `send ${camel} or ${snake}, not both`, camel);
     out[camel] = out[snake];
     delete out[snake];
   }
   return out;
 }
 
-function invalidKeyRequest(message: string, param: string | null): SluiceError {
-  return new SluiceError('invalid_request', `invalid key request: ${message}`, { param });
-}
-
 /** `POST /admin/keys` — the key is in the answer once and never again. */
 export async function createKey(keys: KeyStore, body: unknown): Promise<{ key: string } & PublicKeyRecord> {
-  const parsed = newKeySchema.safeParse(withCamelCaseNames(body));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.join('.');
-    if (issue.code === 'unrecognized_keys') {
-      const unknown = issue.keys[0];
-      const meant = nearestKey(unknown, Object.keys(newKeySchema.shape));
-      throw invalidKeyRequest(
-        `${unknown} is not a field${meant ? `; did you mean ${meant}?` : ''} ` +
-          `(fields: ${Object.keys(newKeySchema.shape).join(', ')})`,
-        unknown,
-      );
-    }
-    throw invalidKeyRequest(`${where || 'body'}: ${issue.message}`, where || null);
-  }
-  const { key, record } = await keys.create(parsed.data);
+  const fields = parseAdminBody(newKeySchema, withCamelCaseNames(body), 'key request');
+  const { key, record } = await keys.create(fields);
   return { key, ...record };
 }
 

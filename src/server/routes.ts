@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
 import { isAdmin } from '../auth/admin.js';
 import { scopeOf } from '../cache/key.js';
 import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { modelMatcher } from '../route/upstreams.js';
-import { z } from 'zod';
 import { buildUpstreamHeaders } from '../upstream/providers.js';
+import { parseAdminBody } from './admin-body.js';
 import { requireJsonContentType } from './content-type.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
 import { malformedError } from './validate.js';
@@ -97,19 +98,10 @@ const purgeSchema = z.strictObject({
 
 /** The purge body checked like an API body: an object of known fields, well-formed text. */
 function purgeRequest(body: unknown): z.infer<typeof purgeSchema> {
-  const parsed = purgeSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const param = issue.path.map(String).join('.');
-    throw new SluiceError(
-      'invalid_request',
-      `${param || 'body'}: ${issue.message}; send { user?, team?, key?, shared?, model? }`,
-      { param: param || null },
-    );
-  }
-  const malformed = findMalformed(parsed.data);
+  const parsed = parseAdminBody(purgeSchema, body, 'purge request');
+  const malformed = findMalformed(parsed);
   if (malformed) throw malformedError(malformed);
-  return parsed.data;
+  return parsed;
 }
 
 const KEYS_PATH = '/admin/keys/';
