@@ -1,4 +1,5 @@
 import { countTokens, decodeGenerator, encode } from 'gpt-tokenizer';
+import { countBounded, segmentsOf } from '../tokens/bounded-count.js';
 import { BoundedMap } from './bounded-map.js';
 import { digest } from './random.js';
 
@@ -11,14 +12,19 @@ const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 // prompts in memory.
 const memo = new BoundedMap<string, number>(8192);
 const LONG_TEXT = 1024;
+const countPlain = (text: string): number => countTokens(text, PLAIN_TEXT);
 
-/** Token count of `text` with o200k_base (gpt-tokenizer's default encoding). */
+/**
+ * Token count of `text` with o200k_base (gpt-tokenizer's default encoding), in linear time:
+ * long unbroken runs are cut and very long texts sampled, like the gateway's own counter
+ * (the mock runs in-process in tests, so its loop is the gateway's).
+ */
 export function tokensOf(text: string): number {
   if (text.length === 0) return 0;
   const key = text.length > LONG_TEXT ? digest(text).key : text;
   const hit = memo.get(key);
   if (hit !== undefined) return hit;
-  const n = countTokens(text, PLAIN_TEXT);
+  const n = countBounded(text, countPlain).tokens;
   memo.set(key, n);
   return n;
 }
@@ -35,7 +41,9 @@ export interface TokenPieces {
  * the (possibly cut) text.
  */
 export function tokenPieces(text: string, limit = Number.POSITIVE_INFINITY): TokenPieces {
-  const ids = encode(text, PLAIN_TEXT);
+  // Encoded segment by segment: one unbroken run would make a single encode quadratic.
+  const ids: number[] = [];
+  for (const segment of segmentsOf(text)) for (const id of encode(segment, PLAIN_TEXT)) ids.push(id);
   const kept = ids.length > limit ? ids.slice(0, limit) : ids;
   const pieces: string[] = [];
   let carry = '';

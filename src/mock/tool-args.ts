@@ -9,12 +9,23 @@ const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 
 const MAX_DEPTH = 4;
 const FALLBACK_WORDS = ['example', 'sample', 'value', 'default'];
+const MAX_WORD_CHARS = 64;
 
 /** Words of the question worth quoting as string arguments, last first ("weather in Paris" → Paris). */
 export function candidateWords(question: string): string[] {
   const words = question.match(/[\p{L}\p{N}][\p{L}\p{N}'-]*/gu) ?? [];
-  const long = words.filter((w) => w.length >= 3).reverse();
+  // A word is quoted whole into arguments; an unbroken 100k-character run is cut, not echoed.
+  const long = words
+    .filter((w) => w.length >= 3)
+    .map((w) => (w.length > MAX_WORD_CHARS ? cutWord(w) : w))
+    .reverse();
   return long.length > 0 ? long : FALLBACK_WORDS;
+}
+
+/** The first MAX_WORD_CHARS characters, without splitting a surrogate pair. */
+function cutWord(word: string): string {
+  const last = word.charCodeAt(MAX_WORD_CHARS - 1);
+  return word.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_WORD_CHARS - 1 : MAX_WORD_CHARS);
 }
 
 class ArgumentMaker {

@@ -11,7 +11,7 @@ import { PURPOSE_NOTE } from '../cost/record-stage.js';
 import type { KvStore } from '../store/types.js';
 import { compressHistory, type Summariser } from './compress.js';
 import type { TokensConfig } from './config.js';
-import { countRequestTokens, countText } from './count.js';
+import { countRequestTokens, textCounter } from './count.js';
 import { trimSystemPrompts } from './system-trim.js';
 
 /** `ctx.notes` key: `{ before, after, replaced, summary }` when a history was compressed. */
@@ -56,7 +56,7 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
         ctx.dialect,
         ctx.body,
         config.systemTrim,
-        (t) => countText(t, model, config.estimateFactor).tokens,
+        textCounter(model, config.estimateFactor),
       );
       if (trimmed) {
         ctx.body = trimmed.body;

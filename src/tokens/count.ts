@@ -9,12 +9,17 @@
  * (default 1.2: Claude's tokenizers produce roughly 10–30 % more tokens than o200k on English
  * and code), plus 4 tokens per message and Anthropic's tool-use system prompt (346 tokens) when
  * tools are sent. Recorded usage never comes from here while the provider reports its own.
+ *
+ * All counting goes through bounded-count.ts, so it is linear in the text and bounded in time:
+ * texts over 8,192 characters, and texts met after a call's 20 ms budget, are estimated (and
+ * the count says so); see that module for the error.
  */
 import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { formatFunctionDefinitions } from 'gpt-tokenizer/functionCalling';
 import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
 import type { Dialect, RequestContext, RouteName } from '../pipeline/types.js';
+import { CountMemo, TokenTally } from './bounded-count.js';
 import { type ChatMessage, blockText, countImages, isSystemRole, messagesOf } from './messages.js';
 
 export interface TokenCount {
@@ -63,31 +68,6 @@ export function encodingFor(model: string): Encoding | undefined {
   return encoding ?? undefined;
 }
 
-/**
- * Per-text memo: a conversation resends its whole history every turn, so only the new
- * messages should cost tokenizer time. Bounded by total characters held.
- */
-class CountMemo {
-  readonly #map = new Map<string, number>();
-  #chars = 0;
-  constructor(readonly maxChars: number) {}
-
-  count(text: string, tokenize: (s: string) => number): number {
-    if (text.length < 256) return tokenize(text);
-    const hit = this.#map.get(text);
-    if (hit !== undefined) return hit;
-    const n = tokenize(text);
-    this.#map.set(text, n);
-    this.#chars += text.length;
-    while (this.#chars > this.maxChars) {
-      const oldest = this.#map.keys().next().value as string;
-      this.#map.delete(oldest);
-      this.#chars -= oldest.length;
-    }
-    return n;
-  }
-}
-
 const memos: Record<Encoding, CountMemo> = {
   o200k_base: new CountMemo(8_000_000),
   cl100k_base: new CountMemo(2_000_000),
@@ -99,15 +79,34 @@ const tokenizers: Record<Encoding, (s: string) => number> = {
   cl100k_base: (s) => countCl100k(s, PLAIN_TEXT),
 };
 
-function countWith(encoding: Encoding, text: string): number {
-  return text ? memos[encoding].count(text, tokenizers[encoding]) : 0;
+/**
+ * One counting call's tally (see bounded-count.ts): linear in the text, bounded in time, and
+ * flagged estimated when a text was sampled or the call ran out of time.
+ */
+function tallyFor(encoding: Encoding): TokenTally {
+  return new TokenTally(tokenizers[encoding], memos[encoding]);
 }
 
 /** Tokens in a plain text for `model` (exact for OpenAI models, estimated otherwise). */
 export function countText(text: string, model: string, estimateFactor = DEFAULT_ESTIMATE_FACTOR): TokenCount {
   const encoding = encodingFor(model);
-  if (encoding) return { tokens: countWith(encoding, text), estimated: false };
-  return { tokens: Math.ceil(countWith('o200k_base', text) * estimateFactor), estimated: true };
+  const tally = tallyFor(encoding ?? 'o200k_base');
+  const tokens = tally.count(text);
+  if (encoding) return { tokens, estimated: tally.estimated };
+  return { tokens: Math.ceil(tokens * estimateFactor), estimated: true };
+}
+
+/**
+ * A `countText` for the many texts of one request (blocks, trim attempts): they share one
+ * time budget, so a body of thousands of texts stays bounded like a single text.
+ */
+export function textCounter(
+  model: string,
+  estimateFactor = DEFAULT_ESTIMATE_FACTOR,
+): (text: string) => number {
+  const encoding = encodingFor(model);
+  const tally = tallyFor(encoding ?? 'o200k_base');
+  return encoding ? (text) => tally.count(text) : (text) => Math.ceil(tally.count(text) * estimateFactor);
 }
 
 export interface CountOptions {
@@ -140,7 +139,8 @@ export function countChatTokens(
 }
 
 function countOpenAIExact(body: Record<string, unknown>, encoding: Encoding): TokenCount {
-  const count = (s: string) => countWith(encoding, s);
+  const tally = tallyFor(encoding);
+  const count = (s: string) => tally.count(s);
   const functions = openAIFunctions(body);
   const hasFunctions = functions.length > 0;
   let estimated = false;
@@ -178,7 +178,7 @@ function countOpenAIExact(body: Record<string, unknown>, encoding: Encoding): To
       (choice as { name?: string }).name;
     if (name) total += count(name) + 4;
   }
-  return { tokens: total, estimated };
+  return { tokens: total, estimated: estimated || tally.estimated };
 }
 
 function openAIMessageText(m: ChatMessage): string {
@@ -227,7 +227,8 @@ function openAIFunctions(body: Record<string, unknown>): unknown[] {
 }
 
 function estimateChat(dialect: Dialect, body: Record<string, unknown>, factor: number): TokenCount {
-  const count = (s: string) => countWith('o200k_base', s);
+  const tally = tallyFor('o200k_base');
+  const count = (s: string) => tally.count(s);
   let text = 0;
   let fixed = 0;
   if (dialect === 'anthropic' && body.system !== undefined) {
@@ -263,16 +264,20 @@ function countEmbeddingInput(body: Record<string, unknown>, options: CountOption
   const input = body.input;
   const items: unknown[] =
     Array.isArray(input) && !input.every((x) => typeof x === 'number') ? input : [input];
+  const encoding = encodingFor(model);
+  const factor = options.estimateFactor ?? DEFAULT_ESTIMATE_FACTOR;
+  // One tally for all items: a batch of thousands of inputs shares one time budget.
+  const tally = tallyFor(encoding ?? 'o200k_base');
   let tokens = 0;
   let estimated = false;
   for (const item of items) {
     if (typeof item === 'string') {
-      const c = countText(item, model, options.estimateFactor);
-      tokens += c.tokens;
-      estimated ||= c.estimated;
+      const n = tally.count(item);
+      tokens += encoding ? n : Math.ceil(n * factor);
+      estimated ||= !encoding;
     } else if (Array.isArray(item)) tokens += item.length;
   }
-  return { tokens, estimated };
+  return { tokens, estimated: estimated || tally.estimated };
 }
 
 const PROMPT_NOTE = 'tokens.prompt';

@@ -6,7 +6,7 @@
  */
 import type { Stage } from '../pipeline/types.js';
 import type { PromptCacheConfig } from './config.js';
-import { countText } from './count.js';
+import { textCounter } from './count.js';
 import { insertCacheBreakpoints } from './prompt-cache.js';
 import { PREFIX_NOTE, prefixFingerprint } from './prompt-cache-monitor.js';
 
@@ -40,7 +40,7 @@ export function promptCacheStage(
           minTokens: minFor(ctx.model),
           documentMinTokens: config.documentMinTokens,
           ttl: config.ttl,
-          countText: (t) => countText(t, ctx.model, options.estimateFactor).tokens,
+          countText: textCounter(ctx.model, options.estimateFactor),
         });
         if (result.added.length > 0) {
           ctx.body = result.body;

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 const MAX_CACHED = 50_000;
 /** Surprisal of one character not in the vocabulary. */
 const UNKNOWN_CHAR = 12;
+const MAX_WORD_CHARS = 64;
 
 let pieces: Map<string, number> | undefined;
 let longestPiece = 1;
@@ -33,7 +34,9 @@ export function wordSurprisal(word: string): number {
   const known = cache.get(word);
   if (known !== undefined) return known;
   const vocab = vocabulary();
-  const s = `\u2581${word.normalize('NFKC')}`;
+  // Past a few dozen characters a word is rare whatever follows; the cap keeps the lattice
+  // (length × longest piece) and the cache entry small for an unbroken run of text.
+  const s = `\u2581${word.slice(0, MAX_WORD_CHARS).normalize('NFKC')}`;
   // best[i] = cheapest segmentation of s[0..i) (Viterbi over the piece lattice).
   const best = new Float64Array(s.length + 1).fill(Number.POSITIVE_INFINITY);
   best[0] = 0;
