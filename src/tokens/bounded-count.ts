@@ -12,10 +12,10 @@
  *    is cut after SEGMENT_CHARS characters (never inside a surrogate pair); a token spanning
  *    that cut is counted as two, about one token more per cut (measured in `npm run
  *    bench:tokens`: under 0.5 % on runs, 0 on prose).
- * 2. A text longer than EXACT_CHARS is estimated instead: SAMPLE_WINDOWS windows spread
- *    evenly over it are counted as above and scaled by length. Cost is bounded by the sample,
- *    not the text; the error is that of the sample (≈ 0 on uniform text, a few per cent on
- *    mixed text; see BENCHMARKS.md).
+ * 2. A text longer than EXACT_CHARS is estimated instead: up to SAMPLE_WINDOWS windows
+ *    spread evenly over it are counted as above and scaled by length. Cost is bounded by the
+ *    sample (and by SAMPLE_BUDGET_MS), not the text; the error is that of the sample (under
+ *    1 % on uniform text, more on text whose density varies; see BENCHMARKS.md).
  *
  * `TokenTally` adds a per-call time budget on top: a body with thousands of mid-sized texts
  * is linear in size but could still add up, so once a tally has spent `budgetMs`, later
@@ -26,8 +26,12 @@
 export const SEGMENT_CHARS = 128;
 /** Texts up to this length are counted (near-)exactly; longer ones are sampled. */
 export const EXACT_CHARS = 32_768;
-const SAMPLE_WINDOWS = 32;
+/** A power of two (see WINDOW_ORDER). */
+const SAMPLE_WINDOWS = 64;
 const SAMPLE_WINDOW_CHARS = 128;
+const MIN_SAMPLE_WINDOWS = 4;
+/** Time a sample may take before it settles for the windows counted so far. */
+const SAMPLE_BUDGET_MS = 5;
 /** Tokens per character assumed before a tally has counted anything (o200k on English is ≈ 0.25). */
 const FALLBACK_TOKENS_PER_CHAR = 0.25;
 /** Default time a tally may spend counting before it estimates the rest. */
@@ -128,17 +132,35 @@ export function* segmentsOf(text: string): Generator<string> {
 }
 
 /**
- * Estimate for text[from, to): SAMPLE_WINDOWS windows spread evenly over it, each starting
- * and ending at an exact cut point where one is near (so a window does not count a cut word
- * twice), counted segmented and scaled by the characters they cover. Costs O(sample).
+ * Windows visited in bit-reversed order (0, 16, 8, 24, 4 …): every prefix of the order is
+ * spread evenly over the text, so a sample stopped early still covers all of it.
+ */
+const WINDOW_ORDER = Array.from({ length: SAMPLE_WINDOWS }, (_, k) => {
+  let reversed = 0;
+  for (let bit = 1, rest = k; bit < SAMPLE_WINDOWS; bit <<= 1, rest >>= 1)
+    reversed = (reversed << 1) | (rest & 1);
+  return reversed;
+});
+
+/**
+ * Estimate for text[from, to): up to SAMPLE_WINDOWS windows spread evenly over it, each
+ * starting and ending at an exact cut point where one is near (so a window does not count a
+ * cut word twice), counted segmented and scaled by the characters they cover. Stops after
+ * MIN_SAMPLE_WINDOWS once SAMPLE_BUDGET_MS has passed (dense text on a busy machine), so the
+ * cost is bounded by the sample, not by the text or the machine's load.
  */
 export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to = text.length): number {
   const n = to - from;
-  if (n <= SAMPLE_WINDOWS * SAMPLE_WINDOW_CHARS) return countSegmented(text, tokenize, from, to).tokens;
+  // Short remainders are counted outright (bounded by this size); windows of a text shorter
+  // than the whole sample overlap, which costs accuracy nothing.
+  if (n <= MIN_SAMPLE_WINDOWS * SAMPLE_WINDOW_CHARS) return countSegmented(text, tokenize, from, to).tokens;
   const step = (n - SAMPLE_WINDOW_CHARS) / (SAMPLE_WINDOWS - 1);
+  const stopAt = performance.now() + SAMPLE_BUDGET_MS;
   let tokens = 0;
   let chars = 0;
-  for (let k = 0; k < SAMPLE_WINDOWS; k++) {
+  let windows = 0;
+  for (const k of WINDOW_ORDER) {
+    if (windows >= MIN_SAMPLE_WINDOWS && performance.now() > stopAt) break;
     const nominal = from + Math.floor(k * step);
     const start = k === 0 ? from : alignStart(text, nominal, nominal + SAMPLE_WINDOW_CHARS);
     const limit = start + SAMPLE_WINDOW_CHARS;
@@ -147,6 +169,7 @@ export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to 
     if (end <= start) continue;
     tokens += countSegmented(text, tokenize, start, end).tokens;
     chars += end - start;
+    windows++;
   }
   return chars === 0 ? 0 : Math.round((tokens * n) / chars);
 }
