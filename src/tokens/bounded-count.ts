@@ -34,6 +34,7 @@ const MIN_SAMPLE_WINDOWS = 4;
 const SAMPLE_BUDGET_MS = 5;
 /** Tokens per character assumed before a tally has counted anything (o200k on English is ≈ 0.25). */
 const FALLBACK_TOKENS_PER_CHAR = 0.25;
+const MEMO_MAX_TEXT = 1_000_000;
 /** Default time a tally may spend counting before it estimates the rest. */
 export const TALLY_BUDGET_MS = 20;
 
@@ -195,18 +196,21 @@ export function countBounded(
   return { tokens: counted.tokens + estimateBySample(text, tokenize, counted.end), estimated: true };
 }
 
-/** Remembers counts of long texts: a conversation resends its whole history every turn. */
+/**
+ * Remembers counts of long texts: a conversation resends its whole history every turn.
+ * Texts past MEMO_MAX_TEXT are not kept: hashing a 20 MB key costs more than sampling it.
+ */
 export class CountMemo {
   readonly #map = new Map<string, BoundedCount>();
   #chars = 0;
   constructor(readonly maxChars: number) {}
 
   get(text: string): BoundedCount | undefined {
-    return text.length < 256 ? undefined : this.#map.get(text);
+    return text.length < 256 || text.length > MEMO_MAX_TEXT ? undefined : this.#map.get(text);
   }
 
   set(text: string, count: BoundedCount): void {
-    if (text.length < 256 || text.length > this.maxChars) return;
+    if (text.length < 256 || text.length > MEMO_MAX_TEXT || text.length > this.maxChars) return;
     this.#map.set(text, count);
     this.#chars += text.length;
     while (this.#chars > this.maxChars) {
