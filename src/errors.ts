@@ -1,6 +1,6 @@
 /**
  * One error type for the whole gateway. The wire shape (OpenAI or Anthropic JSON) is chosen
- * at the edge, in `server/error-shapes.ts`; code here only says what went wrong.
+ * at the edge, by the client's dialect (`src/dialect/`: `errorBody`, `errorEvent`); code here only says what went wrong.
  */
 export type ErrorCode =
   | 'invalid_json'
@@ -81,3 +81,18 @@ export class SluiceError extends Error {
 }
 
 export const isSluiceError = (e: unknown): e is SluiceError => e instanceof SluiceError;
+
+/**
+ * Response headers that belong to an error whatever the dialect: its own extra headers, an
+ * honest Retry-After when waiting helps, and `x-should-retry: false` when it cannot.
+ */
+export function errorHeaders(e: SluiceError): Record<string, string> {
+  const headers: Record<string, string> = { ...(e.extra.headers ?? {}) };
+  if (e.extra.retryable === false) {
+    delete headers['retry-after'];
+    headers['x-should-retry'] = 'false';
+  } else if (e.extra.retryAfterSeconds !== undefined) {
+    headers['retry-after'] = String(Math.ceil(e.extra.retryAfterSeconds));
+  }
+  return headers;
+}

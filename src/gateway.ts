@@ -5,10 +5,10 @@ import { semanticCacheStage } from './cache/semantic/stage.js';
 import type { Config } from './config/index.js';
 import { createFlowControl, type FlowControl } from './flow/index.js';
 import { createTokenEconomy, type TokenEconomy } from './cost/economy.js';
-import { isSluiceError, SluiceError } from './errors.js';
-import { errorBody, errorHeaders } from './server/error-shapes.js';
-import { safeHeaders } from './server/header-value.js';
-import { validateBody } from './server/validate.js';
+import { errorHeaders, isSluiceError, SluiceError } from './errors.js';
+import { DIALECTS } from './dialect/index.js';
+import { validateBody } from './dialect/validate.js';
+import { safeHeaders } from './pipeline/header-value.js';
 import { compose } from './pipeline/compose.js';
 import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
@@ -195,7 +195,7 @@ export class Gateway {
     } catch (e) {
       const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });
       if (err.code === 'internal') this.log.error({ err: e }, 'in-process call failed');
-      return { status: err.status, body: errorBody(dialect, err), headers: errorHeaders(err) };
+      return { status: err.status, body: DIALECTS[dialect].errorBody(err), headers: errorHeaders(err) };
     }
   }
 

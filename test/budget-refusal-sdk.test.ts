@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { SluiceError } from '../src/errors.js';
-import { errorHeaders } from '../src/server/error-shapes.js';
+import { errorHeaders } from '../src/errors.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 
 /**

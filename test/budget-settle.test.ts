@@ -9,7 +9,7 @@ import { PriceBook } from '../src/cost/prices.js';
 import { SluiceError, isSluiceError } from '../src/errors.js';
 import { compose } from '../src/pipeline/compose.js';
 import type { Caller, Stage, StreamReply, Usage } from '../src/pipeline/types.js';
-import { errorBody } from '../src/server/error-shapes.js';
+import { DIALECTS } from '../src/dialect/index.js';
 import { MemoryCounterStore } from '../src/store/memory.js';
 import { countChatTokens } from '../src/tokens/count.js';
 import { chatCtx, drain, flush, jsonUpstream, sleep, streamUpstream } from './cost-helpers.js';
@@ -187,7 +187,7 @@ describe('budget warnings and refusals', () => {
     assert.equal(err.status, 429);
     assert.equal(err.extra.retryable, false, 'waiting cannot cure a spent budget');
     assert.equal(err.extra.retryAfterSeconds, undefined);
-    const body = errorBody('openai', err) as { error: Record<string, unknown> };
+    const body = DIALECTS.openai.errorBody(err) as { error: Record<string, unknown> };
     assert.equal(body.error.code, 'budget_exceeded');
     assert.equal(body.error.type, 'insufficient_quota');
     assert.equal(body.error.scope, 'user');
@@ -201,7 +201,7 @@ describe('budget warnings and refusals', () => {
       String(body.error.message),
       /Daily budget of user 'alice' exceeded: \$0\.000990 of \$0\.001000.*resets at/,
     );
-    const anthropic = errorBody('anthropic', err) as { type: string; error: Record<string, unknown> };
+    const anthropic = DIALECTS.anthropic.errorBody(err) as { type: string; error: Record<string, unknown> };
     assert.equal(anthropic.error.type, 'rate_limit_error');
     assert.equal(anthropic.error.scope, 'user');
   });

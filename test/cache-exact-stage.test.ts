@@ -4,16 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { aggregateAnthropicStream } from '../src/cache/anthropic-stream.js';
+import { aggregateAnthropicStream } from '../src/dialect/anthropic-stream.js';
 import { type CacheConfig, cacheConfigSchema } from '../src/cache/config.js';
 import { ExactCache } from '../src/cache/exact-cache.js';
 import { exactCacheStage, NOTE_KEY, NOTE_SAVED_USAGE } from '../src/cache/exact-stage.js';
 import { scopeOf } from '../src/cache/key.js';
-import { aggregateOpenAIStream } from '../src/cache/openai-stream.js';
+import { aggregateOpenAIStream } from '../src/dialect/openai-stream.js';
 import type { Reply, RequestContext, Stage } from '../src/pipeline/types.js';
 import { type Backend, openBackend } from '../src/store/index.js';
 import type { KvStore } from '../src/store/types.js';
-import { type SseEvent, SseParser } from '../src/upstream/sse.js';
+import { type SseEvent, SseParser } from '../src/dialect/sse.js';
 import {
   ANTHROPIC_BODY,
   anthropicSse,

@@ -13,7 +13,7 @@ import {
   OPENAI_EMBEDDINGS_KEYED,
   type OpenAIChatField,
   type OpenAIEmbeddingsField,
-} from '../src/cache/request-fields.js';
+} from '../src/dialect/request-fields.js';
 import { isSluiceError } from '../src/errors.js';
 
 // Compile-time: every request field of the official SDKs is decided in our tables. A new SDK

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { aggregateAnthropicStream, replayAnthropic } from '../src/cache/anthropic-stream.js';
-import { aggregateOpenAIStream, replayOpenAI } from '../src/cache/openai-stream.js';
+import { aggregateAnthropicStream, replayAnthropic } from '../src/dialect/anthropic-stream.js';
+import { aggregateOpenAIStream, replayOpenAI } from '../src/dialect/openai-stream.js';
 import { replaySse } from '../src/cache/replay.js';
 import { StreamCapture } from '../src/cache/stream-capture.js';
-import { textPieces } from '../src/cache/text-pieces.js';
-import { type SseEvent, SseParser } from '../src/upstream/sse.js';
+import { textPieces } from '../src/dialect/text-pieces.js';
+import { type SseEvent, SseParser } from '../src/dialect/sse.js';
 import { anthropicSse, OPENAI_USAGE, openAITextSse, openAIToolSse, toChunks } from './cache-fixtures.js';
 
 type Json = Record<string, unknown>;

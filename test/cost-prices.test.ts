@@ -6,7 +6,7 @@ import { type PricedCost, costOf, maxCostUsd, toNano } from '../src/cost/cost.js
 import { PriceBook } from '../src/cost/prices.js';
 import type { Usage } from '../src/pipeline/types.js';
 import { StreamUsageMeter } from '../src/tokens/stream-usage.js';
-import { type UsageDetail, normaliseUsage } from '../src/tokens/usage.js';
+import { normaliseUsage, type Usage as UsageDetail } from '../src/dialect/index.js';
 
 const book = new PriceBook();
 

@@ -19,9 +19,9 @@ import type { Gateway } from '../src/gateway.js';
 import { compose } from '../src/pipeline/compose.js';
 import type { Reply, RequestContext } from '../src/pipeline/types.js';
 import { createHttpServer, listen } from '../src/server/http.js';
-import { headerValue, MAX_HEADER_VALUE_CHARS } from '../src/server/header-value.js';
-import { validateBody } from '../src/server/validate.js';
-import { MAX_JSON_DEPTH, nestsTooDeep } from '../src/server/well-formed.js';
+import { headerValue, MAX_HEADER_VALUE_CHARS } from '../src/pipeline/header-value.js';
+import { validateBody } from '../src/dialect/validate.js';
+import { MAX_JSON_DEPTH, nestsTooDeep } from '../src/dialect/well-formed.js';
 import { MemoryLedgerStore } from '../src/store/memory.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 

@@ -1,4 +1,4 @@
-import { type SseEvent, SseParser } from '../src/upstream/sse.js';
+import { type SseEvent, SseParser } from '../src/dialect/sse.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test bodies are asserted field by field; typing every provider shape here would only restate the mock.
 export type Body = any;

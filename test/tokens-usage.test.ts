@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { countText } from '../src/tokens/count.js';
 import { StreamUsageMeter, requestStreamUsage, stripUsageChunks } from '../src/tokens/stream-usage.js';
 import { createUsageReader } from '../src/tokens/usage-reader.js';
-import { normaliseUsage } from '../src/tokens/usage.js';
+import { normaliseUsage } from '../src/dialect/index.js';
 
 // Wire fixtures in the providers' documented shapes.
 const openaiCachedUsage = {

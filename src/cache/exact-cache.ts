@@ -7,7 +7,7 @@ import type { CacheConfig } from './config.js';
 import { type CachedEntry, decodeEntry, encodeEntry } from './entry.js';
 import { canonicalKey, exactKeyPrefix, modelOfKey, scopeOf } from './key.js';
 import { type BypassReason, cacheDirectives, isCacheable } from './policy.js';
-import { isCompleteResponse, usageFromResponse } from './usage.js';
+import { DIALECTS } from '../dialect/index.js';
 
 /** pino's Logger fits; anything with `warn(details, message)` does. */
 export interface CacheLog {
@@ -233,14 +233,15 @@ export class ExactCache {
       response instanceof Uint8Array
         ? (JSON.parse(new TextDecoder().decode(response)) as Record<string, unknown>)
         : response;
-    if (!isCompleteResponse(request.dialect, request.route, parsed)) return false;
+    const dialect = DIALECTS[request.dialect];
+    if (!dialect.isCompleteReply(request.route, parsed)) return false;
     await this.write(plan.key, {
       dialect: request.dialect,
       route: request.route,
       model: model ?? (typeof parsed.model === 'string' ? parsed.model : String(request.body.model ?? '')),
       createdAt: this.#now(),
       ttlSeconds: plan.ttlSeconds,
-      usage: usageFromResponse(request.dialect, request.route, parsed),
+      usage: dialect.usage(parsed.usage),
       streamed: false,
       body: bytes,
     });

@@ -12,7 +12,7 @@ import type { CachedEntry } from './entry.js';
 import type { ExactCache } from './exact-cache.js';
 import { fromArray, replaySse } from './replay.js';
 import { StreamCapture } from './stream-capture.js';
-import { isCompleteResponse, usageFromResponse, usageToDialect, ZERO_USAGE } from './usage.js';
+import { DIALECTS, ZERO_USAGE } from '../dialect/index.js';
 
 /**
  * Notes this stage leaves on `ctx.notes`:
@@ -104,14 +104,8 @@ function hitReply(ctx: RequestContext, entry: CachedEntry): Reply {
     return { kind: 'json', status: 200, headers: { 'content-type': 'application/json' }, body: entry.body };
   }
   const response = JSON.parse(decoder.decode(entry.body)) as Record<string, unknown>;
-  const chunks = replaySse(ctx.dialect, response, wantsUsage(ctx.body));
+  const chunks = replaySse(ctx.dialect, response, DIALECTS[ctx.dialect].wantsStreamUsage(ctx.body));
   return { kind: 'stream', status: 200, headers: { ...SSE_HEADERS }, chunks: fromArray(chunks) };
-}
-
-/** OpenAI streams carry a usage chunk only when the client asked for it. */
-function wantsUsage(body: Record<string, unknown>): boolean {
-  const options = body.stream_options as { include_usage?: unknown } | undefined;
-  return options?.include_usage === true;
 }
 
 interface Write {
@@ -127,7 +121,8 @@ function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, wri
     cache.noteSkippedWrite();
     return reply;
   }
-  if (!isCompleteResponse(ctx.dialect, ctx.route, parsed)) {
+  const dialect = DIALECTS[ctx.dialect];
+  if (!dialect.isCompleteReply(ctx.route, parsed)) {
     cache.noteSkippedWrite();
     ctx.responseHeaders[REASON_HEADER] = 'incomplete';
     return reply;
@@ -138,7 +133,7 @@ function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, wri
     model: ctx.model,
     createdAt: Date.now(),
     ttlSeconds: write.ttlSeconds,
-    usage: usageFromResponse(ctx.dialect, ctx.route, parsed) ?? ctx.usage,
+    usage: dialect.usage(parsed.usage) ?? ctx.usage,
     streamed: false,
     body: reply.body,
   };
@@ -165,19 +160,20 @@ function captureStream(cache: ExactCache, ctx: RequestContext, reply: StreamRepl
       return;
     }
     const result = capture.finish();
-    if (!result.ok || !isCompleteResponse(ctx.dialect, ctx.route, result.response)) {
+    const dialect = DIALECTS[ctx.dialect];
+    if (!result.ok || !dialect.isCompleteReply(ctx.route, result.response)) {
       cache.noteSkippedWrite();
       return;
     }
     const response = result.response;
-    if (!response.usage && ctx.usage) response.usage = usageToDialect(ctx.dialect, ctx.usage);
+    if (!response.usage && ctx.usage) response.usage = dialect.usageToWire(ctx.usage);
     cache.remember(write.key, {
       dialect: ctx.dialect,
       route: ctx.route,
       model: ctx.model,
       createdAt: Date.now(),
       ttlSeconds: write.ttlSeconds,
-      usage: usageFromResponse(ctx.dialect, ctx.route, response) ?? ctx.usage,
+      usage: dialect.usage(response.usage) ?? ctx.usage,
       streamed: true,
       body: encoder.encode(JSON.stringify(response)),
     });

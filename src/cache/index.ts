@@ -8,7 +8,7 @@ export {
   AnthropicStreamAggregator,
   type NamedEvent,
   replayAnthropic,
-} from './anthropic-stream.js';
+} from '../dialect/anthropic-stream.js';
 export { type CacheConfig, type CacheScope, cacheConfigSchema, cacheScopeSchema } from './config.js';
 export { type CachedEntry, decodeEntry, encodeEntry } from './entry.js';
 export {
@@ -21,13 +21,13 @@ export {
 } from './exact-cache.js';
 export { cachedReply, exactCacheStage, NOTE_FOLLOWER, NOTE_KEY, NOTE_SAVED_USAGE } from './exact-stage.js';
 export { canonicalKey, type KeyInput, scopeOf } from './key.js';
+export type { Aggregate } from '../dialect/types.js';
 export {
-  type Aggregate,
   aggregateOpenAIStream,
   OpenAIStreamAggregator,
   type OpenAIReplayOptions,
   replayOpenAI,
-} from './openai-stream.js';
+} from '../dialect/openai-stream.js';
 export { type CacheDirectives, type Cacheability, cacheDirectives, isCacheable } from './policy.js';
 export { replaySse } from './replay.js';
 export {
@@ -37,7 +37,7 @@ export {
   OPENAI_EMBEDDINGS_KEYED,
   type OpenAIChatField,
   type OpenAIEmbeddingsField,
-} from './request-fields.js';
+} from '../dialect/request-fields.js';
 export {
   NOTE_FLIGHT_SIGNAL,
   type SingleFlightOptions,

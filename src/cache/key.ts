@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Caller, Dialect, RouteName } from '../pipeline/types.js';
 import type { CacheScope } from './config.js';
 import { compositeKey, compositeKeyPrefix, decodeCompositeKey } from '../store/composite-key.js';
-import { KEYED_FIELDS } from './request-fields.js';
+import { routeSpec } from '../dialect/index.js';
 
 /**
  * The caller's cache scope as one string, built with `compositeKey` so that no two distinct
@@ -44,7 +44,7 @@ const EXACT_KEY_KIND = 'exact-v2';
 /**
  * The exact-cache key: `compositeKey('exact-v2', scope, model, hash)`, so purges by scope or
  * model are prefix/piece matches. The hash is SHA-256 over the dialect, route, scope and
- * every keyed field (see request-fields.ts), fields in name order, each as
+ * every keyed field (see dialect/request-fields.ts), fields in name order, each as
  * `JSON(name) \0 JSON(value) \0`: JSON text never holds a raw NUL and the scope is escaped,
  * so the framing is unambiguous (and JSON escapes lone surrogates, so UTF-8 hashing loses
  * nothing). Values keep the client's own key order (objects are not re-sorted: the model sees
@@ -52,7 +52,7 @@ const EXACT_KEY_KIND = 'exact-v2';
  */
 export function canonicalKey(input: KeyInput): string {
   const { body } = input;
-  const table = KEYED_FIELDS[input.route];
+  const table = routeSpec(input.route).keyedFields;
   // One string, one native hash call: cheaper than an update per field.
   let canonical = `sluice-${EXACT_KEY_KIND}\0${input.dialect}\0${input.route}\0${input.scope}\0`;
   for (const field of Object.keys(body).sort()) {

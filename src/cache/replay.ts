@@ -1,7 +1,5 @@
+import { DIALECTS } from '../dialect/index.js';
 import type { Dialect } from '../pipeline/types.js';
-import { formatSse } from '../upstream/sse.js';
-import { replayAnthropic } from './anthropic-stream.js';
-import { replayOpenAI } from './openai-stream.js';
 
 /** Bytes per write when replaying: many small events, few syscalls. */
 const WRITE_BYTES = 8 * 1024;
@@ -16,10 +14,7 @@ export function replaySse(
   response: Record<string, unknown>,
   includeUsage: boolean,
 ): Uint8Array[] {
-  const events =
-    dialect === 'anthropic'
-      ? replayAnthropic(response).map((e) => formatSse(e.data, e.event))
-      : replayOpenAI(response, { includeUsage }).map((data) => formatSse(data));
+  const events = DIALECTS[dialect].replay(response, { includeUsage });
   const writes: Uint8Array[] = [];
   let pending = '';
   for (const event of events) {

@@ -3,7 +3,7 @@ import { compositeKey } from '../store/composite-key.js';
 import type { Next, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import { Broadcast } from './broadcast.js';
 import { NOTE_FOLLOWER, NOTE_KEY } from './exact-stage.js';
-import { ZERO_USAGE } from './usage.js';
+import { DIALECTS, ZERO_USAGE } from '../dialect/index.js';
 
 /**
  * `flight.signal` (AbortSignal) on the leader's `ctx.notes`: aborts only when every request
@@ -65,7 +65,7 @@ export function singleFlightStage(options: SingleFlightOptions = {}): SingleFlig
 function defaultFlightKey(ctx: RequestContext): string | undefined {
   const cacheKey = ctx.notes.get(NOTE_KEY);
   if (typeof cacheKey !== 'string') return undefined;
-  const usage = (ctx.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  const usage = DIALECTS[ctx.dialect].wantsStreamUsage(ctx.body);
   return compositeKey('flight', cacheKey, ctx.stream ? 'stream' : 'json', usage ? 'usage' : 'no-usage');
 }
 

@@ -1,7 +1,6 @@
+import { type Aggregate, DIALECTS, type StreamAggregator } from '../dialect/index.js';
+import { SseParser } from '../dialect/sse.js';
 import type { Dialect } from '../pipeline/types.js';
-import { SseParser } from '../upstream/sse.js';
-import { AnthropicStreamAggregator } from './anthropic-stream.js';
-import { type Aggregate, OpenAIStreamAggregator } from './openai-stream.js';
 
 /**
  * Watches the raw SSE bytes of a streamed miss and rebuilds the response they amount to.
@@ -10,14 +9,13 @@ import { type Aggregate, OpenAIStreamAggregator } from './openai-stream.js';
  */
 export class StreamCapture {
   readonly #parser = new SseParser();
-  readonly #aggregator: OpenAIStreamAggregator | AnthropicStreamAggregator;
+  readonly #aggregator: StreamAggregator;
   readonly #maxBytes: number;
   #bytes = 0;
   #failure: string | undefined;
 
   constructor(dialect: Dialect, maxBytes: number) {
-    this.#aggregator =
-      dialect === 'anthropic' ? new AnthropicStreamAggregator() : new OpenAIStreamAggregator();
+    this.#aggregator = DIALECTS[dialect].createAggregator();
     this.#maxBytes = maxBytes;
   }
 

@@ -4,7 +4,6 @@
  * summed or compared (budgets, reports), so sums are exact and independent of order.
  */
 import type { Usage } from '../pipeline/types.js';
-import type { UsageDetail } from '../tokens/usage.js';
 import type { ModelPricing, Rates } from './prices.js';
 
 export interface PricedCost {
@@ -40,7 +39,7 @@ export function costOf(usage: Usage, pricing: ModelPricing | undefined, at?: Dat
 }
 
 export function priceWith(usage: Usage, rates: Rates): PricedCost {
-  const oneHour = Math.min((usage as UsageDetail).cacheWrite1hTokens ?? 0, usage.cacheWriteTokens);
+  const oneHour = Math.min(usage.cacheWrite1hTokens ?? 0, usage.cacheWriteTokens);
   const fiveMinute = usage.cacheWriteTokens - oneHour;
   const inputUsd = perToken(usage.inputTokens, rates.input);
   const cacheReadUsd = perToken(usage.cacheReadTokens, rates.cacheRead);

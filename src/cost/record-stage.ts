@@ -6,10 +6,9 @@
  */
 import { isSluiceError } from '../errors.js';
 import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
-import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
+import type { Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import { keyRecordOf } from '../auth/stage.js';
 import { promptTokens } from '../tokens/count.js';
-import type { UsageDetail } from '../tokens/usage.js';
 import { type Cost, costOf } from './cost.js';
 import type { Ledger, LedgerRow } from './ledger.js';
 import type { PriceBook } from './prices.js';
@@ -92,7 +91,7 @@ function write(
     const would = costOf(stored, pricing);
     costAvoidedUsd = would.unpriced ? 0 : round9(would.totalUsd);
   }
-  const usage: UsageDetail = billed ?? {
+  const usage: Usage = billed ?? {
     inputTokens: 0,
     cacheReadTokens: 0,
     cacheWriteTokens: 0,
@@ -154,7 +153,7 @@ function asDelivered(row: LedgerRow, delivered: Delivered): LedgerRow {
 }
 
 /** A cache hit whose stored usage is unknown: what the answer would have cost, counted locally. */
-function estimateStored(ctx: RequestContext, estimateFactor?: number): UsageDetail {
+function estimateStored(ctx: RequestContext, estimateFactor?: number): Usage {
   return {
     inputTokens: promptTokens(ctx, modelUsed(ctx), estimateFactor).tokens,
     cacheReadTokens: 0,

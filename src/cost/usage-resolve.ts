@@ -4,8 +4,7 @@
  */
 import type { Reply, RequestContext, Usage } from '../pipeline/types.js';
 import { countText, promptTokens } from '../tokens/count.js';
-import { blockText } from '../tokens/messages.js';
-import type { UsageDetail } from '../tokens/usage.js';
+import { DIALECTS, hasTokens } from '../dialect/index.js';
 import type { DoneOutcome } from './reply-done.js';
 
 /** The model that answered: the upstream stage names it in `x-sluice-model` (fallbacks may differ from ctx.model). */
@@ -25,14 +24,11 @@ export const isCacheHit = (ctx: RequestContext): boolean => ctx.cache === 'exact
 export const isFree = (ctx: RequestContext): boolean =>
   isCacheHit(ctx) || ctx.notes.get(FOLLOWER_NOTE) === true;
 
-const hasTokens = (u: Usage | undefined): u is Usage =>
-  !!u && u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens + u.outputTokens > 0;
-
 export interface BilledUsage {
   /** Tokens the provider billed for this call (undefined: nothing billed, e.g. an error reply). */
-  billed?: UsageDetail;
+  billed?: Usage;
   /** On a cache hit or shared flight: usage of the answer reused (what the call would have cost), if known. */
-  avoided?: UsageDetail;
+  avoided?: Usage;
 }
 
 export function resolveBilledUsage(
@@ -47,13 +43,13 @@ export function resolveBilledUsage(
   }
   if (!reply || reply.status >= 400) return {};
   const model = modelUsed(ctx);
-  const usage = ctx.usage as UsageDetail | undefined;
+  const usage = ctx.usage;
   if (usage && !(usage.estimated && usage.inputTokens === 0)) return { billed: usage };
   // The provider reported nothing: count locally and say so.
   const input = promptTokens(ctx, model, estimateFactor).tokens;
   let output = usage?.outputTokens ?? 0;
   if (!usage && reply.kind === 'json' && outcome?.completed !== false) {
-    output = countText(replyText(ctx.dialect, reply.parsed), model, estimateFactor).tokens;
+    output = countText(DIALECTS[ctx.dialect].replyText(reply.parsed), model, estimateFactor).tokens;
   }
   return {
     billed: {
@@ -64,28 +60,4 @@ export function resolveBilledUsage(
       estimated: true,
     },
   };
-}
-
-/** Generated text of a JSON reply in either dialect (for the local fallback count). */
-export function replyText(dialect: 'openai' | 'anthropic', parsed: unknown): string {
-  const p = parsed as Record<string, unknown> | undefined;
-  if (!p || typeof p !== 'object') return '';
-  if (dialect === 'anthropic') {
-    return Array.isArray(p.content)
-      ? (p.content as Array<Record<string, unknown>>).map(blockText).join('\n')
-      : '';
-  }
-  if (!Array.isArray(p.choices)) return '';
-  let out = '';
-  for (const c of p.choices as Array<{ message?: Record<string, unknown> }>) {
-    const m = c?.message;
-    if (!m) continue;
-    if (typeof m.content === 'string') out += m.content;
-    if (Array.isArray(m.tool_calls)) {
-      for (const t of m.tool_calls as Array<{ function?: { name?: string; arguments?: string } }>) {
-        out += (t.function?.name ?? '') + (t.function?.arguments ?? '');
-      }
-    }
-  }
-  return out;
 }

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Delivery } from './delivery.js';
 
-/** The wire dialect of a route; decides the request/response/error/SSE shapes. */
-export type Dialect = 'openai' | 'anthropic';
-export type RouteName = 'chat' | 'messages' | 'embeddings';
+import type { Dialect, RouteName, Usage } from '../dialect/types.js';
+
+export type { Dialect, RouteName, Usage };
 export type Priority = 'high' | 'normal' | 'low';
 
 /** Who is calling. Filled by the auth stage (virtual key) or from x-sluice-user / body.user. */
@@ -13,17 +13,6 @@ export interface Caller {
   /** Id of the virtual key (never the key itself). */
   keyId?: string;
   tier?: string;
-}
-
-/** Token usage in one normalised shape for both dialects. */
-export interface Usage {
-  /** Input tokens billed at the normal rate (excludes cache reads and writes). */
-  inputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  outputTokens: number;
-  /** True when counted locally because the provider reported nothing. */
-  estimated?: boolean;
 }
 
 export type CacheOutcome = 'exact' | 'semantic' | 'miss' | 'bypass';

@@ -1,7 +1,7 @@
 import type { PriceBook } from '../cost/prices.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import { promptTokens } from '../tokens/count.js';
-import { lastUserText } from '../tokens/messages.js';
+import { lastUserText } from '../dialect/messages.js';
 import type { ComplexityRouter, RouteDecision } from './complexity.js';
 
 /** `ctx.notes` key holding the RouteDecision of an aliased request. */

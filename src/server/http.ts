@@ -9,16 +9,16 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.js';
-import { isSluiceError, SluiceError } from '../errors.js';
+import { errorHeaders, isSluiceError, SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { createContext } from '../pipeline/context.js';
 import { Delivery } from '../pipeline/delivery.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
 import { requireJsonContentType } from './content-type.js';
 import { corsHandler } from './cors.js';
-import { errorBody, errorEvent, errorHeaders } from './error-shapes.js';
-import { safeHeaders } from './header-value.js';
-import { validateBody } from './validate.js';
+import { safeHeaders } from '../pipeline/header-value.js';
+import { validateBody } from '../dialect/validate.js';
+import { DIALECTS } from '../dialect/index.js';
 
 interface ApiRoute {
   dialect: Dialect;
@@ -176,13 +176,13 @@ async function writeReply(
   } catch (e) {
     // Mid-stream failure: the status is already sent, so tell the client in the stream itself.
     const err = toSluiceError(e);
-    if (err.code !== 'client_closed' && !res.destroyed) res.write(errorEvent(ctx.dialect, err));
+    if (err.code !== 'client_closed' && !res.destroyed) res.write(DIALECTS[ctx.dialect].errorEvent(err));
   }
   if (!res.writableEnded) res.end();
 }
 
 function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?: RequestContext): void {
-  const body = JSON.stringify(errorBody(dialect, e));
+  const body = JSON.stringify(DIALECTS[dialect].errorBody(e));
   const headers: Record<string, string> = {
     ...(ctx?.responseHeaders ?? {}),
     ...errorHeaders(e),
@@ -195,7 +195,7 @@ function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?:
 }
 
 /**
- * Write the response head with every value made safe (header-value.ts). Should writing it
+ * Write the response head with every value made safe (pipeline/header-value.ts). Should writing it
  * still fail, a bare 500 with no request-derived header goes out instead, so the client gets
  * exactly one reply whatever the headers held. Reports what was sent to `ctx.delivery`.
  * Returns whether the head that was asked for went out (the caller then writes the body).
@@ -224,7 +224,9 @@ function sendHead(
 
 function writeFallback(res: ServerResponse, dialect: Dialect, cause: unknown): void {
   const body = JSON.stringify(
-    errorBody(dialect, new SluiceError('internal', 'the gateway could not write this reply', { cause })),
+    DIALECTS[dialect].errorBody(
+      new SluiceError('internal', 'the gateway could not write this reply', { cause }),
+    ),
   );
   try {
     // Headers set earlier by setHeader() would be written again: start from none.

@@ -9,8 +9,8 @@ import { buildUpstreamHeaders } from '../upstream/providers.js';
 import { parseAdminBody } from './admin-body.js';
 import { requireJsonContentType } from './content-type.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
-import { malformedError } from './validate.js';
-import { findMalformed } from './well-formed.js';
+import { malformedError } from '../dialect/validate.js';
+import { findMalformed } from '../dialect/well-formed.js';
 
 interface ModelEntry {
   id: string;

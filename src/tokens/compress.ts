@@ -16,7 +16,7 @@ import type { Caller, Dialect, RequestContext, Usage } from '../pipeline/types.j
 import { compositeKey } from '../store/composite-key.js';
 import type { KvStore } from '../store/types.js';
 import type { CompressionConfig } from './config.js';
-import { type ChatMessage, contentText, isSystemRole, isTurnStart, messagesOf } from './messages.js';
+import { type ChatMessage, contentText, isSystemRole, isTurnStart, messagesOf } from '../dialect/messages.js';
 
 export interface SummaryMessage {
   role: 'system' | 'user';

@@ -20,7 +20,7 @@ import { formatFunctionDefinitions } from 'gpt-tokenizer/functionCalling';
 import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
 import type { Dialect, RequestContext, RouteName } from '../pipeline/types.js';
 import { CountMemo, TokenTally } from './bounded-count.js';
-import { type ChatMessage, blockText, countImages, isSystemRole, messagesOf } from './messages.js';
+import { type ChatMessage, blockText, countImages, isSystemRole, messagesOf } from '../dialect/messages.js';
 
 export interface TokenCount {
   tokens: number;

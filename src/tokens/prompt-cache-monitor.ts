@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import type { CallObserver } from '../cost/record-stage.js';
 import type { Dialect, RequestContext } from '../pipeline/types.js';
 import type { PromptCacheConfig } from './config.js';
-import { contentText, messagesOf, systemText } from './messages.js';
+import { DIALECTS } from '../dialect/index.js';
+import { contentText, messagesOf } from '../dialect/messages.js';
 
 /** `ctx.notes` key: fingerprint of the request's first ~1,024 tokens (set by the prompt-cache stage). */
 export const PREFIX_NOTE = 'tokens.prefix';
@@ -21,7 +22,7 @@ const PREFIX_CHARS = 4096;
 /** A short hash of the request's leading content, in the order providers cache it (tools, system, messages). */
 export function prefixFingerprint(dialect: Dialect, body: Record<string, unknown>): string {
   let s = Array.isArray(body.tools) ? JSON.stringify(body.tools).slice(0, PREFIX_CHARS) : '';
-  if (s.length < PREFIX_CHARS) s += `\0${systemText(dialect, body)}`;
+  if (s.length < PREFIX_CHARS) s += `\0${DIALECTS[dialect].systemText(body)}`;
   for (const m of messagesOf(body)) {
     if (s.length >= PREFIX_CHARS) break;
     if (dialect === 'openai' && (m.role === 'system' || m.role === 'developer')) continue;

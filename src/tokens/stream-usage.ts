@@ -3,52 +3,61 @@
  * send them (`stream_options.include_usage`), hide that extra chunk from clients that did not
  * ask for it, and only when the provider reports nothing fall back to a local, flagged count.
  */
+import { DIALECTS, type DialectSpec, type ParsedEvent, type Usage } from '../dialect/index.js';
+import { LazyEvent, SseParser } from '../dialect/sse.js';
 import type { Dialect } from '../pipeline/types.js';
-import { SseParser } from '../upstream/sse.js';
 import { countText } from './count.js';
-import { type UsageDetail, normaliseUsage } from './usage.js';
 
 /** Raw event data kept for the local fallback count, at most this many characters. */
 const MAX_FALLBACK_CHARS = 4_000_000;
-const USAGE_OBJECT = /"usage"\s*:\s*\{/;
-/** Anthropic names every event; its `type` field says the same when a proxy dropped the name. */
-const EVENT_TYPE = /"type"\s*:\s*"(\w+)"/;
 
 /**
- * Fed every raw SSE chunk of a stream in order. `usage()` gives the provider's usage when the
+ * Reads a stream's usage event by event. `usage()` gives the provider's usage when the
  * stream carried one; otherwise an estimate of the output tokens (counted locally from the
  * streamed text) with `estimated: true` and `inputTokens: 0` — the input side of such an
  * estimate must come from the prompt count (see `cost/usage-resolve.ts`).
  */
 export class StreamUsageMeter {
-  readonly #dialect: Dialect;
+  readonly #dialect: DialectSpec;
   readonly #model: string;
-  readonly #parser = new SseParser();
-  /** Anthropic spreads usage over message_start and message_delta; later fields win. */
+  #parser: SseParser | undefined;
+  /** Usage fields seen so far (merged or replaced as the dialect says). */
   #raw: Record<string, unknown> | undefined;
-  #pending: string[] = [];
+  #pending: ParsedEvent[] = [];
   #pendingChars = 0;
 
   constructor(dialect: Dialect, model = '') {
-    this.#dialect = dialect;
+    this.#dialect = DIALECTS[dialect];
     this.#model = model;
   }
 
+  /** One event of the stream (from the stream observer, which parses the stream once). */
+  onEvent(event: ParsedEvent): void {
+    const patch = this.#dialect.streamUsage(event);
+    if (patch) this.#raw = patch.merge ? { ...this.#raw, ...patch.raw } : patch.raw;
+    if (this.#pendingChars > MAX_FALLBACK_CHARS) return;
+    this.#pending.push(event);
+    this.#pendingChars += event.data.length;
+  }
+
+  /** Raw chunks, for use without a stream observer (tests, library use). */
   feed(chunk: Uint8Array): void {
-    for (const event of this.#parser.feed(chunk)) this.#onEvent(event.event, event.data);
+    this.#parser ??= new SseParser();
+    for (const event of this.#parser.feed(chunk)) this.onEvent(new LazyEvent(event));
   }
 
   /** Flush a last event that lacked its blank line. */
   end(): void {
-    for (const event of this.#parser.end()) this.#onEvent(event.event, event.data);
+    if (!this.#parser) return;
+    for (const event of this.#parser.end()) this.onEvent(new LazyEvent(event));
   }
 
   /** The provider's usage, if the stream has carried one so far. */
-  providerUsage(): UsageDetail | undefined {
-    return this.#raw ? normaliseUsage(this.#dialect, this.#raw) : undefined;
+  providerUsage(): Usage | undefined {
+    return this.#raw ? this.#dialect.usage(this.#raw) : undefined;
   }
 
-  usage(): UsageDetail | undefined {
+  usage(): Usage | undefined {
     this.end();
     const reported = this.providerUsage();
     if (reported) return reported;
@@ -66,79 +75,9 @@ export class StreamUsageMeter {
   /** Text the model produced (content, tool arguments, reasoning), parsed only when needed. */
   outputText(): string {
     let out = '';
-    for (const data of this.#pending) {
-      const piece = this.#dialect === 'anthropic' ? anthropicDeltaText(data) : openAIDeltaText(data);
-      if (piece) out += piece;
-    }
+    for (const event of this.#pending) out += this.#dialect.streamText(event);
     return out;
   }
-
-  #onEvent(name: string | undefined, data: string): void {
-    if (this.#dialect === 'anthropic') {
-      const type = name ?? EVENT_TYPE.exec(data)?.[1] ?? '';
-      if (type === 'message_start' || type === 'message_delta') {
-        const parsed = parse(data);
-        const usage = (type === 'message_start' ? parsed?.message?.usage : parsed?.usage) as
-          | Record<string, unknown>
-          | undefined;
-        if (usage && typeof usage === 'object') this.#raw = { ...this.#raw, ...usage };
-        return;
-      }
-      if (type === 'content_block_delta') this.#keep(data);
-      return;
-    }
-    if (data === '[DONE]') return;
-    if (USAGE_OBJECT.test(data)) {
-      const usage = parse(data)?.usage;
-      // Some servers send cumulative usage on every chunk: the last one wins.
-      if (usage && typeof usage === 'object') this.#raw = usage as Record<string, unknown>;
-    }
-    this.#keep(data);
-  }
-
-  #keep(data: string): void {
-    if (this.#pendingChars > MAX_FALLBACK_CHARS) return;
-    this.#pending.push(data);
-    this.#pendingChars += data.length;
-  }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: event payloads are untyped JSON, read defensively
-function parse(data: string): any {
-  try {
-    return JSON.parse(data);
-  } catch {
-    return undefined;
-  }
-}
-
-function openAIDeltaText(data: string): string {
-  const choices = parse(data)?.choices;
-  if (!Array.isArray(choices)) return '';
-  let out = '';
-  for (const c of choices) {
-    const d = c?.delta;
-    if (!d) continue;
-    if (typeof d.content === 'string') out += d.content;
-    if (typeof d.reasoning_content === 'string') out += d.reasoning_content;
-    if (typeof d.refusal === 'string') out += d.refusal;
-    if (Array.isArray(d.tool_calls)) {
-      for (const t of d.tool_calls) {
-        if (typeof t?.function?.name === 'string') out += t.function.name;
-        if (typeof t?.function?.arguments === 'string') out += t.function.arguments;
-      }
-    }
-  }
-  return out;
-}
-
-function anthropicDeltaText(data: string): string {
-  const d = parse(data)?.delta;
-  if (!d) return '';
-  if (typeof d.text === 'string') return d.text;
-  if (typeof d.partial_json === 'string') return d.partial_json;
-  if (typeof d.thinking === 'string') return d.thinking;
-  return '';
 }
 
 export interface PreparedStream {
@@ -148,25 +87,18 @@ export interface PreparedStream {
 }
 
 /**
- * Make an OpenAI-dialect stream carry usage: add `stream_options.include_usage` when the client
- * did not ask for it, and strip the extra usage chunk again on the way back. Anthropic streams
- * always carry usage; their body is left as it is.
+ * Make a stream carry usage (OpenAI: add `stream_options.include_usage` when the client did not
+ * ask for it) and strip the extra usage event again on the way back. Anthropic streams always
+ * carry usage; their body is left as it is.
  */
 export function requestStreamUsage(dialect: Dialect, body: Record<string, unknown>): PreparedStream {
-  if (dialect !== 'openai') return { body };
-  const options = body.stream_options as { include_usage?: unknown } | undefined;
-  if (options?.include_usage === true) return { body };
-  return {
-    body: {
-      ...body,
-      stream_options: { ...(options && typeof options === 'object' ? options : {}), include_usage: true },
-    },
-    transform: stripUsageChunks,
-  };
+  const prepared = DIALECTS[dialect].requestStreamUsage(body);
+  return prepared.stripUsage ? { body: prepared.body, transform: stripUsageChunks } : { body: prepared.body };
 }
 
 const LF2 = Buffer.from('\n\n');
 const CRLF2 = Buffer.from('\r\n\r\n');
+const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 const EMPTY_CHOICES = [Buffer.from('"choices":[]'), Buffer.from('"choices": []')];
 
 /**
@@ -226,11 +158,5 @@ function isUsageOnlyBlock(block: string): boolean {
   for (const line of block.split(/\r?\n/)) {
     if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
   }
-  const parsed = parse(data.join('\n'));
-  return (
-    Array.isArray(parsed?.choices) &&
-    parsed.choices.length === 0 &&
-    parsed.usage &&
-    typeof parsed.usage === 'object'
-  );
+  return DIALECTS.openai.isUsageOnlyEvent(new LazyEvent({ data: data.join('\n') }));
 }

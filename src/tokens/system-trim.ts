@@ -5,7 +5,7 @@
  */
 import type { Dialect } from '../pipeline/types.js';
 import type { SystemTrimConfig } from './config.js';
-import { isSystemRole, messagesOf } from './messages.js';
+import { isSystemRole, messagesOf } from '../dialect/messages.js';
 
 export interface TrimResult {
   body: Record<string, unknown>;

@@ -1,7 +1,7 @@
+import { DIALECTS } from '../dialect/index.js';
 import type { Dialect } from '../pipeline/types.js';
 import type { UsageReader } from '../upstream/stage.js';
 import { StreamUsageMeter, requestStreamUsage } from './stream-usage.js';
-import { normaliseUsage } from './usage.js';
 
 export interface UsageReaderOptions {
   /**
@@ -16,7 +16,7 @@ export function createUsageReader(options: UsageReaderOptions = {}): UsageReader
   const askForUsage = options.requestStreamUsage ?? true;
   return {
     fromJson: (dialect: Dialect, parsed: unknown) =>
-      normaliseUsage(dialect, (parsed as { usage?: unknown } | null)?.usage),
+      DIALECTS[dialect].usage((parsed as { usage?: unknown } | null)?.usage),
     streamMeter: (dialect: Dialect) => new StreamUsageMeter(dialect),
     prepareStream: askForUsage ? requestStreamUsage : undefined,
   };

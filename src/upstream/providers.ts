@@ -1,40 +1,19 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { UpstreamKind } from '../config/index.js';
-import type { RouteName } from '../pipeline/types.js';
-
-/** What differs between provider kinds, as data: paths, auth, and which headers cross the gateway. */
-interface ProviderSpec {
-  paths: Partial<Record<RouteName, string>>;
-  authHeaders(key: string): Record<string, string>;
-  /** Client headers forwarded upstream as they are (API versions and betas, never credentials). */
-  forwardedRequestHeaders: readonly string[];
-  defaultHeaders: Readonly<Record<string, string>>;
-}
-
-export const PROVIDERS: Readonly<Record<UpstreamKind, ProviderSpec>> = {
-  openai: {
-    paths: { chat: '/chat/completions', embeddings: '/embeddings' },
-    authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
-    forwardedRequestHeaders: ['openai-organization', 'openai-project', 'openai-beta'],
-    defaultHeaders: {},
-  },
-  anthropic: {
-    paths: { messages: '/messages' },
-    authHeaders: (key) => ({ 'x-api-key': key }),
-    forwardedRequestHeaders: ['anthropic-version', 'anthropic-beta'],
-    defaultHeaders: { 'anthropic-version': '2023-06-01' },
-  },
-};
+import { DIALECTS, type ProviderWire } from '../dialect/index.js';
 
 /**
- * The path prefix requests to an upstream start with. An OpenAI base URL carries its API prefix
- * (`…/v1`, as the OpenAI SDK's does). An Anthropic base URL is taken with or without `/v1`: the
- * Anthropic SDK's base URL has none and adds `/v1/messages` itself, so people copy it either way.
+ * Each upstream kind speaks one dialect natively; its paths, auth and forwarded headers are
+ * that dialect's `provider` (src/dialect/).
  */
+export const PROVIDERS: Readonly<Record<UpstreamKind, ProviderWire>> = {
+  openai: DIALECTS.openai.provider,
+  anthropic: DIALECTS.anthropic.provider,
+};
+
+/** The path prefix requests to an upstream start with. */
 export function apiBasePath(kind: UpstreamKind, baseUrl: string): string {
-  const path = new URL(baseUrl).pathname.replace(/\/+$/, '');
-  if (kind === 'anthropic' && !path.endsWith('/v1')) return `${path}/v1`;
-  return path;
+  return PROVIDERS[kind].apiBasePath(baseUrl);
 }
 
 /** Upstream response headers worth passing to the client (rate-limit state, retry hints). */

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as undiciErrors } from 'undici';
 import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
+import { DIALECTS } from '../dialect/index.js';
 import { SluiceError } from '../errors.js';
 import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
@@ -242,11 +243,7 @@ function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
 
 function fallbackErrorBody(dialect: Dialect, status: number): Uint8Array {
   const message = `upstream answered ${status} with an empty body`;
-  const json =
-    dialect === 'anthropic'
-      ? { type: 'error', error: { type: 'api_error', message } }
-      : { error: { message, type: 'upstream_error', code: null, param: null } };
-  return Buffer.from(JSON.stringify(json));
+  return Buffer.from(JSON.stringify(DIALECTS[dialect].upstreamErrorBody(message)));
 }
 
 function forwardedHeaders(

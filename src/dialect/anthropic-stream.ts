@@ -1,5 +1,5 @@
-import type { SseEvent } from '../upstream/sse.js';
-import type { Aggregate } from './openai-stream.js';
+import type { SseEvent } from './sse.js';
+import type { Aggregate } from './types.js';
 import { slices, textPieces } from './text-pieces.js';
 
 /**

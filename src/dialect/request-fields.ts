@@ -160,12 +160,3 @@ export const OPENAI_EMBEDDINGS_KEYED = {
   encoding_format: true,
   user: false,
 } as const satisfies Record<OpenAIEmbeddingsField, boolean>;
-
-/** The table for a route; `undefined` fields in it are keyed (see the file comment). */
-export const KEYED_FIELDS: Readonly<
-  Record<'chat' | 'messages' | 'embeddings', Readonly<Record<string, boolean>>>
-> = {
-  chat: OPENAI_CHAT_KEYED,
-  messages: ANTHROPIC_MESSAGES_KEYED,
-  embeddings: OPENAI_EMBEDDINGS_KEYED,
-};

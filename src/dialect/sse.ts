@@ -61,3 +61,35 @@ function parseBlock(block: string): SseEvent | undefined {
 export function formatSse(data: string, event?: string): string {
   return event === undefined ? `data: ${data}\n\n` : `event: ${event}\ndata: ${data}\n\n`;
 }
+
+/**
+ * An event whose JSON payload is parsed on first use and then kept, so every reader of one
+ * stream (usage meter, cache capture, usage-chunk stripping) shares a single parse.
+ */
+export class LazyEvent implements SseEvent {
+  readonly event?: string;
+  readonly data: string;
+  #parsed = false;
+  #json: unknown;
+
+  constructor(event: SseEvent) {
+    if (event.event !== undefined) this.event = event.event;
+    this.data = event.data;
+  }
+
+  json(): unknown {
+    if (!this.#parsed) {
+      this.#parsed = true;
+      LazyEvent.parses++;
+      try {
+        this.#json = JSON.parse(this.data);
+      } catch {
+        this.#json = undefined;
+      }
+    }
+    return this.#json;
+  }
+
+  /** JSON.parse calls made by all events (tests check a stream is parsed once). */
+  static parses = 0;
+}

@@ -3,7 +3,6 @@
  * turn, where turns start. Counting, compression and routing share these so that each reads a
  * message the same way. Nothing here changes a body.
  */
-import type { Dialect } from '../pipeline/types.js';
 
 /** A chat message as it arrives (OpenAI or Anthropic); fields are read defensively. */
 export type ChatMessage = Record<string, unknown> & { role?: unknown; content?: unknown };
@@ -71,9 +70,8 @@ export function countImages(content: unknown): { images: number; lowDetail: numb
   return { images, lowDetail };
 }
 
-/** The system prompt's text: Anthropic's top-level `system`, or OpenAI's system/developer messages. */
-export function systemText(dialect: Dialect, body: Record<string, unknown>): string {
-  if (dialect === 'anthropic') return contentText(body.system);
+/** The system prompt's text as OpenAI chat carries it: its system/developer messages. */
+export function systemMessagesText(body: Record<string, unknown>): string {
   let out = '';
   for (const m of messagesOf(body)) {
     if (isSystemRole(m.role)) out = out ? `${out}\n${contentText(m.content)}` : contentText(m.content);

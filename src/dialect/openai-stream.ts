@@ -1,4 +1,5 @@
-import type { SseEvent } from '../upstream/sse.js';
+import type { SseEvent } from './sse.js';
+import type { Aggregate } from './types.js';
 import { slices, textPieces } from './text-pieces.js';
 
 /**
@@ -6,8 +7,6 @@ import { slices, textPieces } from './text-pieces.js';
  * to (so a streamed miss can answer a JSON request), and replay a stored completion as a
  * valid `chat.completion.chunk` stream (so a JSON miss can answer a streaming request).
  */
-
-export type Aggregate<T> = { ok: true; response: T } | { ok: false; reason: string };
 
 type Json = Record<string, unknown>;
 

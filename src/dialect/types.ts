@@ -1,0 +1,162 @@
+/**
+ * The one interface every wire dialect implements. A dialect is a family of request, reply,
+ * stream and error shapes (OpenAI chat completions + embeddings, Anthropic Messages, and —
+ * added by implementing this interface — the OpenAI Responses API). Everything outside
+ * `src/dialect/` reads and writes those shapes only through a `DialectSpec` taken from
+ * `DIALECTS[dialect]` (src/dialect/index.ts), whose `satisfies Record<Dialect, DialectSpec>`
+ * makes a new dialect a compile error until it implements every member.
+ */
+import type { z } from 'zod';
+import type { ErrorCode, SluiceError } from '../errors.js';
+import type { SseEvent } from './sse.js';
+
+/** The wire dialect of a route; decides the request/response/error/SSE shapes. */
+export type Dialect = 'openai' | 'anthropic';
+/** An API route. Each belongs to exactly one dialect (`ROUTE_DIALECT` in index.ts). */
+export type RouteName = 'chat' | 'messages' | 'embeddings';
+
+type Json = Record<string, unknown>;
+
+/**
+ * Token usage in one normalised shape for every dialect. Input is split by rate: uncached,
+ * cache read, cache write; `inputTokens` never includes the other two (OpenAI's
+ * `prompt_tokens` does, Anthropic's `input_tokens` does not: each dialect's `usage` reader
+ * takes care of that).
+ */
+export interface Usage {
+  /** Input tokens billed at the normal rate (excludes cache reads and writes). */
+  inputTokens: number;
+  cacheReadTokens: number;
+  /** All cache writes, 5-minute and 1-hour TTL together. */
+  cacheWriteTokens: number;
+  outputTokens: number;
+  /** Part of `cacheWriteTokens` written with Anthropic's 1-hour TTL (priced higher than 5-minute writes). */
+  cacheWrite1hTokens?: number;
+  /** Reasoning tokens, already included in `outputTokens` (reported for insight only). */
+  reasoningTokens?: number;
+  /** True when counted locally because the provider reported nothing. */
+  estimated?: boolean;
+}
+
+/** A stored answer replayed as a stream: the SSE events in order. */
+export interface ReplayOptions {
+  /** OpenAI chat: the client asked `stream_options.include_usage`, so the usage chunk is replayed. */
+  includeUsage: boolean;
+}
+
+export type Aggregate<T> = { ok: true; response: T } | { ok: false; reason: string };
+
+/**
+ * Rebuilds the complete reply a stream amounts to (for the exact cache). Refuses (reason
+ * given) a stream it cannot rebuild losslessly.
+ */
+export interface StreamAggregator {
+  push(event: SseEvent): void;
+  finish(): Aggregate<Json>;
+}
+
+/**
+ * What one SSE event of a streamed reply says about usage. `merge`: the fields add to (and
+ * overwrite) those seen before (Anthropic spreads usage over message_start and
+ * message_delta); otherwise the object replaces them (OpenAI servers that send cumulative
+ * usage on every chunk: the last one wins).
+ */
+export interface StreamUsagePatch {
+  raw: Json;
+  merge: boolean;
+}
+
+/** An event of a stream, with its JSON payload parsed at most once (see pipeline/stream-observer.ts). */
+export interface ParsedEvent extends SseEvent {
+  /** The payload as JSON; undefined when it is not JSON (`[DONE]`). Parsed on first call. */
+  json(): unknown;
+}
+
+/** How the gateway reaches a provider that speaks this dialect natively. */
+export interface ProviderWire {
+  /** Path of each route under the upstream's API base path. */
+  paths: Partial<Record<RouteName, string>>;
+  authHeaders(key: string): Record<string, string>;
+  /** Client headers forwarded upstream as they are (API versions and betas, never credentials). */
+  forwardedRequestHeaders: readonly string[];
+  defaultHeaders: Readonly<Record<string, string>>;
+  /** The API path prefix requests start with, from the configured base URL. */
+  apiBasePath(baseUrl: string): string;
+}
+
+export interface DialectSpec {
+  readonly name: Dialect;
+  /** Routes in this dialect, each with its validation schema and cache-key field table. */
+  readonly routes: Partial<Record<RouteName, RouteSpec>>;
+
+  // --- request views (read-only; none changes the body) ---
+  /** The model asked for ('' when absent). */
+  model(body: Json): string;
+  stream(body: Json): boolean;
+  /** The output-token cap the request sets, if any. */
+  maxOutputTokens(body: Json): number | undefined;
+  /**
+   * A copy of the body with its output-token cap set, in this dialect's field. `ownModel`:
+   * the model is the dialect owner's own (OpenAI's reasoning models accept only
+   * `max_completion_tokens`; other OpenAI-compatible servers know `max_tokens`).
+   */
+  withMaxOutputTokens(body: Json, tokens: number, ownModel: boolean): Json;
+  /** The system prompt as text. */
+  systemText(body: Json): string;
+  /** The last user turn as text (what routing and the semantic cache look at). */
+  lastUserText(body: Json): string;
+  /** A streaming client of this dialect asked for the usage event (and must not get it otherwise). */
+  wantsStreamUsage(body: Json): boolean;
+
+  // --- usage ---
+  /** Normalise a provider `usage` object of this dialect; undefined when there is none. */
+  usage(raw: unknown): Usage | undefined;
+  /** The usage in this dialect's JSON (to complete a stored reply whose stream had none). */
+  usageToWire(usage: Usage): Json;
+  /** The usage an SSE event carries, if any. Cheap for events without usage. */
+  streamUsage(event: ParsedEvent): StreamUsagePatch | undefined;
+
+  // --- replies ---
+  /** Generated text of a complete (JSON) reply: content, tool calls, reasoning. */
+  replyText(reply: unknown): string;
+  /** Generated text a stream event carries (for a local count when the provider reports none). */
+  streamText(event: ParsedEvent): string;
+  /** Why the model stopped, in this dialect's words; undefined when the reply says nothing. */
+  finishReason(reply: unknown): string | undefined;
+  /** Is this parsed 2xx body a complete answer worth storing? */
+  isCompleteReply(route: RouteName, reply: Json): boolean;
+
+  // --- streams ---
+  createAggregator(): StreamAggregator;
+  /** A stored complete reply as the SSE text events the provider would have sent, in order. */
+  replay(reply: Json, options: ReplayOptions): string[];
+  /**
+   * The body to send upstream for a streaming request so the stream reports usage
+   * (OpenAI: `stream_options.include_usage`); `stripUsage` says the client did not ask, so the
+   * extra usage event must be removed on the way back (`isUsageOnlyEvent`).
+   */
+  requestStreamUsage(body: Json): { body: Json; stripUsage: boolean };
+  /** An event that exists only because `requestStreamUsage` asked for it. */
+  isUsageOnlyEvent(event: ParsedEvent): boolean;
+
+  // --- errors ---
+  errorBody(e: SluiceError): Json;
+  /** The same error as one SSE event, for failures after a stream has started. */
+  errorEvent(e: SluiceError): string;
+  /** This dialect's error type name for each gateway error code. */
+  readonly errorTypes: Readonly<Record<ErrorCode, string>>;
+  /** An upstream error with no body of its own, in this dialect's shape. */
+  upstreamErrorBody(message: string): Json;
+
+  // --- provider ---
+  readonly provider: ProviderWire;
+}
+
+export interface RouteSpec {
+  /** What the gateway relies on plus known parameters' documented types and ranges. */
+  schema: z.ZodType;
+  /** Fields this route's provider would refuse: `[field, why]`. */
+  refusedFields: ReadonlyArray<readonly [string, string]>;
+  /** Exact-cache key table: true = the field can change the answer (request-fields.ts). */
+  keyedFields: Readonly<Record<string, boolean>>;
+}
