@@ -14,6 +14,7 @@ import type { Reply, RequestContext, Stage } from '../src/pipeline/types.js';
 import { type Backend, openBackend } from '../src/store/index.js';
 import type { KvStore } from '../src/store/types.js';
 import { type SseEvent, SseParser } from '../src/dialect/sse.js';
+import { observeEvents } from '../src/pipeline/reply.js';
 import {
   ANTHROPIC_BODY,
   anthropicSse,
@@ -82,7 +83,12 @@ function fakeUpstream(answer: (ctx: RequestContext, call: number) => Reply | Pro
     get calls() {
       return calls;
     },
-    next: (ctx: RequestContext) => () => Promise.resolve(answer(ctx, ++calls)),
+    // As the upstream stage does: a stream it produces is observed (parsed once) for the
+    // request's subscribers (cache capture among them).
+    next: (ctx: RequestContext) => async () => {
+      const reply = await answer(ctx, ++calls);
+      return reply.kind === 'stream' ? observeEvents(reply, ctx.replyEvents) : reply;
+    },
   };
 }
 

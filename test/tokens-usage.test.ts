@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { countText } from '../src/tokens/count.js';
-import { StreamUsageMeter, requestStreamUsage, stripUsageChunks } from '../src/tokens/stream-usage.js';
+import { DIALECTS } from '../src/dialect/index.js';
+import { dropEvents, observeEvents } from '../src/pipeline/reply.js';
+import { ReplyEvents } from '../src/pipeline/stream-observer.js';
+import { StreamUsageMeter } from '../src/tokens/stream-usage.js';
 import { createUsageReader } from '../src/tokens/usage-reader.js';
 import { normaliseUsage } from '../src/dialect/index.js';
 
@@ -64,6 +67,15 @@ function splitBytes(bytes: Uint8Array, seed: number): Uint8Array[] {
 
 async function* source(parts: Uint8Array[]): AsyncIterable<Uint8Array> {
   for (const p of parts) yield p;
+}
+
+/** The client's side of a stream whose usage-only events the upstream stage drops. */
+function stripUsageChunks(
+  parts: AsyncIterable<Uint8Array>,
+  events = new ReplyEvents(),
+): AsyncIterable<Uint8Array> {
+  const observed = observeEvents({ kind: 'stream', status: 200, headers: {}, chunks: parts }, events);
+  return dropEvents(observed, DIALECTS.openai.isUsageOnlyEvent).chunks;
 }
 
 async function collect(it: AsyncIterable<Uint8Array>): Promise<string> {
@@ -190,20 +202,22 @@ describe('stream usage', () => {
   });
 
   it('asks OpenAI for usage only when the client did not, keeping its other stream options', () => {
-    const asked = requestStreamUsage('openai', {
+    const prepare = createUsageReader().prepareStream;
+    assert.ok(prepare);
+    const asked = prepare('openai', {
       model: 'm',
       stream: true,
       stream_options: { include_usage: true },
     });
-    assert.equal(asked.transform, undefined);
-    const notAsked = requestStreamUsage('openai', {
+    assert.equal(asked.dropEvent, undefined);
+    const notAsked = prepare('openai', {
       model: 'm',
       stream: true,
       stream_options: { include_obfuscation: false },
     });
     assert.deepEqual(notAsked.body.stream_options, { include_obfuscation: false, include_usage: true });
-    assert.ok(notAsked.transform);
-    assert.equal(requestStreamUsage('anthropic', { model: 'c', stream: true }).transform, undefined);
+    assert.ok(notAsked.dropEvent);
+    assert.equal(prepare('anthropic', { model: 'c', stream: true }).dropEvent, undefined);
   });
 
   it('strips exactly the usage chunk from the client stream, bytes otherwise untouched', async () => {
@@ -224,18 +238,16 @@ describe('stream usage', () => {
     );
   });
 
-  it('the meter still sees the usage when the client stream is stripped (meter before transform)', async () => {
+  it('the meter still sees the usage when the client stream is stripped (observed before dropped)', async () => {
     const reader = createUsageReader();
     const prepared = reader.prepareStream?.('openai', { model: 'gpt-4o-mini', stream: true });
-    assert.ok(prepared?.transform);
+    assert.ok(prepared?.dropEvent);
     const meter = reader.streamMeter('openai');
-    async function* upstream() {
-      for (const part of splitBytes(Buffer.from(OPENAI_STREAM), 77)) {
-        meter.feed(part);
-        yield part;
-      }
-    }
-    const client = await collect(prepared.transform(upstream()));
+    const events = new ReplyEvents();
+    events.subscribe((event) => meter.onEvent(event));
+    const client = await collect(
+      stripUsageChunks(source(splitBytes(Buffer.from(OPENAI_STREAM), 77)), events),
+    );
     assert.ok(!client.includes('"choices":[]'));
     assert.equal(meter.usage()?.outputTokens, 12);
   });

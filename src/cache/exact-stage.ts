@@ -1,5 +1,5 @@
 import { whenDelivered } from '../pipeline/delivery.js';
-import { afterReply, tapChunks } from '../pipeline/reply.js';
+import { afterReply } from '../pipeline/reply.js';
 import type {
   CacheOutcome,
   JsonReply,
@@ -57,6 +57,11 @@ export function exactCacheStage(cache: ExactCache): Stage {
       if (entry) return hitReply(ctx, entry);
     }
     setOutcome(ctx, 'miss');
+    // Subscribed before the call: the stream observer parses the upstream's stream once and
+    // hands the events here, also when single-flight shares that stream with followers.
+    const capture =
+      plan.write && ctx.stream ? new StreamCapture(ctx.dialect, cache.config.maxBytes) : undefined;
+    const unsubscribe = capture && ctx.replyEvents.subscribe((event) => capture.onEvent(event));
     const reply = await next();
     // Only a 200 that this miss produced: not an error, not another layer's hit, not a follower.
     if (!plan.write) ctx.responseHeaders[REASON_HEADER] = 'ttl-0';
@@ -65,14 +70,18 @@ export function exactCacheStage(cache: ExactCache): Stage {
       !plan.write ||
       reply.status !== 200 ||
       ctx.cache !== 'miss' ||
-      ctx.notes.get(NOTE_FOLLOWER) === true
+      ctx.notes.get(NOTE_FOLLOWER) === true ||
+      (reply.kind === 'stream' && !capture)
     ) {
+      unsubscribe?.();
       return reply;
     }
     const write = { key: plan.key, ttlSeconds: plan.ttlSeconds };
-    return reply.kind === 'json'
-      ? storeJson(cache, ctx, reply, write)
-      : captureStream(cache, ctx, reply, write);
+    if (reply.kind === 'json' || !capture) {
+      unsubscribe?.();
+      return reply.kind === 'json' ? storeJson(cache, ctx, reply, write) : reply;
+    }
+    return captureStream(cache, ctx, reply, capture, write);
   };
 }
 
@@ -146,15 +155,20 @@ function storeJson(cache: ExactCache, ctx: RequestContext, reply: JsonReply, wri
 }
 
 /**
- * Watch the stream as it passes; once it has ended cleanly, store the response it amounts to.
- * A stream that errored, was cut or aborted by the client, or never sent its final event is
- * not stored. When the client did not ask for the usage chunk (so it was not in the bytes),
- * the usage the upstream stage measured (`ctx.usage`) completes the stored response.
+ * Once the stream has ended cleanly, store the response its events (observed by `capture`)
+ * amount to. A stream that errored, was cut or aborted by the client, or never sent its final
+ * event is not stored. The capture sees the usage event even when the client is not sent it;
+ * when the stream carried none, the usage the upstream stage measured (`ctx.usage`) completes
+ * the stored response.
  */
-function captureStream(cache: ExactCache, ctx: RequestContext, reply: StreamReply, write: Write): Reply {
-  const capture = new StreamCapture(ctx.dialect, cache.config.maxBytes);
-  const tapped = tapChunks(reply, (chunk) => capture.feed(chunk));
-  return afterReply(tapped, (outcome) => {
+function captureStream(
+  cache: ExactCache,
+  ctx: RequestContext,
+  reply: StreamReply,
+  capture: StreamCapture,
+  write: Write,
+): Reply {
+  return afterReply(reply, (outcome) => {
     if (!outcome.completed) {
       cache.noteSkippedWrite();
       return;

@@ -1,16 +1,17 @@
-import { type Aggregate, DIALECTS, type StreamAggregator } from '../dialect/index.js';
-import { SseParser } from '../dialect/sse.js';
+import { type Aggregate, DIALECTS, type ParsedEvent, type StreamAggregator } from '../dialect/index.js';
+import { LazyEvent, SseParser } from '../dialect/sse.js';
 import type { Dialect } from '../pipeline/types.js';
 
 /**
- * Watches the raw SSE bytes of a streamed miss and rebuilds the response they amount to.
- * It never throws into the stream it watches: a problem only marks the capture unusable.
- * Past `maxBytes` of SSE it stops parsing (the entry would be too large to keep anyway).
+ * Rebuilds the response a streamed miss amounts to from its events (delivered by the stream
+ * observer, so the stream is not parsed again). It never throws into the stream it watches: a
+ * problem only marks the capture unusable. Past `maxBytes` of event data it stops (the entry
+ * would be too large to keep anyway).
  */
 export class StreamCapture {
-  readonly #parser = new SseParser();
   readonly #aggregator: StreamAggregator;
   readonly #maxBytes: number;
+  #parser: SseParser | undefined;
   #bytes = 0;
   #failure: string | undefined;
 
@@ -19,27 +20,30 @@ export class StreamCapture {
     this.#maxBytes = maxBytes;
   }
 
-  feed(chunk: Uint8Array): void {
+  onEvent(event: ParsedEvent): void {
     if (this.#failure) return;
-    this.#bytes += chunk.byteLength;
+    this.#bytes += event.data.length;
     if (this.#bytes > this.#maxBytes) {
       this.#failure = 'stream larger than the cache limit';
       return;
     }
     try {
-      for (const event of this.#parser.feed(chunk)) this.#aggregator.push(event);
+      this.#aggregator.push(event);
     } catch (error) {
       this.#failure = `capture failed: ${(error as Error).message}`;
     }
   }
 
+  /** Raw SSE bytes, for use without a stream observer (library use, tests). */
+  feed(chunk: Uint8Array): void {
+    this.#parser ??= new SseParser();
+    for (const event of this.#parser.feed(chunk)) this.onEvent(new LazyEvent(event));
+  }
+
   finish(): Aggregate<Record<string, unknown>> {
     if (this.#failure) return { ok: false, reason: this.#failure };
-    try {
-      for (const event of this.#parser.end()) this.#aggregator.push(event);
-    } catch (error) {
-      return { ok: false, reason: `capture failed: ${(error as Error).message}` };
-    }
+    if (this.#parser) for (const event of this.#parser.end()) this.onEvent(new LazyEvent(event));
+    if (this.#failure) return { ok: false, reason: this.#failure };
     return this.#aggregator.finish();
   }
 }

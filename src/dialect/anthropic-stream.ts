@@ -1,5 +1,5 @@
-import type { SseEvent } from './sse.js';
-import type { Aggregate } from './types.js';
+import { LazyEvent, type SseEvent } from './sse.js';
+import type { Aggregate, ParsedEvent, StreamAggregator } from './types.js';
 import { slices, textPieces } from './text-pieces.js';
 
 /**
@@ -19,18 +19,16 @@ interface BlockAcc {
  * Feed it the events of one stream. It refuses a stream that errored, never reached
  * `message_stop`, or carried a delta type it does not know (a lossy rebuild must not be cached).
  */
-export class AnthropicStreamAggregator {
+export class AnthropicStreamAggregator implements StreamAggregator {
   #message: Json | undefined;
   readonly #blocks: BlockAcc[] = [];
   #stopped = false;
   #failure: string | undefined;
 
-  push(event: SseEvent): void {
+  push(event: ParsedEvent): void {
     if (this.#failure) return;
-    let data: Json;
-    try {
-      data = JSON.parse(event.data) as Json;
-    } catch {
+    const data = event.json() as Json | undefined;
+    if (!data || typeof data !== 'object') {
       this.#failure = 'an event is not JSON';
       return;
     }
@@ -135,7 +133,7 @@ export class AnthropicStreamAggregator {
 
 export function aggregateAnthropicStream(events: Iterable<SseEvent>): Aggregate<Json> {
   const aggregator = new AnthropicStreamAggregator();
-  for (const event of events) aggregator.push(event);
+  for (const event of events) aggregator.push(new LazyEvent(event));
   return aggregator.finish();
 }
 

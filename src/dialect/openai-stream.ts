@@ -1,5 +1,5 @@
-import type { SseEvent } from './sse.js';
-import type { Aggregate } from './types.js';
+import { LazyEvent, type SseEvent } from './sse.js';
+import type { Aggregate, ParsedEvent, StreamAggregator } from './types.js';
 import { slices, textPieces } from './text-pieces.js';
 
 /**
@@ -40,23 +40,21 @@ const META_FIELDS = ['id', 'created', 'model', 'system_fingerprint', 'service_ti
  * errored, never finished every choice, never said `[DONE]`, or carried a delta it cannot
  * represent (e.g. audio): caching a lossy rebuild would replay a different answer.
  */
-export class OpenAIStreamAggregator {
+export class OpenAIStreamAggregator implements StreamAggregator {
   readonly #meta: Json = {};
   readonly #choices = new Map<number, ChoiceAcc>();
   #usage: unknown;
   #done = false;
   #failure: string | undefined;
 
-  push(event: SseEvent): void {
+  push(event: ParsedEvent): void {
     if (this.#failure) return;
     if (event.data === '[DONE]') {
       this.#done = true;
       return;
     }
-    let chunk: Json;
-    try {
-      chunk = JSON.parse(event.data) as Json;
-    } catch {
+    const chunk = event.json() as Json | undefined;
+    if (!chunk || typeof chunk !== 'object') {
       this.#failure = 'a chunk is not JSON';
       return;
     }
@@ -185,7 +183,7 @@ function completedChoice(acc: ChoiceAcc): Json {
 /** Rebuild a completion from a whole stream's events (tests, library use). */
 export function aggregateOpenAIStream(events: Iterable<SseEvent>): Aggregate<Json> {
   const aggregator = new OpenAIStreamAggregator();
-  for (const event of events) aggregator.push(event);
+  for (const event of events) aggregator.push(new LazyEvent(event));
   return aggregator.finish();
 }
 

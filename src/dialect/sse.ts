@@ -10,42 +10,95 @@ export interface SseEvent {
  * the unfinished tail between calls, so parsing a stream is linear in its size.
  */
 export class SseParser {
+  /** Chunks fed to any parser (tests check a stream's bytes are parsed once). */
+  static chunksParsed = 0;
   #decoder = new TextDecoder();
   #buffer = '';
 
   feed(chunk: Uint8Array): SseEvent[] {
-    this.#buffer += this.#decoder.decode(chunk, { stream: true });
-    return this.#drain();
+    return events(this.feedBlocks(chunk));
   }
 
   /** Flush a final event that lacked its blank line (a stream closed without one). */
   end(): SseEvent[] {
-    this.#buffer += this.#decoder.decode();
-    if (this.#buffer.trim() === '') return [];
-    this.#buffer += '\n\n';
+    return events(this.endBlocks());
+  }
+
+  /**
+   * The blocks a chunk completes, each with its text as it came (the blank line included) and
+   * its event when it has data (comment-only blocks have none).
+   */
+  feedBlocks(chunk: Uint8Array): SseBlock[] {
+    SseParser.chunksParsed++;
+    this.#buffer += this.#decoder.decode(chunk, { stream: true });
     return this.#drain();
   }
 
-  #drain(): SseEvent[] {
-    const events: SseEvent[] = [];
-    let buf = this.#buffer;
-    if (buf.includes('\r')) buf = buf.replace(/\r\n?/g, '\n');
-    let start = 0;
-    for (let end = buf.indexOf('\n\n', start); end !== -1; end = buf.indexOf('\n\n', start)) {
-      const ev = parseBlock(buf.slice(start, end));
-      if (ev) events.push(ev);
-      start = end + 2;
+  endBlocks(): SseBlock[] {
+    this.#buffer += this.#decoder.decode();
+    if (this.#buffer.trim() === '') {
+      this.#buffer = '';
+      return [];
     }
-    this.#buffer = buf.slice(start);
-    return events;
+    this.#buffer += '\n\n';
+    const blocks = this.#drain();
+    this.#buffer = '';
+    return blocks;
+  }
+
+  /** No unfinished event is held: everything fed so far ended on an event boundary. */
+  get atBoundary(): boolean {
+    return this.#buffer === '';
+  }
+
+  /**
+   * Cut the buffer into blocks at blank lines. Line ends may be CRLF, LF or CR (the spec's
+   * three); a block's text keeps the bytes as they came, so a filtered stream changes nothing
+   * but the events it drops. A CR at the very end waits for the next chunk (it may be half a CRLF).
+   */
+  #drain(): SseBlock[] {
+    const buf = this.#buffer;
+    const blocks: SseBlock[] = [];
+    let blockStart = 0;
+    let lineStart = 0;
+    let lines: string[] = [];
+    LINE_END.lastIndex = 0;
+    for (let m = LINE_END.exec(buf); m !== null; m = LINE_END.exec(buf)) {
+      if (m[0] === '\r' && m.index === buf.length - 1) break;
+      const line = buf.slice(lineStart, m.index);
+      lineStart = m.index + m[0].length;
+      if (line !== '') {
+        lines.push(line);
+        continue;
+      }
+      blocks.push({ text: buf.slice(blockStart, lineStart), event: parseLines(lines) });
+      lines = [];
+      blockStart = lineStart;
+    }
+    this.#buffer = buf.slice(blockStart);
+    return blocks;
   }
 }
 
-function parseBlock(block: string): SseEvent | undefined {
+const LINE_END = /\r\n|\n|\r/g;
+
+/** One block of an SSE stream: its text and, when it carries data, its event. */
+export interface SseBlock {
+  text: string;
+  event: SseEvent | undefined;
+}
+
+function events(blocks: SseBlock[]): SseEvent[] {
+  const out: SseEvent[] = [];
+  for (const block of blocks) if (block.event) out.push(block.event);
+  return out;
+}
+
+function parseLines(lines: readonly string[]): SseEvent | undefined {
   let event: string | undefined;
   let data: string | undefined;
-  for (const line of block.split('\n')) {
-    if (line === '' || line.startsWith(':')) continue;
+  for (const line of lines) {
+    if (line.startsWith(':')) continue;
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);

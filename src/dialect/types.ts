@@ -51,7 +51,7 @@ export type Aggregate<T> = { ok: true; response: T } | { ok: false; reason: stri
  * given) a stream it cannot rebuild losslessly.
  */
 export interface StreamAggregator {
-  push(event: SseEvent): void;
+  push(event: ParsedEvent): void;
   finish(): Aggregate<Json>;
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Delivery } from './delivery.js';
+import { ReplyEvents } from './stream-observer.js';
 import type { Caller, Dialect, Priority, RequestContext, RouteName } from './types.js';
 
 export interface ContextInit {
@@ -42,6 +43,7 @@ export function createContext(init: ContextInit): RequestContext {
     responseHeaders: {},
     cache: 'bypass',
     notes: new Map(),
+    replyEvents: new ReplyEvents(),
     ...(init.delivery ? { delivery: init.delivery } : {}),
   };
 }

@@ -1,3 +1,6 @@
+import { LazyEvent, type SseBlock, SseParser } from '../dialect/sse.js';
+import type { ParsedEvent } from '../dialect/types.js';
+import type { ReplyEvents } from './stream-observer.js';
 import type { Reply, StreamReply } from './types.js';
 
 export interface ReplyOutcome {
@@ -8,6 +11,9 @@ export interface ReplyOutcome {
 
 type ChunkObserver = (chunk: Uint8Array) => void;
 type DoneObserver = (outcome: ReplyOutcome) => void;
+/** True to keep the event from the client (it has been observed all the same). */
+type EventFilter = (event: ParsedEvent) => boolean;
+const encoder = new TextEncoder();
 
 /**
  * A stream with its observers. Every stage that watches a stream adds a callback to the one
@@ -18,7 +24,11 @@ type DoneObserver = (outcome: ReplyOutcome) => void;
 class ObservedChunks implements AsyncIterable<Uint8Array> {
   readonly onChunk: ChunkObserver[] = [];
   readonly onDone: DoneObserver[] = [];
+  /** Where parsed events go (the request's stream observer); set by `observeEvents`. */
+  events: ReplyEvents | undefined;
+  readonly filters: EventFilter[] = [];
   readonly #source: AsyncIterable<Uint8Array>;
+  #parser: SseParser | undefined;
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.#source = source;
@@ -29,8 +39,15 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
     try {
       for await (const chunk of this.#source) {
         for (const observe of this.onChunk) observe(chunk);
-        yield chunk;
+        if (!this.events && this.filters.length === 0) {
+          yield chunk;
+          continue;
+        }
+        const out = this.#parse(chunk);
+        if (out) yield out;
       }
+      const tail = this.#end();
+      if (tail) yield tail;
       outcome = { completed: true };
     } catch (error) {
       outcome = { completed: false, error };
@@ -46,6 +63,48 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
         }
       }
     }
+  }
+
+  /**
+   * Parse a chunk into events once, hand each to the observer, and return the bytes for the
+   * client: the chunk itself unless a filter dropped an event or an event is split across
+   * chunks while filtering (then the text of the complete, kept events).
+   */
+  #parse(chunk: Uint8Array): Uint8Array | undefined {
+    this.#parser ??= new SseParser();
+    const wasAtBoundary = this.#parser.atBoundary;
+    const blocks = this.#parser.feedBlocks(chunk);
+    const dropped = this.#observe(blocks);
+    if (this.filters.length === 0) return chunk;
+    if (!dropped && wasAtBoundary && this.#parser.atBoundary) return chunk;
+    return this.#kept(blocks, dropped);
+  }
+
+  #end(): Uint8Array | undefined {
+    if (!this.#parser) return undefined;
+    const blocks = this.#parser.endBlocks();
+    const dropped = this.#observe(blocks);
+    return this.filters.length === 0 ? undefined : this.#kept(blocks, dropped);
+  }
+
+  /** Emit the blocks' events; returns the ones a filter drops. */
+  #observe(blocks: SseBlock[]): Set<SseBlock> | undefined {
+    let dropped: Set<SseBlock> | undefined;
+    for (const block of blocks) {
+      if (!block.event) continue;
+      const event = new LazyEvent(block.event);
+      this.events?.emit(event);
+      if (!this.filters.some((drop) => drop(event))) continue;
+      dropped ??= new Set();
+      dropped.add(block);
+    }
+    return dropped;
+  }
+
+  #kept(blocks: SseBlock[], dropped: Set<SseBlock> | undefined): Uint8Array | undefined {
+    let text = '';
+    for (const block of blocks) if (!dropped?.has(block)) text += block.text;
+    return text ? encoder.encode(text) : undefined;
   }
 }
 
@@ -72,5 +131,27 @@ export function afterReply(reply: Reply, done: DoneObserver): Reply {
 export function tapChunks(reply: StreamReply, onChunk: ChunkObserver): StreamReply {
   const chunks = observed(reply);
   chunks.onChunk.push(onChunk);
+  return { ...reply, chunks };
+}
+
+/**
+ * Parse the stream's SSE once as it passes and deliver each event to the request's stream
+ * observer (`ctx.replyEvents`, see stream-observer.ts). Called by the stage that produces the
+ * upstream stream; other stages subscribe to the observer rather than the bytes.
+ */
+export function observeEvents(reply: StreamReply, events: ReplyEvents): StreamReply {
+  const chunks = observed(reply);
+  chunks.events = events;
+  return { ...reply, chunks };
+}
+
+/**
+ * Keep events `drop` says true for from the client (usage-chunk stripping). The other bytes
+ * reach the client as they were; while an event is split across chunks, its bytes are held
+ * until its blank line arrives (a client cannot use half an event anyway).
+ */
+export function dropEvents(reply: StreamReply, drop: EventFilter): StreamReply {
+  const chunks = observed(reply);
+  chunks.filters.push(drop);
   return { ...reply, chunks };
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Delivery } from './delivery.js';
+import type { ReplyEvents } from './stream-observer.js';
 
 import type { Dialect, RouteName, Usage } from '../dialect/types.js';
 
@@ -68,6 +69,8 @@ export interface RequestContext {
   upstream?: string;
   /** Free-form per-request notes stages share through the context (documented per key). */
   readonly notes: Map<string, unknown>;
+  /** The stream observer: stages subscribe to the upstream stream's parsed events (stream-observer.ts). */
+  readonly replyEvents: ReplyEvents;
   /** Set by the HTTP edge: what the client actually got (see delivery.ts). Absent in-process. */
   readonly delivery?: Delivery;
 }

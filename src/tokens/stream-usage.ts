@@ -1,7 +1,8 @@
 /**
- * Usage of streamed replies: read the provider's own numbers from the SSE events, make OpenAI
- * send them (`stream_options.include_usage`), hide that extra chunk from clients that did not
- * ask for it, and only when the provider reports nothing fall back to a local, flagged count.
+ * Usage of streamed replies: read the provider's own numbers from the SSE events (asking for
+ * them and hiding the extra event is the dialect's `requestStreamUsage` / `isUsageOnlyEvent`,
+ * applied by the upstream stage), and only when the provider reports nothing fall back to a
+ * local, flagged count.
  */
 import { DIALECTS, type DialectSpec, type ParsedEvent, type Usage } from '../dialect/index.js';
 import { LazyEvent, SseParser } from '../dialect/sse.js';
@@ -78,85 +79,4 @@ export class StreamUsageMeter {
     for (const event of this.#pending) out += this.#dialect.streamText(event);
     return out;
   }
-}
-
-export interface PreparedStream {
-  body: Record<string, unknown>;
-  /** Applied to the stream on its way to the client (after usage has been read from it). */
-  transform?: (chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
-}
-
-/**
- * Make a stream carry usage (OpenAI: add `stream_options.include_usage` when the client did not
- * ask for it) and strip the extra usage event again on the way back. Anthropic streams always
- * carry usage; their body is left as it is.
- */
-export function requestStreamUsage(dialect: Dialect, body: Record<string, unknown>): PreparedStream {
-  const prepared = DIALECTS[dialect].requestStreamUsage(body);
-  return prepared.stripUsage ? { body: prepared.body, transform: stripUsageChunks } : { body: prepared.body };
-}
-
-const LF2 = Buffer.from('\n\n');
-const CRLF2 = Buffer.from('\r\n\r\n');
-const USAGE_OBJECT = /"usage"\s*:\s*\{/;
-const EMPTY_CHOICES = [Buffer.from('"choices":[]'), Buffer.from('"choices": []')];
-
-/**
- * Remove the usage-only chunk (`"choices": []` plus a `usage` object) that `include_usage`
- * adds to an OpenAI stream. Works on bytes: complete events pass through untouched unless they
- * may hold that chunk; an unfinished event is held until its blank line arrives (a client
- * cannot use half an event anyway), so the bytes that reach the client are the upstream's
- * bytes minus exactly that event.
- */
-export async function* stripUsageChunks(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  let pending: Buffer | undefined;
-  for await (const chunk of source) {
-    const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const buf = pending ? Buffer.concat([pending, view]) : view;
-    const end = lastEventEnd(buf);
-    if (end === -1) {
-      pending = Buffer.from(buf);
-      continue;
-    }
-    pending = end < buf.length ? Buffer.from(buf.subarray(end)) : undefined;
-    const complete = end === buf.length ? buf : buf.subarray(0, end);
-    if (!EMPTY_CHOICES.some((p) => complete.includes(p))) {
-      yield complete === view ? chunk : complete;
-      continue;
-    }
-    const kept = dropUsageOnlyEvents(complete.toString('utf8'));
-    if (kept) yield Buffer.from(kept, 'utf8');
-  }
-  if (pending && pending.length > 0) {
-    const kept = dropUsageOnlyEvents(pending.toString('utf8'));
-    if (kept) yield Buffer.from(kept, 'utf8');
-  }
-}
-
-function lastEventEnd(buf: Buffer): number {
-  const lf = buf.lastIndexOf(LF2);
-  const crlf = buf.lastIndexOf(CRLF2);
-  return Math.max(lf === -1 ? -1 : lf + 2, crlf === -1 ? -1 : crlf + 4);
-}
-
-/** Drop events whose data is a usage-only chunk, keeping every other byte as it was. */
-function dropUsageOnlyEvents(text: string): string {
-  const parts = text.split(/(\r?\n\r?\n)/);
-  let out = '';
-  for (let i = 0; i < parts.length; i += 2) {
-    const block = parts[i];
-    const sep = parts[i + 1] ?? '';
-    if (isUsageOnlyBlock(block)) continue;
-    out += block + sep;
-  }
-  return out;
-}
-
-function isUsageOnlyBlock(block: string): boolean {
-  if (!USAGE_OBJECT.test(block)) return false;
-  const data: string[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
-  }
-  return DIALECTS.openai.isUsageOnlyEvent(new LazyEvent({ data: data.join('\n') }));
 }

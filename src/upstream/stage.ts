@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as undiciErrors } from 'undici';
 import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
-import { DIALECTS } from '../dialect/index.js';
+import { DIALECTS, type ParsedEvent } from '../dialect/index.js';
+import { afterReply, dropEvents, observeEvents } from '../pipeline/reply.js';
 import { SluiceError } from '../errors.js';
 import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
@@ -14,19 +15,16 @@ import type { SecretScrubber } from './scrub.js';
 /** Reads the provider's usage from a reply; supplied by the token-economy module. */
 export interface UsageReader {
   fromJson(dialect: Dialect, parsed: unknown): Usage | undefined;
-  /** A meter fed every raw SSE chunk of a stream; `usage()` is read once the stream ends. */
-  streamMeter(dialect: Dialect): { feed(chunk: Uint8Array): void; usage(): Usage | undefined };
+  /** A meter subscribed to the stream observer; `usage()` is read once the stream ends. */
+  streamMeter(dialect: Dialect): { onEvent(event: ParsedEvent): void; usage(): Usage | undefined };
   /**
-   * Adjust a streaming request before it goes upstream and the stream before it reaches the
-   * client (e.g. ask OpenAI for the usage chunk, then strip it if the client did not ask).
+   * Adjust a streaming request before it goes upstream, and name the events to keep from the
+   * client (e.g. ask OpenAI for the usage chunk, then drop it if the client did not ask).
    */
   prepareStream?(
     dialect: Dialect,
     body: Record<string, unknown>,
-  ): {
-    body: Record<string, unknown>;
-    transform?: (chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
-  };
+  ): { body: Record<string, unknown>; dropEvent?: (event: ParsedEvent) => boolean };
 }
 
 export interface UpstreamStageDeps {
@@ -80,11 +78,11 @@ async function tryCandidate(
   if (!path)
     throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
   let body = candidate.model === ctx.body.model ? ctx.body : { ...ctx.body, model: candidate.model };
-  let transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined;
+  let dropEvent: ((event: ParsedEvent) => boolean) | undefined;
   if (ctx.stream && deps.usage.prepareStream) {
     const prepared = deps.usage.prepareStream(ctx.dialect, body);
     body = prepared.body;
-    transform = prepared.transform;
+    dropEvent = prepared.dropEvent;
   }
   const payload = JSON.stringify(body);
   const headers = buildUpstreamHeaders(
@@ -126,7 +124,7 @@ async function tryCandidate(
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, response, forwarded, transform) };
+      if (ctx.stream) return { reply: streamReply(ctx, deps, response, forwarded, dropEvent) };
       return { reply: await jsonReply(ctx, deps, response, forwarded) };
     }
 
@@ -194,9 +192,10 @@ function streamReply(
   deps: UpstreamStageDeps,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown } },
   headers: Record<string, string>,
-  transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined,
+  dropEvent: ((event: ParsedEvent) => boolean) | undefined,
 ): Reply {
   const meter = deps.usage.streamMeter(ctx.dialect);
+  ctx.replyEvents.subscribe((event) => meter.onEvent(event));
   const upstreamName = ctx.upstream ?? 'upstream';
   // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
   // check is one indexOf per key per chunk (see scrub.ts).
@@ -205,30 +204,31 @@ function streamReply(
     let finished = false;
     try {
       for await (const chunk of response.body) {
-        meter.feed(chunk);
         const clean = scrub.push(chunk);
         if (clean.byteLength > 0) yield clean;
       }
       const held = scrub.flush();
       if (held) yield held;
       finished = true;
-      ctx.usage = meter.usage();
     } catch (e) {
       throw mapTransportError(e, upstreamName, ctx.deadline);
     } finally {
-      // An aborted or broken stream still spent tokens: the meter estimates the partial output.
-      ctx.usage ??= meter.usage();
       if (!finished) response.body.destroy();
     }
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
-  return {
-    kind: 'stream',
-    status: response.statusCode,
-    headers,
-    chunks: transform ? transform(relay()) : relay(),
-  };
+  // Parsed once, here: the meter, cache capture (and metrics) read the events, not the bytes.
+  let reply = observeEvents(
+    { kind: 'stream', status: response.statusCode, headers, chunks: relay() },
+    ctx.replyEvents,
+  );
+  if (dropEvent) reply = dropEvents(reply, dropEvent);
+  // First done-observer of the stream, so every stage's own sees ctx.usage. An aborted or broken
+  // stream still spent tokens: the meter then estimates the partial output.
+  return afterReply(reply, () => {
+    ctx.usage = meter.usage();
+  });
 }
 
 function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
