@@ -4,7 +4,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { cacheConfigSchema } from '../src/cache/config.js';
 import { ExactCache } from '../src/cache/exact-cache.js';
 import { exactCacheStage, NOTE_FOLLOWER } from '../src/cache/exact-stage.js';
-import { NOTE_FLIGHT_SIGNAL, singleFlightStage } from '../src/cache/single-flight.js';
+import { singleFlightStage } from '../src/cache/single-flight.js';
 import { SluiceError } from '../src/errors.js';
 import { compose } from '../src/pipeline/compose.js';
 import type { Reply, RequestContext } from '../src/pipeline/types.js';
@@ -172,7 +172,7 @@ describe('single-flight', () => {
     const leader = p.send({ signal: leaderAbort.signal });
     const follower = p.send({ signal: followerAbort.signal });
     await tick();
-    const flightSignal = p.seen[0].notes.get(NOTE_FLIGHT_SIGNAL) as AbortSignal;
+    const flightSignal = p.seen[0].upstreamSignal as AbortSignal;
     leaderAbort.abort();
     assert.equal(flightSignal.aborted, false, 'the follower still wants the answer');
     followerAbort.abort();
@@ -188,7 +188,7 @@ describe('single-flight', () => {
     const b = p.send(streaming());
     await tick();
     p.open();
-    const flightSignal = p.seen[0].notes.get(NOTE_FLIGHT_SIGNAL) as AbortSignal;
+    const flightSignal = p.seen[0].upstreamSignal as AbortSignal;
     for (const request of [a, b]) {
       const reply = await request.reply;
       for await (const _ of (reply as { chunks: AsyncIterable<Uint8Array> }).chunks) break;

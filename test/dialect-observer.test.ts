@@ -34,8 +34,9 @@ describe('stream observer', () => {
     }
     assert.ok(text.length > 0);
     const upstream = gw.mock.received.at(-1);
+    assert.ok(upstream);
     assert.deepEqual(
-      (upstream?.body as { stream_options?: unknown }).stream_options,
+      (upstream.body as { stream_options?: unknown }).stream_options,
       { include_usage: true },
       'the gateway asked the upstream for usage',
     );

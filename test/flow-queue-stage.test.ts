@@ -3,7 +3,7 @@ import { afterEach, describe, mock, test } from 'node:test';
 import { SluiceError } from '../src/errors.js';
 import { type FlowConfig, flowConfigSchema } from '../src/flow/config.js';
 import { LimiterRegistry } from '../src/flow/limiters.js';
-import { QUEUE_WAIT_NOTE, queueStage, THROTTLED_NOTE } from '../src/flow/queue-stage.js';
+import { QUEUE_WAIT_NOTE, queueStage } from '../src/flow/queue-stage.js';
 import type { Reply, RequestContext, StreamReply } from '../src/pipeline/types.js';
 import { chatContext, controlledStream, drain, flush, jsonReply } from './flow-helpers.js';
 
@@ -223,7 +223,7 @@ describe('queue stage: adapting to provider 429s', () => {
     const { stage, limiter } = setup({ defaults: { maxConcurrency: 8, maxQueue: 10 } });
     const ctx = chatContext();
     await stage(ctx, async () => {
-      ctx.notes.set(THROTTLED_NOTE, { retryAfterMs: 0 });
+      ctx.throttled = { retryAfterMs: 0 };
       return jsonReply();
     });
     assert.equal(limiter().limit, 4);

@@ -5,7 +5,7 @@ import { budgetStage } from '../src/cost/budget-stage.js';
 import { costConfigSchema } from '../src/cost/config.js';
 import { Ledger, type LedgerRow } from '../src/cost/ledger.js';
 import { PriceBook } from '../src/cost/prices.js';
-import { PURPOSE_NOTE, recordStage } from '../src/cost/record-stage.js';
+import { recordStage } from '../src/cost/record-stage.js';
 import { compose } from '../src/pipeline/compose.js';
 import type { Dialect, Reply, RequestContext, Stage } from '../src/pipeline/types.js';
 import { MemoryCounterStore, MemoryKvStore, MemoryLedgerStore } from '../src/store/memory.js';
@@ -275,7 +275,7 @@ describe('compression stage through the gateway pipeline', () => {
   const upstream: Stage = async (ctx) => {
     ctx.upstream = 'fake';
     ctx.responseHeaders['x-sluice-model'] = ctx.model;
-    if (ctx.notes.get(PURPOSE_NOTE) === 'summary') {
+    if (ctx.purpose === 'summary') {
       ctx.usage = { inputTokens: 900, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 80 };
       return json({ choices: [{ index: 0, message: { role: 'assistant', content: 'A short summary.' } }] });
     }

@@ -45,7 +45,9 @@ const encoder = new TextEncoder();
  */
 export function exactCacheStage(cache: ExactCache): Stage {
   return async (ctx, next) => {
-    const plan = cache.plan(ctx);
+    // Keyed on the request as the client sent it (the budget stage may have capped its output).
+    const { dialect, route, caller, headers } = ctx;
+    const plan = cache.plan({ dialect, route, body: ctx.clientBody, caller, headers });
     if (!plan.use) {
       setOutcome(ctx, 'bypass');
       ctx.responseHeaders[REASON_HEADER] = plan.reason;

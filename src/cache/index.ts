@@ -39,7 +39,6 @@ export {
   type OpenAIEmbeddingsField,
 } from '../dialect/request-fields.js';
 export {
-  NOTE_FLIGHT_SIGNAL,
   type SingleFlightOptions,
   type SingleFlightStage,
   singleFlightStage,

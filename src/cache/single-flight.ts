@@ -5,13 +5,6 @@ import { Broadcast } from './broadcast.js';
 import { NOTE_FOLLOWER, NOTE_KEY } from './exact-stage.js';
 import { DIALECTS, ZERO_USAGE } from '../dialect/index.js';
 
-/**
- * `flight.signal` (AbortSignal) on the leader's `ctx.notes`: aborts only when every request
- * sharing the flight has gone. The upstream stage should pass it (when present) instead of
- * `ctx.signal`, so the leader's client hanging up does not cut the followers' answer.
- */
-export const NOTE_FLIGHT_SIGNAL = 'flight.signal';
-
 export interface SingleFlightOptions {
   /**
    * The flight key of a request, or undefined to let it through alone. Default: the exact
@@ -92,7 +85,7 @@ class Flight {
 
   async lead(next: Next): Promise<Reply> {
     const ctx = this.#leader;
-    ctx.notes.set(NOTE_FLIGHT_SIGNAL, this.#abort.signal);
+    ctx.upstreamSignal = this.#abort.signal;
     this.#enter(ctx.signal);
     let reply: Reply;
     try {

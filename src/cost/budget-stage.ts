@@ -3,6 +3,7 @@
  * the actual cost when the reply is over (JSON at once, streams at their end, abandoned
  * streams after a grace period), release it when the call fails.
  */
+import { DIALECTS } from '../dialect/index.js';
 import { SluiceError } from '../errors.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import { keyRecordOf } from '../auth/stage.js';
@@ -27,9 +28,6 @@ export interface BudgetStageDeps {
   insertsBreakpoints?: '5m' | '1h';
   logger?: { warn(obj: object, msg?: string): void };
 }
-
-/** `ctx.notes` key holding the reservation (for tests and diagnostics). */
-export const RESERVATION_NOTE = 'budget.reservation';
 
 export function budgetStage(deps: BudgetStageDeps): Stage {
   const { budgets, prices } = deps;
@@ -62,7 +60,6 @@ export function budgetStage(deps: BudgetStageDeps): Stage {
     }
     // An unpriced call reserves nothing but is still refused once a budget is used up.
     const reservation = await budgets.reserve(scopes, Math.max(amountNano, pricing ? 0 : 1));
-    ctx.notes.set(RESERVATION_NOTE, reservation);
     const warning = reservation.warning();
     if (warning) ctx.responseHeaders['x-sluice-budget-warning'] = warning;
 
@@ -118,10 +115,10 @@ function reserveOutputTokens(ctx: RequestContext, model: string, fallback: numbe
         : undefined;
   if (asked !== undefined && asked > 0) return asked * choices;
   if (cap) {
-    // OpenAI's reasoning models accept only max_completion_tokens; other OpenAI-compatible
-    // servers (vLLM, Qwen, …) know max_tokens.
-    if (ctx.dialect === 'openai' && encodingFor(model)) b.max_completion_tokens = fallback;
-    else b.max_tokens = fallback;
+    // A copy: `ctx.clientBody` stays the request as sent, which the exact cache keys on, so a
+    // budgeted and an unbudgeted caller share entries. A model the tokenizer knows is one of
+    // OpenAI's own (its reasoning models accept only max_completion_tokens).
+    ctx.body = DIALECTS[ctx.dialect].withMaxOutputTokens(b, fallback, encodingFor(model) !== undefined);
   }
   return fallback * choices;
 }

@@ -28,9 +28,6 @@ export interface RecordStageDeps {
   now?: () => number;
 }
 
-/** `ctx.notes` key: set to a string (e.g. `summary`) on calls the gateway makes for itself. */
-export const PURPOSE_NOTE = 'record.purpose';
-
 export function recordStage(deps: RecordStageDeps): Stage {
   const now = deps.now ?? Date.now;
   const graceMs = deps.abortGraceMs ?? 2000;
@@ -98,7 +95,7 @@ function write(
     outputTokens: 0,
   };
   const keyId = ctx.caller.keyId ?? keyRecordOf(ctx)?.id;
-  const purpose = ctx.notes.get(PURPOSE_NOTE);
+  const purpose = ctx.purpose;
   const row: LedgerRow = {
     ts: ctx.startedAt,
     requestId: ctx.id,

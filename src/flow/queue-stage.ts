@@ -10,11 +10,10 @@ import { isGatewayRateLimit } from './rate-limit.js';
 
 /**
  * ctx.notes keys this stage reads and writes.
- * - THROTTLED_NOTE (read): an upstream stage that retried past a 429 sets `{ retryAfterMs? }`
- *   here, so the limiter backs off even though the final attempt succeeded.
+ * It reads `ctx.throttled`: an upstream stage that retried past a 429 sets `{ retryAfterMs? }`
+ * there, so the limiter backs off even though the final attempt succeeded.
  * - QUEUE_WAIT_NOTE (written): ms the request waited for its permit(s), when it waited.
  */
-export const THROTTLED_NOTE = 'flow.throttled';
 export const QUEUE_WAIT_NOTE = 'flow.queueWaitMs';
 
 export interface QueueStageDeps {
@@ -129,7 +128,7 @@ function outcomeOfError(error: unknown, ctx: RequestContext): ReleaseOutcome {
 }
 
 function throttledNote(ctx: RequestContext): ReleaseOutcome | undefined {
-  const note = ctx.notes.get(THROTTLED_NOTE) as { retryAfterMs?: number } | undefined;
+  const note = ctx.throttled;
   return note === undefined ? undefined : { throttled: true, retryAfterMs: note.retryAfterMs };
 }
 

@@ -32,6 +32,7 @@ export function createContext(init: ContextInit): RequestContext {
     route: init.route,
     headers,
     body,
+    clientBody: body,
     stream: body.stream === true,
     requestedModel: model,
     model,

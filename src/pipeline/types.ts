@@ -46,8 +46,10 @@ export interface RequestContext {
   readonly dialect: Dialect;
   readonly route: RouteName;
   readonly headers: IncomingHttpHeaders;
-  /** The parsed request body. Stages that change the request replace fields on it. */
+  /** The parsed request body. Stages that change the request replace it with a changed copy. */
   body: Record<string, unknown>;
+  /** The body as the client sent it, never changed: what caches key on. */
+  readonly clientBody: Readonly<Record<string, unknown>>;
   readonly stream: boolean;
   /** Model the caller asked for (never changed). */
   readonly requestedModel: string;
@@ -69,6 +71,18 @@ export interface RequestContext {
   upstream?: string;
   /** Free-form per-request notes stages share through the context (documented per key). */
   readonly notes: Map<string, unknown>;
+  /**
+   * Set by single-flight on a leader: cancels the upstream call only when every client sharing
+   * it has gone. The upstream stage uses it instead of `signal` when present.
+   */
+  upstreamSignal?: AbortSignal;
+  /**
+   * Set by the upstream stage when the provider answered 429 (even if a retry then
+   * succeeded), so flow control backs off.
+   */
+  throttled?: { retryAfterMs?: number };
+  /** A call the gateway makes for itself (`summary`): recorded as such, never compressed. */
+  purpose?: string;
   /** The stream observer: stages subscribe to the upstream stream's parsed events (stream-observer.ts). */
   readonly replyEvents: ReplyEvents;
   /** Set by the HTTP edge: what the client actually got (see delivery.ts). Absent in-process. */

@@ -7,7 +7,6 @@
  */
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import { keyRecordOf } from '../auth/stage.js';
-import { PURPOSE_NOTE } from '../cost/record-stage.js';
 import type { KvStore } from '../store/types.js';
 import { compressHistory, type Summariser } from './compress.js';
 import type { TokensConfig } from './config.js';
@@ -43,7 +42,7 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
   const { config } = deps;
   return async (ctx, next) => {
     // The summariser's own call comes through the pipeline too: never compress it.
-    if (ctx.route === 'embeddings' || ctx.notes.get(PURPOSE_NOTE) === 'summary') return next();
+    if (ctx.route === 'embeddings' || ctx.purpose === 'summary') return next();
     const model = deps.countModel?.(ctx) ?? ctx.model;
     const countBody = (body: Record<string, unknown>) =>
       countRequestTokens(ctx.dialect, ctx.route, body, {

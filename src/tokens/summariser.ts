@@ -8,7 +8,6 @@ import { SluiceError } from '../errors.js';
 import { createContext } from '../pipeline/context.js';
 import type { Reply, RequestContext } from '../pipeline/types.js';
 import { KEY_NOTE } from '../auth/stage.js';
-import { PURPOSE_NOTE } from '../cost/record-stage.js';
 import type { Summariser } from './compress.js';
 
 export interface PipelineSummariserOptions {
@@ -35,7 +34,7 @@ export function pipelineSummariser(options: PipelineSummariserOptions): Summaris
       timeoutMs,
     });
     ctx.caller = { ...caller };
-    ctx.notes.set(PURPOSE_NOTE, 'summary');
+    ctx.purpose = 'summary';
     const key = parent?.notes.get(KEY_NOTE);
     if (key) ctx.notes.set(KEY_NOTE, key);
     const reply = await options.run(ctx);

@@ -1,10 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as undiciErrors } from 'undici';
-import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { DIALECTS, type ParsedEvent } from '../dialect/index.js';
 import { afterReply, dropEvents, observeEvents } from '../pipeline/reply.js';
 import { SluiceError } from '../errors.js';
-import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
@@ -135,7 +133,7 @@ async function tryCandidate(
     const asked = retryAfterMs(response.headers);
     const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
     // Tell flow control the provider is throttling even when a retry then succeeds.
-    if (status === 429) ctx.notes.set(THROTTLED_NOTE, { retryAfterMs: asked });
+    if (status === 429) ctx.throttled = { retryAfterMs: asked };
     if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
   }
   return { failure, error };
@@ -146,8 +144,7 @@ async function tryCandidate(
  * leader, one that fires only when every client sharing the call has gone.
  */
 function upstreamSignal(ctx: RequestContext): AbortSignal {
-  const shared = ctx.notes.get(NOTE_FLIGHT_SIGNAL);
-  return shared instanceof AbortSignal ? shared : ctx.signal;
+  return ctx.upstreamSignal ?? ctx.signal;
 }
 
 /** Sleep before the next attempt if one is left and the wait fits in the deadline. */
@@ -232,7 +229,6 @@ function streamReply(
 }
 
 function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
-  ctx.notes.set('upstream.failedStatus', failure.status);
   return {
     kind: 'json',
     status: failure.status,
