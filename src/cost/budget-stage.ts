@@ -125,6 +125,7 @@ function reserveOutputTokens(ctx: RequestContext, model: string, fallback: numbe
 
 /** Whether Anthropic cache writes (priced above plain input) may be billed on this request. */
 function cacheWriteExposure(ctx: RequestContext, inserts: '5m' | '1h' | undefined): CacheWriteExposure {
+  // Dialect branch kept here (issue 10, stage C): a pricing rule (only Anthropic bills cache writes above input), not a wire shape; moving it into DialectSpec is pending.
   if (ctx.dialect !== 'anthropic') return 'none';
   const found = findCacheControl(ctx.body);
   if (found === '1h' || inserts === '1h') return '1h';

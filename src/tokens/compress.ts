@@ -83,6 +83,7 @@ export function compressionCut(
   if (starts.length <= keepTurns) return -1;
   const cut = starts[starts.length - keepTurns];
   const older = messages.slice(0, cut);
+  // Dialect branch kept here (issue 10, stage C): a compression rule (where the system prompt sits), not a wire shape; moving it into DialectSpec is pending.
   const hasDialogue = dialect === 'anthropic' ? older.length > 0 : older.some((m) => !isSystemRole(m.role));
   return hasDialogue ? cut : -1;
 }

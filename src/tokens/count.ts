@@ -133,6 +133,7 @@ export function countChatTokens(
   options: CountOptions = {},
 ): TokenCount {
   const model = options.model ?? (typeof body.model === 'string' ? body.model : '');
+  // Dialect branch kept here (issue 10, stage C): a token-counting rule (which tokenizer, image and tool overheads per provider), not a wire shape; moving it into DialectSpec is pending.
   const encoding = dialect === 'openai' ? encodingFor(model) : undefined;
   if (encoding) return countOpenAIExact(body, encoding);
   return estimateChat(dialect, body, options.estimateFactor ?? DEFAULT_ESTIMATE_FACTOR);

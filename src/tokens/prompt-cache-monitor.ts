@@ -25,6 +25,7 @@ export function prefixFingerprint(dialect: Dialect, body: Record<string, unknown
   if (s.length < PREFIX_CHARS) s += `\0${DIALECTS[dialect].systemText(body)}`;
   for (const m of messagesOf(body)) {
     if (s.length >= PREFIX_CHARS) break;
+    // Dialect branch kept here (issue 10, stage C): a prefix-fingerprint rule (OpenAI carries its system prompt as messages), not a wire shape; moving it into DialectSpec is pending.
     if (dialect === 'openai' && (m.role === 'system' || m.role === 'developer')) continue;
     s += `\0${String(m.role)}:${contentText(m.content)}`;
   }

@@ -35,6 +35,7 @@ export function promptCacheStage(
   const fingerprint = options.fingerprint ?? true;
   return async (ctx, next) => {
     if (ctx.route !== 'embeddings') {
+      // Dialect branch kept here (issue 10, stage C): a provider feature (explicit cache_control breakpoints exist only on Anthropic), not a wire shape; moving it into DialectSpec is pending.
       if (ctx.dialect === 'anthropic' && config.anthropicBreakpoints) {
         const result = insertCacheBreakpoints(ctx.body, {
           minTokens: minFor(ctx.model),

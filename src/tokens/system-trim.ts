@@ -56,6 +56,7 @@ export function trimSystemPrompts(
     });
     return changed ? blocks : content;
   };
+  // Dialect branch kept here (issue 10, stage C): a compression rule (where the system prompt sits), not a wire shape; moving it into DialectSpec is pending.
   if (dialect === 'anthropic') {
     const system = trimContent(body.system);
     return trimmed > 0 ? { body: { ...body, system }, trimmed } : undefined;

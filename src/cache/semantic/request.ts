@@ -44,6 +44,7 @@ export function semanticRequest(
   let media = false;
   for (const message of messages) {
     if (!isRecord(message)) return undefined;
+    // Dialect branch kept here (issue 10, stage C): a semantic partition rule (OpenAI tool results are their own role), not a wire shape; moving it into DialectSpec is pending.
     if (dialect === 'openai' && (message.role === 'tool' || message.role === 'function')) toolResults = true;
     if (Array.isArray(message.content)) {
       for (const part of message.content) {
