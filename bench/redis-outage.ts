@@ -104,9 +104,11 @@ try {
   for (const gw of gateways.splice(0)) await gw.close();
 
   const client = new Redis(redis.url);
-  const members = await client.zrange('sluice:ledger:usage', 0, -1);
+  const members = await client.zrange('sluice:ledger:usage', '0', '-1');
   client.disconnect();
-  const rowIds = members.map((m) => (JSON.parse(m.slice(m.indexOf('\n') + 1)) as { requestId: string }).requestId);
+  const rowIds = members.map(
+    (m) => (JSON.parse(m.slice(m.indexOf('\n') + 1)) as { requestId: string }).requestId,
+  );
   const rowCount = new Map<string, number>();
   for (const id of rowIds) rowCount.set(id, (rowCount.get(id) ?? 0) + 1);
   const missing = answered.filter((id) => !rowCount.has(id)).length;

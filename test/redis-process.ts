@@ -36,18 +36,7 @@ export async function startRedisProcess(): Promise<RedisProcess> {
   const start = async () => {
     child = spawn(
       'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '3600 1',
-        '--appendonly',
-        'no',
-      ],
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '3600 1', '--appendonly', 'no'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     await waitForReady(child);

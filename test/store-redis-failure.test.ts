@@ -53,10 +53,22 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   assert.fail(`timed out waiting for ${what}`);
 }
 
+/** Every budget counter of `user` (spent + held), by key. */
+async function budgetCounters(url: string, user: string): Promise<Record<string, string | null>> {
+  const client = new Redis(url);
+  try {
+    const keys = (await client.keys('sluice:ctr:*budget*')).filter((k) => k.includes(user)).sort();
+    const values = keys.length > 0 ? await client.mget(...keys) : [];
+    return Object.fromEntries(keys.map((k, i) => [k, values[i]]));
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function ledgerRows(url: string): Promise<LedgerRow[]> {
   const client = new Redis(url);
   try {
-    const members = await client.zrange(LEDGER_KEY, 0, -1);
+    const members = await client.zrange(LEDGER_KEY, '0', '-1');
     return members.map((m) => JSON.parse(m.slice(m.indexOf('\n') + 1)) as LedgerRow);
   } finally {
     client.disconnect();
@@ -125,7 +137,10 @@ describe('Redis failures', { skip }, () => {
         );
       assert.ok(limitError instanceof Anthropic.APIError);
       assert.equal(limitError.status, 503);
-      const body = limitError.error as { type: string; error: { type: string; code: string; message: string } };
+      const body = limitError.error as {
+        type: string;
+        error: { type: string; code: string; message: string };
+      };
       assert.equal(body.type, 'error');
       assert.equal(body.error.code, 'store_unavailable');
       assert.match(body.error.message, /Rate limits cannot be checked/);
@@ -148,25 +163,35 @@ describe('Redis failures', { skip }, () => {
     const gw = await startTestGateway(gatewayConfig(redis.url));
     try {
       await (await post(gw, 'alice', 'before the stall')).arrayBuffer();
+      await (await post(gw, 'bob', 'budget before the stall')).arrayBuffer();
+      await gw.sluice.gateway.economy.budgets.idle();
+      const heldBefore = await budgetCounters(redis.url, 'bob');
+      assert.ok(Object.keys(heldBefore).length > 0, 'bob has budget counters');
       redis.pause();
       try {
+        // Bob first: his budget reservation is sent to the stalled Redis and times out.
         let started = Date.now();
-        const served = await post(gw, 'alice', 'during the stall');
-        await served.arrayBuffer();
-        const servedMs = Date.now() - started;
-        assert.equal(served.status, 200);
-        assert.ok(servedMs < COMMAND_TIMEOUT_MS + 1500, `answered in ${servedMs} ms`);
-
-        started = Date.now();
         const refused = await post(gw, 'bob', 'budget during the stall');
         const body = (await refused.json()) as { error: { code: string } };
         const refusedMs = Date.now() - started;
         assert.equal(refused.status, 503);
         assert.equal(body.error.code, 'store_unavailable');
         assert.ok(refusedMs < COMMAND_TIMEOUT_MS + 1500, `refused in ${refusedMs} ms`);
+        started = Date.now();
+        const served = await post(gw, 'alice', 'during the stall');
+        await served.arrayBuffer();
+        const servedMs = Date.now() - started;
+        assert.equal(served.status, 200);
+        assert.ok(servedMs < COMMAND_TIMEOUT_MS + 1500, `answered in ${servedMs} ms`);
       } finally {
         redis.resume();
       }
+      // Redis runs the reservation it received before the stall once it resumes; the gateway
+      // had refused that request, so it takes the reservation back: nothing stays held.
+      await waitFor('the refused reservation to be taken back', async () => {
+        const now = await budgetCounters(redis.url, 'bob');
+        return JSON.stringify(now) === JSON.stringify(heldBefore);
+      });
     } finally {
       await gw.close();
     }
@@ -192,7 +217,10 @@ describe('Redis failures', { skip }, () => {
       copyFileSync(join(spoolDir, spooled[0]), join(backup, 'rows.jsonl'));
 
       await redis.start();
-      await waitFor('the spool to be replayed', async () => gw.sluice.gateway.stats().store?.ledgerReplayed === 10);
+      await waitFor(
+        'the spool to be replayed',
+        async () => gw.sluice.gateway.stats().store?.ledgerReplayed === 10,
+      );
       for (let i = 0; i < 3; i++) await (await post(gw, 'alice', `ledger back ${i}`)).arrayBuffer();
       await gw.sluice.gateway.economy.ledger.idle();
 

@@ -10,9 +10,19 @@ export const STORE_RETRY_AFTER_SECONDS = 2;
  * Retry-After), so a caller that does not handle it still answers the client correctly.
  */
 export class StoreUnavailableError extends SluiceError {
-  constructor(message: string, cause?: unknown) {
-    super('store_unavailable', message, { cause, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS });
+  /**
+   * The command may have reached the store and may still run there (it timed out, or the
+   * connection closed while it was in flight); false when it was never sent.
+   */
+  readonly maybeApplied: boolean;
+
+  constructor(message: string, options: { cause?: unknown; maybeApplied?: boolean } = {}) {
+    super('store_unavailable', message, {
+      cause: options.cause,
+      retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+    });
     this.name = 'StoreUnavailableError';
+    this.maybeApplied = options.maybeApplied ?? false;
   }
 }
 

@@ -7,6 +7,9 @@ import { StoreUnavailableError } from './errors.js';
  */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MISCONF|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
+/** The client refused to send the command (disconnected, nothing queued): it cannot have run. */
+const NOT_SENT = /enableOfflineQueue/;
+
 /** After a command times out, fail at once for this long instead of waiting again per command. */
 const STALL_COOLDOWN_MS = 1_000;
 
@@ -51,7 +54,10 @@ export class RedisLink {
       this.#failures++;
       const message = (error as Error).message;
       if (message === 'Command timed out') this.#stalledUntil = this.#now() + STALL_COOLDOWN_MS;
-      throw new StoreUnavailableError(`Redis unavailable: ${message}`, error);
+      throw new StoreUnavailableError(`Redis unavailable: ${message}`, {
+        cause: error,
+        maybeApplied: !NOT_SENT.test(message),
+      });
     }
   }
 }

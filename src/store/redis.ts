@@ -7,6 +7,7 @@ import { ledgerRowMatches } from './ledger-match.js';
 import { LedgerSpool, type SpooledRow } from './ledger-spool.js';
 import { RedisLink } from './redis-link.js';
 import {
+  CANCEL_ADD,
   KV_DELETE_LIMITED,
   KV_GET_ENTRY,
   KV_SET_LIMITED,
@@ -26,6 +27,7 @@ import type {
 } from './types.js';
 
 const tryAddScript = new LuaScript(TRY_ADD);
+const cancelAddScript = new LuaScript(CANCEL_ADD);
 const setLimitedScript = new LuaScript(KV_SET_LIMITED, 5);
 const getEntryScript = new LuaScript(KV_GET_ENTRY, 3);
 const touchScript = new LuaScript(KV_TOUCH, 3);
@@ -72,7 +74,7 @@ export class RedisStore {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
     this.#spoolDir = options.spoolDir;
     this.#replayIntervalMs = options.replayIntervalMs ?? 2_000;
-    this.counters = new RedisCounterStore(this.link, `${this.#prefix}ctr:`);
+    this.counters = new RedisCounterStore(this.link, `${this.#prefix}ctr:`, `${this.#prefix}ctr-op:`);
   }
 
   /**
@@ -302,35 +304,81 @@ export class RedisKvStore implements KvStore {
   }
 }
 
-/** Counters as Redis floats; `tryAdd` is one Lua script, so it is atomic across instances. */
+/** How long an operation token lives after its reservation ran or was cancelled. */
+const OP_TOKEN_TTL_MS = 60_000;
+/** A cancellation is retried this often, for at most this long (well within the token's life). */
+const CANCEL_RETRY_MS = 500;
+const CANCEL_GIVE_UP_MS = 30_000;
+
+/**
+ * Counters as Redis floats; `tryAdd` is one Lua script, so it is atomic across instances.
+ *
+ * A reservation the client gave up on may still run on Redis later (a stalled Redis answers
+ * its queued commands when it resumes): that would hold budget or rate-limit room for a request
+ * that was refused. So each reservation carries a token, and when it fails in a way that may
+ * have reached Redis it is cancelled in the background as soon as Redis answers again.
+ */
 export class RedisCounterStore implements CounterStore {
   readonly #link: RedisLink;
   readonly #prefix: string;
+  readonly #opPrefix: string;
+  readonly #cancels = new Set<NodeJS.Timeout>();
 
-  constructor(link: RedisLink, prefix: string) {
+  constructor(link: RedisLink, prefix: string, opPrefix: string) {
     this.#link = link;
     this.#prefix = prefix;
+    this.#opPrefix = opPrefix;
   }
 
-  async tryAdd(adds: readonly CounterAdd[]): Promise<TryAddResult> {
+  tryAdd(adds: readonly CounterAdd[]): Promise<TryAddResult> {
+    return this.#apply(adds, true);
+  }
+
+  /** Unconditional: a settlement that times out but runs later is still right, so it is never cancelled. */
+  async add(key: string, amount: number, ttlSeconds: number): Promise<number> {
+    const result = await this.#apply([{ key, amount, limit: Number.POSITIVE_INFINITY, ttlSeconds }], false);
+    return result.ok ? result.values[0] : Number.NaN;
+  }
+
+  async #apply(adds: readonly CounterAdd[], cancelOnFailure: boolean): Promise<TryAddResult> {
     if (adds.length === 0) return { ok: true, values: [] };
     const keys = adds.map((add) => this.#prefix + add.key);
+    keys.push(this.#opPrefix + randomBytes(12).toString('base64url'));
     const args: (string | number)[] = [];
     for (const add of adds) {
       const ttlMs = add.ttlSeconds > 0 ? Math.max(1, Math.round(add.ttlSeconds * 1000)) : 0;
       args.push(String(add.amount), Number.isFinite(add.limit) ? String(add.limit) : '', ttlMs);
     }
-    const reply = (await this.#link.run((r) => tryAddScript.run(r, keys, args))) as [
-      number,
-      ...(Buffer | number)[],
-    ];
+    args.push(OP_TOKEN_TTL_MS);
+    let reply: [number, ...(Buffer | number)[]];
+    try {
+      reply = (await this.#link.run((r) => tryAddScript.run(r, keys, args))) as typeof reply;
+    } catch (error) {
+      if (cancelOnFailure && isStoreUnavailable(error) && error.maybeApplied) {
+        this.#cancelLater(keys, [...adds.map((add) => String(add.amount)), OP_TOKEN_TTL_MS]);
+      }
+      throw error;
+    }
     if (reply[0] === 1) return { ok: true, values: reply.slice(1).map((v) => Number(String(v))) };
     return { ok: false, index: Number(reply[1]), current: Number(String(reply[2])) };
   }
 
-  async add(key: string, amount: number, ttlSeconds: number): Promise<number> {
-    const result = await this.tryAdd([{ key, amount, limit: Number.POSITIVE_INFINITY, ttlSeconds }]);
-    return result.ok ? result.values[0] : Number.NaN;
+  #cancelLater(keys: readonly string[], args: readonly (string | number)[]): void {
+    const giveUpAt = Date.now() + CANCEL_GIVE_UP_MS;
+    const attempt = () => {
+      this.#cancels.delete(timer);
+      if (Date.now() > giveUpAt) return;
+      this.#link
+        .run((r) => cancelAddScript.run(r, keys, args))
+        .catch(() => {
+          timer = setTimeout(attempt, CANCEL_RETRY_MS);
+          timer.unref();
+          this.#cancels.add(timer);
+        });
+    };
+    let timer = setTimeout(attempt, CANCEL_RETRY_MS);
+    timer.unref();
+    this.#cancels.add(timer);
   }
 
   async get(keys: readonly string[]): Promise<number[]> {
@@ -339,7 +387,10 @@ export class RedisCounterStore implements CounterStore {
     return values.map((v) => (v === null ? 0 : Number(v)));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const timer of this.#cancels) clearTimeout(timer);
+    this.#cancels.clear();
+  }
 }
 
 /**
