@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { isStoreUnavailable } from './errors.js';
 import { checkLimits } from './expiry.js';
