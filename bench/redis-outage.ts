@@ -12,6 +12,7 @@
  *
  *   node --import tsx bench/redis-outage.ts [--requests 180] [--duration 6] [--rpm 30] [--mode stop|stall] [--json]
  */
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { type RunningSluice, simulatedUpstreams, startSluice } from '../src/app.js';
@@ -37,13 +38,14 @@ const users = ['plain', 'budgeted', 'limited'] as const;
 const redis = await startRedisProcess();
 const mock = await startMockUpstream({});
 const gateways: RunningSluice[] = [];
+const dataDirs = [0, 1, 2].map((i) => `/tmp/sluice-outage-${process.pid}-${i}`);
 try {
   for (let i = 0; i < 3; i++) {
     const config = validateConfig({
       port: 0,
       host: '127.0.0.1',
       logLevel: 'silent',
-      dataDir: `/tmp/sluice-outage-${process.pid}-${i}`,
+      dataDir: dataDirs[i],
       redisUrl: redis.url,
       upstreams: simulatedUpstreams(mock.url),
       cost: { budgets: { users: { budgeted: { dailyUsd: 100 } } } },
@@ -141,6 +143,7 @@ try {
   for (const gw of gateways) await gw.close().catch(() => {});
   await mock.close();
   await redis.dispose();
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 }
 
 function sleep(ms: number): Promise<void> {
