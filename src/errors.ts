@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'queue_full'
   | 'budget_exceeded'
   | 'shutting_down'
+  | 'store_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout'
   | 'queue_timeout'
@@ -38,6 +39,7 @@ const STATUS = {
   queue_full: 429,
   budget_exceeded: 429,
   shutting_down: 503,
+  store_unavailable: 503,
   upstream_unreachable: 502,
   upstream_timeout: 504,
   queue_timeout: 504,

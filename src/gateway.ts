@@ -14,6 +14,7 @@ import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
 import { UpstreamRouter } from './route/upstreams.js';
 import type { Logger } from './observe/log.js';
+import { throttledWarn } from './observe/throttled-warn.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage } from './upstream/stage.js';
@@ -78,17 +79,29 @@ export class Gateway {
       () => this.cache.close(),
       () => this.pools.close(),
     );
+    // During an outage every request meets the same store error: log it once per 10 s.
+    const storeWarn = throttledWarn(log);
     this.economy = createTokenEconomy(config, {
       backend,
       runAfterAuth: (ctx) => this.#afterAuth(ctx),
       logger: log,
+      onStoreError: (err) =>
+        storeWarn(
+          { err, failMode: config.store.failMode.budgets },
+          'budget store error; requests with a budget are refused unless store.failMode.budgets is open',
+        ),
     });
     this.#closers.push(() => this.economy.flush());
     const { stages: economy } = this.economy;
     this.flow = createFlowControl(config.flow, {
       store: backend.counters,
       upstreamOf: (ctx) => this.router.primaryUpstream(ctx.dialect, ctx.model) ?? 'unrouted',
-      onStoreError: (err) => log.warn({ err }, 'rate-limit store error; request let through'),
+      onStoreError: (err) =>
+        storeWarn(
+          { err, failMode: config.store.failMode.rateLimits },
+          'rate-limit store error; requests are refused unless store.failMode.rateLimits is open',
+        ),
+      onStoreUnavailable: config.store.failMode.rateLimits,
     });
     const afterAuth: Array<Stage | false | undefined> = [
       economy.record,
@@ -129,6 +142,8 @@ export class Gateway {
       dataDir: config.dataDir,
       redisUrl: config.redisUrl,
       memory: opts.memory,
+      connectTimeoutMs: config.store.connectTimeoutMs,
+      commandTimeoutMs: config.store.commandTimeoutMs,
     });
     let gateway: Gateway | undefined;
     const semantic =
@@ -211,6 +226,7 @@ export class Gateway {
       semantic: this.semantic?.cache.stats(),
       ...this.economy.stats(),
       flow: this.flow.stats(),
+      store: this.backend.stats?.(),
     };
   }
 

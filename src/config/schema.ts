@@ -128,6 +128,40 @@ export const upstreamSchema = z.strictObject({
 });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
+const failModeSchema = z.enum(['closed', 'open']);
+
+/** How the gateway talks to its shared store (Redis) and what it does while the store is away. */
+export const storeConfigSchema = z.strictObject({
+  connectTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(2_000)
+    .describe('Give up a Redis connection attempt after this long (at boot and on every reconnect).'),
+  commandTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(500)
+    .describe(
+      'A Redis command unanswered after this long fails and the store counts as unavailable, so a stalled Redis delays a request by about this much, not indefinitely.',
+    ),
+  failMode: z
+    .strictObject({
+      rateLimits: failModeSchema
+        .default('closed')
+        .describe('Gateway rate limits (`flow.rateLimits`) while their store is away.'),
+      budgets: failModeSchema
+        .default('closed')
+        .describe('Spending budgets (`cost.budgets`, virtual key limits) while their store is away.'),
+    })
+    .default({ rateLimits: 'closed', budgets: 'closed' })
+    .describe(
+      'What a check does when its store cannot be reached. `closed`: refuse with 503 `store_unavailable` and a Retry-After (nothing is over-admitted); `open`: let the request through unchecked (logged). Caches always fail open (a miss, counted in `/v1/stats`); ledger rows are spooled to `dataDir/spool` and replayed.',
+    ),
+});
+export type StoreConfig = z.infer<typeof storeConfigSchema>;
+
 export const coreConfigSchema = z.strictObject({
   host: z
     .string()
@@ -150,6 +184,13 @@ export const coreConfigSchema = z.strictObject({
     .string()
     .optional()
     .describe('Redis URL (`REDIS_URL`): shared state for several instances instead of SQLite.'),
+  store: storeConfigSchema
+    .default({
+      connectTimeoutMs: 2_000,
+      commandTimeoutMs: 500,
+      failMode: { rateLimits: 'closed', budgets: 'closed' },
+    })
+    .describe('Timeouts of the shared store (Redis) and what limits and budgets do while it is away.'),
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')

@@ -5,6 +5,7 @@
  */
 import { SluiceError } from '../errors.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
+import { isStoreUnavailable, storeRefusal } from '../store/errors.js';
 import { keyRecordOf } from '../auth/stage.js';
 import { encodingFor, promptTokens } from '../tokens/count.js';
 import type { Budgets, Reservation } from './budget.js';
@@ -26,6 +27,13 @@ export interface BudgetStageDeps {
   /** The prompt-cache stage will add Anthropic breakpoints with this TTL (cache writes cost more than input). */
   insertsBreakpoints?: '5m' | '1h';
   logger?: { warn(obj: object, msg?: string): void };
+  /**
+   * When the budget counters cannot be reached: `closed` (default) refuses with 503
+   * `store_unavailable` and a Retry-After, so an outage cannot overspend; `open` lets the call
+   * through unbudgeted. Either way the failure goes to `onStoreError`.
+   */
+  onStoreUnavailable?: 'closed' | 'open';
+  onStoreError?: (error: unknown) => void;
 }
 
 /** `ctx.notes` key holding the reservation (for tests and diagnostics). */
@@ -61,7 +69,15 @@ export function budgetStage(deps: BudgetStageDeps): Stage {
       );
     }
     // An unpriced call reserves nothing but is still refused once a budget is used up.
-    const reservation = await budgets.reserve(scopes, Math.max(amountNano, pricing ? 0 : 1));
+    let reservation: Reservation;
+    try {
+      reservation = await budgets.reserve(scopes, Math.max(amountNano, pricing ? 0 : 1));
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      deps.onStoreError?.(error);
+      if (deps.onStoreUnavailable === 'open') return next();
+      throw storeRefusal('Budgets', error);
+    }
     ctx.notes.set(RESERVATION_NOTE, reservation);
     const warning = reservation.warning();
     if (warning) ctx.responseHeaders['x-sluice-budget-warning'] = warning;
@@ -98,6 +114,7 @@ async function settleQuietly(
   try {
     await reservation.settle(actualNano);
   } catch (err) {
+    // The reservation stays held: the caller is charged its upper bound, never less.
     logger?.warn({ err }, 'budget settlement failed');
   }
 }
