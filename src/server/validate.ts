@@ -59,6 +59,14 @@ const SCHEMAS = {
     encoding_format: z.enum(['float', 'base64']).optional(),
     user: z.string().optional(),
   }),
+  /** Legacy completions: a prompt is text, a list of texts, or token ids (one list or several). */
+  completions: z.looseObject({
+    ...common,
+    prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))]),
+    n: z.number().int().min(1).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    max_tokens: z.number().int().min(0).nullish(),
+  }),
 } satisfies Record<RouteName, z.ZodType>;
 
 /** Fields a route's provider does not know and would refuse: `[field, why]`. */
