@@ -78,10 +78,14 @@ export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {})
       res,
       dialectOf(req, path),
       allowed.length > 0
-        ? new SluiceError('invalid_request', `method ${req.method} not allowed on ${path}; use ${allowed.join(', ')}`, {
-            status: 405,
-            headers: { allow: allowed.join(', ') },
-          })
+        ? new SluiceError(
+            'invalid_request',
+            `method ${req.method} not allowed on ${path}; use ${allowed.join(', ')}`,
+            {
+              status: 405,
+              headers: { allow: allowed.join(', ') },
+            },
+          )
         : new SluiceError('not_found', `no route ${req.method} ${path}`),
     );
   });

@@ -44,7 +44,11 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
   return async (ctx, next) => {
     // The summariser's own call comes through the pipeline too: never compress it. Embeddings
     // and legacy completions have no conversation to compress.
-    if (ctx.route === 'embeddings' || ctx.route === 'completions' || ctx.notes.get(PURPOSE_NOTE) === 'summary')
+    if (
+      ctx.route === 'embeddings' ||
+      ctx.route === 'completions' ||
+      ctx.notes.get(PURPOSE_NOTE) === 'summary'
+    )
       return next();
     const model = deps.countModel?.(ctx) ?? ctx.model;
     const countBody = (body: Record<string, unknown>) =>
