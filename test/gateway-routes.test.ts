@@ -267,7 +267,10 @@ describe('routes clients call by default', () => {
       assert.equal(report.totals.tokens.output, 2 * data.usage.completion_tokens);
       // $1.50 / $2.00 per million input / output tokens.
       const expected = (2 * (data.usage.prompt_tokens * 1.5 + data.usage.completion_tokens * 2)) / 1e6;
-      assert.ok(Math.abs(report.totals.cost_usd - expected) < 1e-9, `${report.totals.cost_usd} vs ${expected}`);
+      assert.ok(
+        Math.abs(report.totals.cost_usd - expected) < 1e-9,
+        `${report.totals.cost_usd} vs ${expected}`,
+      );
     });
 
     it('streams the usage chunk to a client that asks for it, and takes several prompts', async () => {
@@ -289,7 +292,9 @@ describe('routes clients call by default', () => {
 
     it('validates the body (model and prompt required) with OpenAI-shaped 400s', async () => {
       await assert.rejects(
-        openai.completions.create({ model: 'gpt-3.5-turbo-instruct' } as OpenAI.CompletionCreateParamsNonStreaming),
+        openai.completions.create({
+          model: 'gpt-3.5-turbo-instruct',
+        } as OpenAI.CompletionCreateParamsNonStreaming),
         (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'prompt',
       );
       await assert.rejects(
