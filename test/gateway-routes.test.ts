@@ -22,12 +22,16 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function startGateway(upstreams: Config['upstreams']): Promise<RunningSluice> {
+async function startGateway(
+  upstreams: Config['upstreams'],
+  overrides: Record<string, unknown> = {},
+): Promise<RunningSluice> {
   const config = validateConfig({
     port: 0,
     logLevel: 'silent',
     dataDir: `/tmp/sluice-test-${process.pid}-${Math.random().toString(36).slice(2)}`,
     upstreams,
+    ...overrides,
   });
   return startSluice({ config, env: { SLUICE_ADMIN_KEY: ADMIN } });
 }
@@ -288,6 +292,24 @@ describe('routes clients call by default', () => {
       }
       assert.deepEqual([...indexes].sort(), [0, 1]);
       assert.ok(usage && usage.prompt_tokens > 0 && usage.completion_tokens > 0);
+    });
+
+    it('caps a budgeted request with max_tokens, the only cap legacy completions know', async () => {
+      const budgeted = await startGateway(simulatedUpstreams(mock.url), {
+        cost: { budgets: { users: { thrifty: { dailyUsd: 1 } } } },
+      });
+      try {
+        mock.reset();
+        const client = new OpenAI({ baseURL: `${budgeted.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+        const { max_tokens: _, ...uncapped } = params;
+        const answer = await client.completions.create(uncapped, { headers: { 'x-sluice-user': 'thrifty' } });
+        assert.equal(answer.object, 'text_completion');
+        const sent = mock.received.at(-1)?.body as Record<string, unknown>;
+        assert.equal(sent.max_completion_tokens, undefined);
+        assert.equal(typeof sent.max_tokens, 'number');
+      } finally {
+        await budgeted.close();
+      }
     });
 
     it('validates the body (model and prompt required) with OpenAI-shaped 400s', async () => {
