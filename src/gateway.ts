@@ -35,6 +35,8 @@ export interface InProcessRequest {
   signal?: AbortSignal;
 }
 
+const NO_REPLY: Reply = { kind: 'json', status: 204, headers: {}, body: new Uint8Array() };
+
 /**
  * The gateway without HTTP: config → upstream pools → one composed pipeline. The HTTP server
  * and in-process callers (library use, batch jobs, the summariser) all enter through `handle`.
@@ -161,6 +163,14 @@ export class Gateway {
         : undefined;
     gateway = new Gateway(opts, backend, semantic);
     return gateway;
+  }
+
+  /**
+   * Only the auth stage, for routes outside the pipeline that must still know and admit the
+   * caller (token counting): 401 where a pipeline call would get one.
+   */
+  async authenticate(ctx: RequestContext): Promise<void> {
+    await this.economy.stages.auth(ctx, async () => NO_REPLY);
   }
 
   /** Run a prepared context through the pipeline. */

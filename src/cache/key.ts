@@ -52,6 +52,7 @@ const EXACT_KEY_KIND = 'exact-v2';
  */
 export function canonicalKey(input: KeyInput): string {
   const { body } = input;
+  if (input.route === 'completions') throw new TypeError('legacy completions are never cached (policy.ts)');
   const table = KEYED_FIELDS[input.route];
   // One string, one native hash call: cheaper than an update per field.
   let canonical = `sluice-${EXACT_KEY_KIND}\0${input.dialect}\0${input.route}\0${input.scope}\0`;

@@ -7,7 +7,13 @@ import type { CacheConfig } from './config.js';
  * Why a request's answer is neither looked up nor stored; sent to the client as
  * `x-sluice-cache-reason` on a bypass (README: "Which requests are cached").
  */
-export type BypassReason = 'disabled' | 'embeddings-off' | 'n>1' | 'nondeterministic' | 'no-store';
+export type BypassReason =
+  | 'disabled'
+  | 'embeddings-off'
+  | 'legacy-completions'
+  | 'n>1'
+  | 'nondeterministic'
+  | 'no-store';
 
 export type Cacheability = { ok: true } | { ok: false; reason: BypassReason };
 
@@ -15,7 +21,8 @@ export type Cacheability = { ok: true } | { ok: false; reason: BypassReason };
  * Whether an answer to this request may be stored and reused. By default only
  * (near-)deterministic requests: temperature at most `maxTemperature`, or a `seed`. A missing
  * temperature means the provider default (1.0), so it is not deterministic. Embeddings are
- * deterministic by nature.
+ * deterministic by nature. Legacy completions (`text_completion`) are passed through uncached:
+ * the cache stores, aggregates and replays chat-shaped answers only.
  */
 export function isCacheable(
   route: RouteName,
@@ -23,6 +30,7 @@ export function isCacheable(
   config: CacheConfig,
 ): Cacheability {
   if (!config.enabled) return { ok: false, reason: 'disabled' };
+  if (route === 'completions') return { ok: false, reason: 'legacy-completions' };
   if (route === 'embeddings')
     return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings-off' };
   const n = body.n;

@@ -7,6 +7,8 @@
  * doubt, miss rather than serve a wrong answer.
  */
 
+import type { RouteName } from '../pipeline/types.js';
+
 export type OpenAIChatField =
   | 'messages'
   | 'model'
@@ -161,9 +163,12 @@ export const OPENAI_EMBEDDINGS_KEYED = {
   user: false,
 } as const satisfies Record<OpenAIEmbeddingsField, boolean>;
 
-/** The table for a route; `undefined` fields in it are keyed (see the file comment). */
+/**
+ * The table for a route; `undefined` fields in it are keyed (see the file comment). Legacy
+ * completions have none: they are never cached (policy.ts), so no key is ever made for them.
+ */
 export const KEYED_FIELDS: Readonly<
-  Record<'chat' | 'messages' | 'embeddings', Readonly<Record<string, boolean>>>
+  Record<Exclude<RouteName, 'completions'>, Readonly<Record<string, boolean>>>
 > = {
   chat: OPENAI_CHAT_KEYED,
   messages: ANTHROPIC_MESSAGES_KEYED,

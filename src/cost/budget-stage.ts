@@ -126,7 +126,7 @@ async function settleQuietly(
  */
 function reserveOutputTokens(ctx: RequestContext, model: string, fallback: number, cap: boolean): number {
   const b = ctx.body;
-  const choices = typeof b.n === 'number' && b.n > 1 ? Math.floor(b.n) : 1;
+  const choices = (typeof b.n === 'number' && b.n > 1 ? Math.floor(b.n) : 1) * legacyPromptCount(ctx);
   const asked =
     typeof b.max_completion_tokens === 'number'
       ? b.max_completion_tokens
@@ -137,10 +137,19 @@ function reserveOutputTokens(ctx: RequestContext, model: string, fallback: numbe
   if (cap) {
     // OpenAI's reasoning models accept only max_completion_tokens; other OpenAI-compatible
     // servers (vLLM, Qwen, …) know max_tokens.
-    if (ctx.dialect === 'openai' && encodingFor(model)) b.max_completion_tokens = fallback;
+    // Legacy completions know only max_tokens.
+    if (ctx.dialect === 'openai' && ctx.route !== 'completions' && encodingFor(model))
+      b.max_completion_tokens = fallback;
     else b.max_tokens = fallback;
   }
   return fallback * choices;
+}
+
+/** Legacy completions answer each prompt of a list (n choices each); one token-id list is one prompt. */
+function legacyPromptCount(ctx: RequestContext): number {
+  const prompt = ctx.body.prompt;
+  if (ctx.route !== 'completions' || !Array.isArray(prompt) || prompt.length === 0) return 1;
+  return prompt.every((p) => typeof p === 'number') ? 1 : prompt.length;
 }
 
 /** Whether Anthropic cache writes (priced above plain input) may be billed on this request. */

@@ -77,7 +77,9 @@ export function replyText(dialect: 'openai' | 'anthropic', parsed: unknown): str
   }
   if (!Array.isArray(p.choices)) return '';
   let out = '';
-  for (const c of p.choices as Array<{ message?: Record<string, unknown> }>) {
+  for (const c of p.choices as Array<{ message?: Record<string, unknown>; text?: unknown }>) {
+    // Legacy completions answer with `choices[].text`.
+    if (typeof c?.text === 'string') out += c.text;
     const m = c?.message;
     if (!m) continue;
     if (typeof m.content === 'string') out += m.content;

@@ -1,14 +1,20 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderAnthropicMessages, validateAnthropicMessages } from './anthropic-messages.js';
+import {
+  renderAnthropicMessages,
+  validateAnthropicConversation,
+  validateAnthropicMessages,
+} from './anthropic-messages.js';
 import { isRecord, type Json, prepareChat, type Rendered } from './chat-request.js';
 import { anthropicConversation, openAIConversation } from './conversation.js';
+import { renderCountTokens } from './count-tokens.js';
 import { deliverJson, deliverStream, sendJson, type Timing } from './deliver.js';
 import { renderEmbeddings, validateEmbeddings } from './embeddings.js';
 import { type Dialect, type ErrorSpec, errorBody } from './errors.js';
 import { FaultInjector } from './faults.js';
 import { anthropicModelsBody, openAIModelsBody } from './models.js';
 import { renderOpenAIChat, validateOpenAIChat } from './openai-chat.js';
+import { renderOpenAICompletions, validateOpenAICompletions } from './openai-completions.js';
 import {
   type MockCounts,
   type MockUpstream,
@@ -19,11 +25,13 @@ import {
 } from './options.js';
 import { PromptCacheSimulator } from './prompt-cache.js';
 
-type RouteName = 'chat' | 'messages' | 'embeddings' | 'models';
+type RouteName = 'chat' | 'messages' | 'count_tokens' | 'completions' | 'embeddings' | 'models';
 
 const ROUTES: Record<string, RouteName> = {
   '/v1/chat/completions': 'chat',
   '/v1/messages': 'messages',
+  '/v1/messages/count_tokens': 'count_tokens',
+  '/v1/completions': 'completions',
   '/v1/embeddings': 'embeddings',
   '/v1/models': 'models',
 };
@@ -34,6 +42,8 @@ const PROMPT_CACHE_TTL_MS = 5 * 60_000;
 const VALIDATORS: Record<Exclude<RouteName, 'models'>, (body: Json) => ErrorSpec | undefined> = {
   chat: validateOpenAIChat,
   messages: validateAnthropicMessages,
+  count_tokens: validateAnthropicConversation,
+  completions: validateOpenAICompletions,
   embeddings: validateEmbeddings,
 };
 
@@ -107,7 +117,9 @@ class MockProvider {
     const path = query === -1 ? url : url.slice(0, query);
     const route = ROUTES[path] as RouteName | undefined;
     const dialect: Dialect =
-      route === 'messages' || (route === 'models' && req.headers['anthropic-version'] !== undefined)
+      route === 'messages' ||
+      route === 'count_tokens' ||
+      (route === 'models' && req.headers['anthropic-version'] !== undefined)
         ? 'anthropic'
         : 'openai';
     if (route === undefined) {
@@ -217,8 +229,14 @@ class MockProvider {
       deliverJson(res, renderEmbeddings(body), 0, timing, dropMidway, done);
       return;
     }
+    if (route === 'count_tokens') {
+      deliverJson(res, renderCountTokens(body), 0, timing, dropMidway, done);
+      return;
+    }
     let rendered: Rendered;
-    if (route === 'chat') {
+    if (route === 'completions') {
+      rendered = renderOpenAICompletions(body);
+    } else if (route === 'chat') {
       rendered = renderOpenAIChat(body, prepareChat(openAIConversation(body)));
     } else {
       const chat = prepareChat(anthropicConversation(body));

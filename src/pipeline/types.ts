@@ -3,7 +3,7 @@ import type { Delivery } from './delivery.js';
 
 /** The wire dialect of a route; decides the request/response/error/SSE shapes. */
 export type Dialect = 'openai' | 'anthropic';
-export type RouteName = 'chat' | 'messages' | 'embeddings';
+export type RouteName = 'chat' | 'messages' | 'embeddings' | 'completions';
 export type Priority = 'high' | 'normal' | 'low';
 
 /** Who is calling. Filled by the auth stage (virtual key) or from x-sluice-user / body.user. */

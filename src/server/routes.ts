@@ -8,16 +8,11 @@ import { modelMatcher } from '../route/upstreams.js';
 import { buildUpstreamHeaders } from '../upstream/providers.js';
 import { parseAdminBody } from './admin-body.js';
 import { requireJsonContentType } from './content-type.js';
+import { countTokensRoute } from './count-tokens.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
+import { type ModelEntry, modelBody, modelListBody, wantsAnthropicShape } from './model-routes.js';
 import { malformedError } from './validate.js';
 import { findMalformed } from './well-formed.js';
-
-interface ModelEntry {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-}
 
 const MODEL_LIST_TTL_MS = 60_000;
 const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -26,6 +21,12 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Record<string, ExtraRoute> {
   const startedAt = Date.now();
   let cachedModels: { at: number; data: ModelEntry[] } | undefined;
+  const models = async (): Promise<ModelEntry[]> => {
+    if (!cachedModels || Date.now() - cachedModels.at > MODEL_LIST_TTL_MS) {
+      cachedModels = { at: Date.now(), data: await modelList(gateway) };
+    }
+    return cachedModels.data;
+  };
   const admin =
     (route: ExtraRoute): ExtraRoute =>
     (req, url) => {
@@ -50,12 +51,10 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
     }),
-    'GET /v1/models': async () => {
-      if (!cachedModels || Date.now() - cachedModels.at > MODEL_LIST_TTL_MS) {
-        cachedModels = { at: Date.now(), data: await modelList(gateway) };
-      }
-      return { object: 'list', data: cachedModels.data };
-    },
+    'GET /v1/models': async (req) => modelListBody(await models(), wantsAnthropicShape(req)),
+    /** `models.retrieve` of both SDKs: ids may hold `/` and `:`, so the whole rest of the path is the id. */
+    'GET /v1/models/**': async (req) => modelBody(await models(), req),
+    'POST /v1/messages/count_tokens': countTokensRoute(gateway),
     'GET /v1/stats': adminIfSet(() => gateway.stats()),
     'GET /admin/usage': admin((_req, url) => economy.admin.usage(url.searchParams)),
     'GET /admin/keys': admin(() => economy.admin.listKeys()),

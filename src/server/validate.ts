@@ -59,6 +59,26 @@ const SCHEMAS = {
     encoding_format: z.enum(['float', 'base64']).optional(),
     user: z.string().optional(),
   }),
+  /** Legacy completions: a prompt is text, a list of texts, or token ids (one list or several). */
+  completions: z.looseObject({
+    ...common,
+    prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))]),
+    n: z.number().int().min(1).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    max_tokens: z.number().int().min(0).nullish(),
+    top_p: z.number().min(0).max(1).nullish(),
+    presence_penalty: penalty,
+    frequency_penalty: penalty,
+    seed: z.number().int().nullish(),
+    stop: z.union([z.string(), z.array(z.string())]).nullish(),
+    user: z.string().optional(),
+    /** Here the number of most likely tokens to return, 0 to 5 (chat's is a boolean). */
+    logprobs: z.number().int().min(0).max(5).nullish(),
+    best_of: z.number().int().min(1).nullish(),
+    echo: z.boolean().nullish(),
+    suffix: z.string().nullish(),
+    stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  }),
 } satisfies Record<RouteName, z.ZodType>;
 
 /** Fields a route's provider does not know and would refuse: `[field, why]`. */
@@ -66,21 +86,44 @@ const REFUSED_FIELDS: Record<RouteName, ReadonlyArray<readonly [string, string]>
   chat: [],
   messages: [['n', 'Anthropic returns one answer per request; send n requests instead']],
   embeddings: [],
+  completions: [],
 };
 
+/** `POST /v1/messages/count_tokens`: a messages body without the reply's own settings. */
+const COUNT_TOKENS = SCHEMAS.messages.omit({
+  max_tokens: true,
+  stream: true,
+  temperature: true,
+  top_p: true,
+  top_k: true,
+  stop_sequences: true,
+});
+
 export function validateBody(route: RouteName, body: unknown): Record<string, unknown> {
+  return validateWith(SCHEMAS[route], REFUSED_FIELDS[route], body);
+}
+
+export function validateCountTokensBody(body: unknown): Record<string, unknown> {
+  return validateWith(COUNT_TOKENS, REFUSED_FIELDS.messages, body);
+}
+
+function validateWith(
+  schema: z.ZodType,
+  refused: ReadonlyArray<readonly [string, string]>,
+  body: unknown,
+): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new SluiceError('invalid_request', 'request body must be a JSON object');
   }
   const malformed = findMalformed(body);
   if (malformed) throw malformedError(malformed);
-  for (const [field, why] of REFUSED_FIELDS[route]) {
+  for (const [field, why] of refused) {
     if (field in body)
       throw new SluiceError('invalid_request', `${field}: not supported on this route (${why})`, {
         param: field,
       });
   }
-  const parsed = SCHEMAS[route].safeParse(body);
+  const parsed = schema.safeParse(body);
   if (parsed.success) return body as Record<string, unknown>;
   const issue = parsed.error.issues[0];
   const param = issue.path.map(String).join('.');

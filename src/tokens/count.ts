@@ -115,7 +115,7 @@ export interface CountOptions {
   estimateFactor?: number;
 }
 
-/** Prompt tokens of a request body of `route` (chat, messages or embeddings). */
+/** Prompt tokens of a request body of `route` (chat, messages, embeddings or legacy completions). */
 export function countRequestTokens(
   dialect: Dialect,
   route: RouteName,
@@ -123,6 +123,9 @@ export function countRequestTokens(
   options: CountOptions = {},
 ): TokenCount {
   if (route === 'embeddings') return countEmbeddingInput(body, options);
+  // A legacy completions prompt takes the shapes of an embeddings input (text, texts, token ids),
+  // with no chat framing around it.
+  if (route === 'completions') return countEmbeddingInput({ model: body.model, input: body.prompt }, options);
   return countChatTokens(dialect, body, options);
 }
 

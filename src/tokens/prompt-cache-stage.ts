@@ -34,7 +34,7 @@ export function promptCacheStage(
   const minFor = minCacheableTokens(config);
   const fingerprint = options.fingerprint ?? true;
   return async (ctx, next) => {
-    if (ctx.route !== 'embeddings') {
+    if (ctx.route === 'chat' || ctx.route === 'messages') {
       if (ctx.dialect === 'anthropic' && config.anthropicBreakpoints) {
         const result = insertCacheBreakpoints(ctx.body, {
           minTokens: minFor(ctx.model),

@@ -117,6 +117,8 @@ function openAIDeltaText(data: string): string {
   if (!Array.isArray(choices)) return '';
   let out = '';
   for (const c of choices) {
+    // Legacy completions stream their text as `choices[].text`, with no delta.
+    if (typeof c?.text === 'string') out += c.text;
     const d = c?.delta;
     if (!d) continue;
     if (typeof d.content === 'string') out += d.content;

@@ -13,7 +13,7 @@ interface ProviderSpec {
 
 export const PROVIDERS: Readonly<Record<UpstreamKind, ProviderSpec>> = {
   openai: {
-    paths: { chat: '/chat/completions', embeddings: '/embeddings' },
+    paths: { chat: '/chat/completions', embeddings: '/embeddings', completions: '/completions' },
     authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
     forwardedRequestHeaders: ['openai-organization', 'openai-project', 'openai-beta'],
     defaultHeaders: {},
