@@ -74,12 +74,14 @@ export class Gateway {
       counters: backend.counters,
       log,
     });
-    // Closed in reverse: pools, then pending cache writes, then the storage under them.
+    // Closed in reverse: the semantic cache first (a provider embedder calls out through the
+    // pools, and its index is saved while the embedder still answers), then the pools, then
+    // pending cache writes, then the storage under them.
     this.#closers.push(
       () => backend.close(),
-      async () => semantic?.close(),
       () => this.cache.close(),
       () => this.pools.close(),
+      async () => semantic?.close(),
     );
     // During an outage every request meets the same store error: log it once per 10 s.
     const storeWarn = throttledWarn(log);
@@ -206,21 +208,26 @@ export class Gateway {
     body: Record<string, unknown>,
     headers: IncomingHttpHeaders = {},
   ): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+    let ctx: RequestContext | undefined;
     try {
       const valid = validateBody(route, route === 'embeddings' ? body : { ...body, stream: false });
-      const { ctx, reply } = this.request({ dialect, route, body: valid, headers });
-      const r = await reply;
+      const started = this.request({ dialect, route, body: valid, headers });
+      ctx = started.ctx;
+      const r = await started.reply;
       if (r.kind !== 'json') throw new SluiceError('internal', 'a non-streaming call produced a stream');
       return {
         status: r.status,
         body: JSON.parse(Buffer.from(r.body).toString('utf8')),
         // Made writable as the HTTP edge writes them: a library user may pass them on.
-        headers: safeHeaders({ ...r.headers, ...ctx.responseHeaders }),
+        headers: safeHeaders({ ...r.headers, ...ctx.responseHeaders, 'x-request-id': ctx.id }),
       };
     } catch (e) {
       const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });
       if (err.code === 'internal') this.log.error({ err: e }, 'in-process call failed');
-      return { status: err.status, body: errorBody(dialect, err), headers: errorHeaders(err) };
+      // The headers the HTTP edge would send with this error (server/http.ts writeError).
+      const replyHeaders: Record<string, string> = { ...ctx?.responseHeaders, ...errorHeaders(err) };
+      if (ctx) replyHeaders['x-request-id'] = ctx.id;
+      return { status: err.status, body: errorBody(dialect, err), headers: replyHeaders };
     }
   }
 
