@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { openGateway, simulatedUpstreams } from '../src/app.js';
 import { AdaptiveConcurrency } from '../src/batch/adaptive.js';
-import { type BatchSend, batchCommand } from '../src/batch/cli.js';
+import { type BatchSend, type BatchSendResult, batchCommand } from '../src/batch/cli.js';
 import { gatewaySender, openInProcessGateway } from '../src/batch/gateway.js';
 import { validateConfig } from '../src/config/load.js';
 import { startMockUpstream } from '../src/mock/index.js';
@@ -242,7 +242,7 @@ describe('sluice batch under gateway backpressure', () => {
 
   test('a 429 with Retry-After is waited out and retried; x-should-retry: false is final', async () => {
     const attempts = new Map<string, number[]>();
-    const send: BatchSend = async (body) => {
+    const send: BatchSend = async (body): Promise<BatchSendResult> => {
       const content = (body.messages as Array<{ content: string }>)[0].content;
       const times = attempts.get(content) ?? [];
       times.push(Date.now());
