@@ -243,6 +243,8 @@ export class Gateway {
       semantic: this.semantic?.cache.stats(),
       ...this.economy.stats(),
       flow: this.flow.stats(),
+      /** Circuit breaker per upstream: state, consecutive failures, when it opened. */
+      circuits: this.pools.circuits(),
       store: this.backend.stats?.(),
     };
   }

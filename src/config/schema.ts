@@ -78,6 +78,29 @@ const corsSchema = z.strictObject({
     ),
 });
 
+const circuitBreakerSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Stop sending to an upstream that keeps failing, so fallbacks answer at once; off = try it every time.',
+    ),
+  failureThreshold: z
+    .number()
+    .int()
+    .min(1)
+    .default(5)
+    .describe(
+      'Failures in a row (connection errors, timeouts, 5xx/529; not 429 or other 4xx) that open the circuit.',
+    ),
+  cooldownMs: z
+    .number()
+    .int()
+    .positive()
+    .default(30_000)
+    .describe('How long an open circuit refuses requests before it lets one probe request through.'),
+});
+
 export const upstreamSchema = z.strictObject({
   name: z
     .string()
@@ -115,6 +138,10 @@ export const upstreamSchema = z.strictObject({
     .optional()
     .describe('Overrides of the top-level `timeouts` for this upstream.'),
   retry: retrySchema.partial().optional().describe('Overrides of the top-level `retry` for this upstream.'),
+  circuitBreaker: circuitBreakerSchema
+    .partial()
+    .optional()
+    .describe('Overrides of the top-level `circuitBreaker` for this upstream.'),
   headers: z
     .record(z.string(), z.string())
     .default({})
@@ -223,6 +250,11 @@ export const coreConfigSchema = z.strictObject({
   retry: retrySchema
     .default({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 20_000 })
     .describe('Retries of retryable upstream failures (429, 5xx, connection errors) for every upstream.'),
+  circuitBreaker: circuitBreakerSchema
+    .default({ enabled: true, failureThreshold: 5, cooldownMs: 30_000 })
+    .describe(
+      'Per-upstream circuit breaker: after repeated failures an upstream is skipped for a cool-down.',
+    ),
   upstreams: z
     .array(upstreamSchema)
     .default([])

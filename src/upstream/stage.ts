@@ -5,6 +5,7 @@ import { SluiceError } from '../errors.js';
 import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
+import type { AttemptVerdict } from './circuit-breaker.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
 import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
@@ -50,6 +51,10 @@ interface Attempted {
  * connection errors with backoff that honours Retry-After, within the request's deadline,
  * then falling back to the next candidate. A stream is committed once the upstream answers
  * 200: from then on nothing is retried, so no byte reaches the client twice.
+ *
+ * An upstream whose circuit is open (circuit-breaker.ts) is skipped without an attempt or a
+ * wait, so the fallback answers at once; when every candidate is open the answer is 503
+ * `circuit_open` with Retry-After = the shortest remaining cool-down.
  */
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
   return async (ctx) => {
@@ -57,16 +62,45 @@ export function upstreamStage(deps: UpstreamStageDeps): Stage {
     const candidates = deps.router.candidates(kind, ctx.model);
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
+    const skipped: Skipped[] = [];
     for (const candidate of candidates) {
       const target = deps.pools.get(candidate.upstream.name);
       const outcome = await tryCandidate(ctx, deps, target, candidate);
       if (outcome.reply) return outcome.reply;
+      if (outcome.skipped) skipped.push({ upstream: target.config.name, ...outcome.skipped });
       lastFailure = outcome.failure ?? lastFailure;
       lastError = outcome.error ?? lastError;
     }
     if (lastFailure) return passThroughError(ctx, lastFailure);
-    throw lastError ?? new SluiceError('upstream_unreachable', 'no upstream answered');
+    if (lastError) throw lastError;
+    if (skipped.length > 0 && skipped.length === candidates.length) throw allOpenError(ctx, skipped);
+    throw new SluiceError('upstream_unreachable', 'no upstream answered');
   };
+}
+
+interface Skipped {
+  upstream: string;
+  retryAfterMs: number;
+  reason: string;
+}
+
+function allOpenError(ctx: RequestContext, skipped: Skipped[]): SluiceError {
+  const retryAfterMs = Math.min(...skipped.map((s) => s.retryAfterMs));
+  const which = skipped.map((s) => `'${s.upstream}' (${s.reason})`).join(', ');
+  return new SluiceError(
+    'circuit_open',
+    `no upstream is available for model '${ctx.model ?? 'unknown'}': ${which}; retry later`,
+    {
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+      details: { reason: 'circuit_open', upstreams: skipped.map((s) => s.upstream) },
+    },
+  );
+}
+
+/** What an attempt's answer says about the upstream's health (429 is flow control's business). */
+function verdictOfStatus(status: number): AttemptVerdict {
+  if (status >= 500) return 'failure';
+  return status === 429 ? 'neutral' : 'success';
 }
 
 async function tryCandidate(
@@ -74,7 +108,13 @@ async function tryCandidate(
   deps: UpstreamStageDeps,
   target: UpstreamTarget,
   candidate: Candidate,
-): Promise<{ reply?: Reply; failure?: Attempted; error?: SluiceError }> {
+): Promise<{
+  reply?: Reply;
+  failure?: Attempted;
+  error?: SluiceError;
+  /** Set when the circuit refused the first attempt: nothing was sent. */
+  skipped?: { retryAfterMs: number; reason: string };
+}> {
   const path = PROVIDERS[target.config.kind].paths[ctx.route];
   if (!path)
     throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
@@ -100,6 +140,13 @@ async function tryCandidate(
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const remaining = ctx.deadline - Date.now();
     if (remaining <= 0) throw deadlineError();
+    const decision = target.breaker?.tryAcquire();
+    if (decision && !decision.allowed) {
+      if (attempt === 0) return { skipped: { retryAfterMs: decision.retryAfterMs, reason: decision.reason } };
+      break; // opened during this request's retries: the next candidate, without the backoff
+    }
+    const permit = decision?.permit;
+    const headersTimeout = Math.min(target.timeouts.firstByteMs, remaining);
     let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
     try {
       response = await target.pool.request({
@@ -108,19 +155,26 @@ async function tryCandidate(
         headers,
         body: payload,
         signal: upstreamSignal(ctx),
-        headersTimeout: Math.min(target.timeouts.firstByteMs, remaining),
+        headersTimeout,
       });
     } catch (e) {
       const mapped = mapTransportError(e, target.config.name, ctx.deadline);
+      // A timeout the request's own short deadline caused says nothing about the upstream.
+      const cutByDeadline =
+        mapped.code === 'upstream_timeout' && headersTimeout < target.timeouts.firstByteMs;
+      permit?.settle(mapped.code === 'client_closed' || cutByDeadline ? 'neutral' : 'failure');
       if (mapped.code === 'client_closed') throw mapped;
       deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
       error = mapped;
+      // The circuit just opened: waiting to retry would only delay the fallback.
+      if (target.breaker?.state === 'open') break;
       if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, backoffMs(attempt, baseDelayMs, maxDelayMs))))
         break;
       continue;
     }
 
     const status = response.statusCode;
+    permit?.settle(verdictOfStatus(status));
     const forwarded = forwardedHeaders(response.headers, deps.pools.scrubber);
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
@@ -137,6 +191,7 @@ async function tryCandidate(
     const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
     // Tell flow control the provider is throttling even when a retry then succeeds.
     if (status === 429) ctx.notes.set(THROTTLED_NOTE, { retryAfterMs: asked });
+    if (target.breaker?.state === 'open') break;
     if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
   }
   return { failure, error };
