@@ -132,6 +132,7 @@ export class Gateway {
         router: this.router,
         pools: this.pools,
         usage: this.economy.usageReader,
+        translation: config.translation,
         onAttemptFailed: (ctx, info) => log.warn({ reqId: ctx.id, ...info }, 'upstream attempt failed'),
       }),
     ];

@@ -24,12 +24,17 @@ export class UpstreamRouter {
     return this.#entries.map((e) => e.upstream);
   }
 
-  /** Ordered candidates for `model` on upstreams of `kind`. Throws 404/400 errors a client can act on. */
-  candidates(kind: UpstreamKind, model: string): Candidate[] {
+  /**
+   * Ordered candidates for `model` on upstreams of `kind`. With `acrossKinds`, a model (or
+   * fallback model) no upstream of `kind` serves goes to the other kind's upstreams, and the
+   * call is translated (src/upstream/translated-call.ts). Throws 404/400 errors a client can act on.
+   */
+  candidates(kind: UpstreamKind, model: string, acrossKinds = false): Candidate[] {
     const list: Candidate[] = [];
     for (const m of [model, ...(this.#fallbacks[model] ?? [])]) {
-      for (const e of this.#entries)
-        if (e.upstream.kind === kind && e.match(m)) list.push({ upstream: e.upstream, model: m });
+      const own = this.#entries.filter((e) => e.upstream.kind === kind && e.match(m));
+      const served = own.length > 0 || !acrossKinds ? own : this.#entries.filter((e) => e.match(m));
+      for (const e of served) list.push({ upstream: e.upstream, model: m });
     }
     if (list.length > 0) return list;
     const other = this.#entries.find((e) => e.upstream.kind !== kind && e.match(model));
@@ -46,9 +51,15 @@ export class UpstreamRouter {
     });
   }
 
-  /** Name of the first upstream that would serve the request (for per-upstream limits). */
+  /**
+   * Name of the first upstream that would serve the request (for per-upstream limits): of
+   * `kind`, else (a translated call) of the other kind.
+   */
   primaryUpstream(kind: UpstreamKind, model: string): string | undefined {
-    return this.#entries.find((e) => e.upstream.kind === kind && e.match(model))?.upstream.name;
+    return (
+      this.#entries.find((e) => e.upstream.kind === kind && e.match(model)) ??
+      this.#entries.find((e) => e.match(model))
+    )?.upstream.name;
   }
 
   /** Exact (non-pattern) model names from the config, per upstream. */

@@ -3,6 +3,7 @@ import { errors as undiciErrors } from 'undici';
 import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { SluiceError } from '../errors.js';
 import { THROTTLED_NOTE } from '../flow/queue-stage.js';
+import { type TranslationConfig, translationConfigSchema } from '../dialect/translate/index.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
 import type { AttemptVerdict } from './circuit-breaker.js';
@@ -10,6 +11,7 @@ import type { UpstreamPools, UpstreamTarget } from './pool.js';
 import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
 import type { SecretScrubber } from './scrub.js';
+import { nativeCall, translatedCall, type UpstreamCall } from './translated-call.js';
 
 /** Reads the provider's usage from a reply; supplied by the token-economy module. */
 export interface UsageReader {
@@ -33,6 +35,8 @@ export interface UpstreamStageDeps {
   router: UpstreamRouter;
   pools: UpstreamPools;
   usage: UsageReader;
+  /** For calls translated to the other dialect (a model only the other kind of upstream serves); defaults as in config. */
+  translation?: TranslationConfig;
   /** Called for every failed attempt (for logs/metrics); never given secrets. */
   onAttemptFailed?: (
     ctx: RequestContext,
@@ -41,6 +45,7 @@ export interface UpstreamStageDeps {
 }
 
 interface Attempted {
+  call: UpstreamCall;
   status: number;
   headers: Record<string, string>;
   body: Uint8Array;
@@ -57,21 +62,33 @@ interface Attempted {
  * `circuit_open` with Retry-After = the shortest remaining cool-down.
  */
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
+  const translation = deps.translation ?? translationConfigSchema.parse({});
   return async (ctx) => {
-    const kind = ctx.dialect;
-    const candidates = deps.router.candidates(kind, ctx.model);
+    const candidates = deps.router.candidates(ctx.dialect, ctx.model, ctx.route !== 'embeddings');
+    const calls = new Map<string, UpstreamCall>();
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
     const skipped: Skipped[] = [];
-    for (const candidate of candidates) {
+    for (const [i, candidate] of candidates.entries()) {
+      const kind = candidate.upstream.kind;
+      let call = calls.get(kind);
+      try {
+        call ??= kind === ctx.dialect ? nativeCall(ctx) : translatedCall(ctx, kind, translation);
+      } catch (e) {
+        // Untranslatable: a 400 for the first candidate; a fallback that cannot take it is skipped.
+        if (i === 0 || !(e instanceof SluiceError)) throw e;
+        lastError ??= e;
+        continue;
+      }
+      calls.set(kind, call);
       const target = deps.pools.get(candidate.upstream.name);
-      const outcome = await tryCandidate(ctx, deps, target, candidate);
-      if (outcome.reply) return outcome.reply;
+      const outcome = await tryCandidate(ctx, deps, target, candidate, call);
+      if (outcome.reply) return call.reply(outcome.reply);
       if (outcome.skipped) skipped.push({ upstream: target.config.name, ...outcome.skipped });
       lastFailure = outcome.failure ?? lastFailure;
       lastError = outcome.error ?? lastError;
     }
-    if (lastFailure) return passThroughError(ctx, lastFailure);
+    if (lastFailure) return lastFailure.call.reply(passThroughError(ctx, lastFailure));
     if (lastError) throw lastError;
     if (skipped.length > 0 && skipped.length === candidates.length) throw allOpenError(ctx, skipped);
     throw new SluiceError('upstream_unreachable', 'no upstream answered');
@@ -108,6 +125,7 @@ async function tryCandidate(
   deps: UpstreamStageDeps,
   target: UpstreamTarget,
   candidate: Candidate,
+  call: UpstreamCall,
 ): Promise<{
   reply?: Reply;
   failure?: Attempted;
@@ -115,13 +133,14 @@ async function tryCandidate(
   /** Set when the circuit refused the first attempt: nothing was sent. */
   skipped?: { retryAfterMs: number; reason: string };
 }> {
-  const path = PROVIDERS[target.config.kind].paths[ctx.route];
+  const path = PROVIDERS[target.config.kind].paths[call.route];
   if (!path)
-    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
-  let body = candidate.model === ctx.body.model ? ctx.body : { ...ctx.body, model: candidate.model };
-  let transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined;
-  if (ctx.stream && deps.usage.prepareStream) {
-    const prepared = deps.usage.prepareStream(ctx.dialect, body);
+    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${call.route} route`);
+  let body = candidate.model === call.body.model ? call.body : { ...call.body, model: candidate.model };
+  let transform = call.streamTransform;
+  // A translated stream already asks for usage and its transducer consumes the usage chunk.
+  if (ctx.stream && deps.usage.prepareStream && !call.translated) {
+    const prepared = deps.usage.prepareStream(call.dialect, body);
     body = prepared.body;
     transform = prepared.transform;
   }
@@ -179,12 +198,12 @@ async function tryCandidate(
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, response, forwarded, transform) };
-      return { reply: await jsonReply(ctx, deps, response, forwarded) };
+      if (ctx.stream) return { reply: streamReply(ctx, deps, call.dialect, response, forwarded, transform) };
+      return { reply: await jsonReply(ctx, deps, call.dialect, response, forwarded) };
     }
 
     const errorBody = deps.pools.scrubber.bytes(await readBody(response.body).catch(() => new Uint8Array()));
-    failure = { status, headers: forwarded, body: errorBody };
+    failure = { call, status, headers: forwarded, body: errorBody };
     deps.onAttemptFailed?.(ctx, { upstream: target.config.name, status });
     if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
     const asked = retryAfterMs(response.headers);
@@ -223,6 +242,7 @@ async function waitBeforeRetry(ctx: RequestContext, attempt: number, maxAttempts
 async function jsonReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
+  dialect: Dialect,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> },
   headers: Record<string, string>,
 ): Promise<JsonReply> {
@@ -235,7 +255,7 @@ async function jsonReply(
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-    ctx.usage = deps.usage.fromJson(ctx.dialect, parsed);
+    ctx.usage = deps.usage.fromJson(dialect, parsed);
   } catch {
     // A 2xx that is not JSON is passed through as it is; usage stays unknown.
   }
@@ -246,11 +266,12 @@ async function jsonReply(
 function streamReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
+  dialect: Dialect,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown } },
   headers: Record<string, string>,
   transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined,
 ): Reply {
-  const meter = deps.usage.streamMeter(ctx.dialect);
+  const meter = deps.usage.streamMeter(dialect);
   const upstreamName = ctx.upstream ?? 'upstream';
   // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
   // check is one indexOf per key per chunk (see scrub.ts).
@@ -291,7 +312,8 @@ function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
     kind: 'json',
     status: failure.status,
     headers: { ...failure.headers, 'content-type': 'application/json' },
-    body: failure.body.byteLength > 0 ? failure.body : fallbackErrorBody(ctx.dialect, failure.status),
+    body:
+      failure.body.byteLength > 0 ? failure.body : fallbackErrorBody(failure.call.dialect, failure.status),
   };
 }
 

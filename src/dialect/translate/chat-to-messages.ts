@@ -41,7 +41,8 @@ export function chatToMessagesRequest(body: Json, opts: ChatToMessagesOptions): 
   const { system, turns } = convertMessages(body.messages);
   const clientMax = positive(body.max_completion_tokens) ?? positive(body.max_tokens);
   const thinking = thinkingFor(body.reasoning_effort, clientMax);
-  out.max_tokens = clientMax ?? opts.defaultMaxTokens + (thinking?.type === 'enabled' ? thinking.budget_tokens : 0);
+  out.max_tokens =
+    clientMax ?? opts.defaultMaxTokens + (thinking?.type === 'enabled' ? thinking.budget_tokens : 0);
   if (thinking?.type === 'enabled' && thinking.budget_tokens >= (out.max_tokens as number)) {
     thinking.budget_tokens = (out.max_tokens as number) - 1;
   }
@@ -51,7 +52,12 @@ export function chatToMessagesRequest(body: Json, opts: ChatToMessagesOptions): 
     out.tools = body.tools.map(convertTool);
     const choice = toolChoice(body.tool_choice, body.parallel_tool_calls === false);
     if (choice) out.tool_choice = choice;
-  } else if (body.tool_choice !== undefined && body.tool_choice !== null && body.tool_choice !== 'none' && body.tool_choice !== 'auto') {
+  } else if (
+    body.tool_choice !== undefined &&
+    body.tool_choice !== null &&
+    body.tool_choice !== 'none' &&
+    body.tool_choice !== 'auto'
+  ) {
     throw refuse('tool_choice', 'it names a tool choice but the request offers no tools');
   }
   const stop = stopSequences(body.stop);
@@ -120,7 +126,10 @@ function convertMessages(messages: unknown): { system: string | Block[] | undefi
         push('user', [toolResult(m, at)]);
         return;
       default:
-        throw refuse(`${at}.role`, `role ${JSON.stringify(m.role)} has no Anthropic counterpart; send tool messages`);
+        throw refuse(
+          `${at}.role`,
+          `role ${JSON.stringify(m.role)} has no Anthropic counterpart; send tool messages`,
+        );
     }
   });
   const system =
@@ -204,10 +213,10 @@ function documentBlock(file: unknown, at: string): Block {
   const f = isRecord(file) ? file : {};
   if (f.file_id !== undefined && f.file_id !== null)
     throw refuse(`${at}.file_id`, 'OpenAI file ids mean nothing to Anthropic; send file_data');
-  const data = DATA_URL.exec(str(f.file_data));
-  if (!data || data[1] !== 'application/pdf')
+  const [, mediaType, payload] = DATA_URL.exec(str(f.file_data)) ?? [];
+  if (mediaType !== 'application/pdf')
     throw refuse(`${at}.file_data`, 'Anthropic takes files as base64 PDF data URLs');
-  const block: Block = { type: 'document', source: { type: 'base64', media_type: data[1], data: data[2] } };
+  const block: Block = { type: 'document', source: { type: 'base64', media_type: mediaType, data: payload } };
   if (typeof f.filename === 'string') block.title = f.filename;
   return block;
 }
@@ -219,13 +228,16 @@ function assistantContent(m: Json, at: string): string | Block[] {
   } else if (Array.isArray(m.content)) {
     m.content.forEach((part, j) => {
       if (isRecord(part) && part.type === 'text') blocks.push({ type: 'text', text: str(part.text) });
-      else if (isRecord(part) && part.type === 'refusal') blocks.push({ type: 'text', text: str(part.refusal) });
+      else if (isRecord(part) && part.type === 'refusal')
+        blocks.push({ type: 'text', text: str(part.refusal) });
       else throw refuse(`${at}.content[${j}]`, 'an assistant turn holds only text and refusal parts');
     });
   }
   if (typeof m.refusal === 'string' && m.refusal !== '') blocks.push({ type: 'text', text: m.refusal });
   if (Array.isArray(m.tool_calls)) {
-    m.tool_calls.forEach((call, j) => blocks.push(toolUse(call, `${at}.tool_calls[${j}]`)));
+    m.tool_calls.forEach((call, j) => {
+      blocks.push(toolUse(call, `${at}.tool_calls[${j}]`));
+    });
   }
   // A plain text turn stays a string, as a client of either dialect would write it.
   if (blocks.length === 1 && blocks[0].type === 'text' && typeof m.content === 'string') return m.content;
@@ -240,9 +252,13 @@ function toolUse(call: unknown, at: string): Block {
   try {
     input = args.trim() === '' ? {} : JSON.parse(args);
   } catch {
-    throw refuse(`${at}.function.arguments`, 'Anthropic needs tool arguments as a JSON object; these are not JSON');
+    throw refuse(
+      `${at}.function.arguments`,
+      'Anthropic needs tool arguments as a JSON object; these are not JSON',
+    );
   }
-  if (!isRecord(input)) throw refuse(`${at}.function.arguments`, 'Anthropic needs tool arguments as a JSON object');
+  if (!isRecord(input))
+    throw refuse(`${at}.function.arguments`, 'Anthropic needs tool arguments as a JSON object');
   return { type: 'tool_use', id: str(call.id), name: str(call.function.name), input };
 }
 

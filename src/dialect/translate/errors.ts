@@ -36,7 +36,10 @@ export function anthropicErrorType(status: number): string {
 }
 
 /** The upstream's message, or a plain sentence when the body said nothing readable. */
-function messageOf(body: unknown, status: number): { message: string; type: string; param: unknown; code: unknown } {
+function messageOf(
+  body: unknown,
+  status: number,
+): { message: string; type: string; param: unknown; code: unknown } {
   const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
   const message = str(error?.message) || (typeof body === 'string' && body.trim() ? body.trim() : '');
   return {
@@ -51,13 +54,20 @@ function messageOf(body: unknown, status: number): { message: string; type: stri
  * `body` is the upstream's parsed error (or its raw text when not JSON). Returns the error
  * object the client's SDK parses.
  */
-export function translateErrorBody(upstream: WireDialect, client: WireDialect, status: number, body: unknown): Json {
+export function translateErrorBody(
+  upstream: WireDialect,
+  client: WireDialect,
+  status: number,
+  body: unknown,
+): Json {
   const { message, type, param, code } = messageOf(body, status);
   if (client === 'anthropic') {
     return { type: 'error', error: { type: anthropicErrorType(status), message } };
   }
   const openaiType =
-    upstream === 'anthropic' ? (OPENAI_TYPE_BY_ANTHROPIC_TYPE[type] ?? (status >= 500 ? 'api_error' : 'invalid_request_error')) : type;
+    upstream === 'anthropic'
+      ? (OPENAI_TYPE_BY_ANTHROPIC_TYPE[type] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'))
+      : type;
   return {
     error: {
       message,

@@ -36,7 +36,10 @@ export function messagesToChatRequest(body: Json): Json {
     const choice = toolChoice(body.tool_choice);
     if (choice.tool_choice !== undefined) out.tool_choice = choice.tool_choice;
     if (choice.noParallel) out.parallel_tool_calls = false;
-  } else if (isRecord(body.tool_choice) && (body.tool_choice.type === 'any' || body.tool_choice.type === 'tool')) {
+  } else if (
+    isRecord(body.tool_choice) &&
+    (body.tool_choice.type === 'any' || body.tool_choice.type === 'tool')
+  ) {
     throw refuse('tool_choice', 'it asks for a tool but the request offers no tools');
   }
   if (Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0) out.stop = body.stop_sequences;
@@ -101,7 +104,8 @@ function userPart(block: unknown, at: string): Json {
 
 /** base64 source → data URL, url source → the URL. */
 function imageUrl(source: unknown, at: string): string {
-  if (isRecord(source) && source.type === 'base64') return `data:${str(source.media_type)};base64,${str(source.data)}`;
+  if (isRecord(source) && source.type === 'base64')
+    return `data:${str(source.media_type)};base64,${str(source.data)}`;
   if (isRecord(source) && source.type === 'url') return str(source.url);
   throw refuse(at, 'only base64 and url image sources have OpenAI counterparts');
 }
@@ -186,7 +190,8 @@ function convertTool(tool: unknown, i: number): Json {
     throw refuse(`${at}.type`, 'only custom (function) tools have an OpenAI counterpart');
   for (const field of Object.keys(tool)) {
     const rule = TOOL_FIELDS[field];
-    if (tool[field] === null || tool[field] === undefined || rule === true || (rule && 'ignored' in rule)) continue;
+    if (tool[field] === null || tool[field] === undefined || rule === true || (rule && 'ignored' in rule))
+      continue;
     throw refuse(`${at}.${field}`, rule?.refused ?? 'a tool field the translation does not know');
   }
   const fn: Json = { name: str(tool.name), parameters: isRecord(tool.input_schema) ? tool.input_schema : {} };
@@ -221,7 +226,8 @@ function toolChoice(choice: unknown): { tool_choice?: unknown; noParallel: boole
 function reasoningEffort(thinking: unknown, outputConfig: unknown): string | undefined {
   if (isRecord(outputConfig) && typeof outputConfig.effort === 'string') return outputConfig.effort;
   if (!isRecord(thinking)) return undefined;
-  if (thinking.type === 'enabled') return effortForBudget(typeof thinking.budget_tokens === 'number' ? thinking.budget_tokens : 0);
+  if (thinking.type === 'enabled')
+    return effortForBudget(typeof thinking.budget_tokens === 'number' ? thinking.budget_tokens : 0);
   if (thinking.type === 'adaptive' || thinking.type === 'disabled') return undefined;
   throw refuse('thinking.type', `OpenAI has no ${JSON.stringify(thinking.type)} thinking`);
 }
@@ -229,7 +235,12 @@ function reasoningEffort(thinking: unknown, outputConfig: unknown): string | und
 function responseFormat(outputConfig: unknown): Json | undefined {
   if (!isRecord(outputConfig)) return undefined;
   for (const field of Object.keys(outputConfig)) {
-    if (field !== 'effort' && field !== 'format' && outputConfig[field] !== null && outputConfig[field] !== undefined)
+    if (
+      field !== 'effort' &&
+      field !== 'format' &&
+      outputConfig[field] !== null &&
+      outputConfig[field] !== undefined
+    )
       throw refuse(`output_config.${field}`, 'no OpenAI counterpart');
   }
   const format = outputConfig.format;

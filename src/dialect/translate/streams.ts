@@ -61,7 +61,9 @@ abstract class Transducer implements StreamTransducer {
   protected upstreamError(upstream: WireDialect, data: Json): string {
     this.done = true;
     const body = translateErrorBody(upstream, this.client, 500, data);
-    return this.client === 'anthropic' ? `event: error\ndata: ${JSON.stringify(body)}\n\n` : `data: ${JSON.stringify(body)}\n\n`;
+    return this.client === 'anthropic'
+      ? `event: error\ndata: ${JSON.stringify(body)}\n\n`
+      : `data: ${JSON.stringify(body)}\n\n`;
   }
 
   abstract end(): string;
@@ -115,7 +117,8 @@ export class MessagesToChatStream extends Transducer {
       case 'message_stop': {
         this.done = true;
         let out = this.#chunk({}, finishReasonOf(this.#stopReason));
-        if (this.#includeUsage) out += this.#frame({ ...this.#head(), choices: [], usage: chatUsageOf(this.#usage) });
+        if (this.#includeUsage)
+          out += this.#frame({ ...this.#head(), choices: [], usage: chatUsageOf(this.#usage) });
         return `${out}data: [DONE]\n\n`;
       }
       case 'error':
@@ -141,7 +144,12 @@ export class MessagesToChatStream extends Transducer {
       case 'tool_use': {
         const toolIndex = this.#toolIndex.size;
         this.#toolIndex.set(index, toolIndex);
-        const call = { index: toolIndex, id: str(block.id), type: 'function', function: { name: str(block.name), arguments: '' } };
+        const call = {
+          index: toolIndex,
+          id: str(block.id),
+          type: 'function',
+          function: { name: str(block.name), arguments: '' },
+        };
         return this.#chunk({ tool_calls: [call] }, null);
       }
       default:
@@ -157,8 +165,12 @@ export class MessagesToChatStream extends Transducer {
         return this.#chunk({ reasoning_content: str(delta.thinking) }, null);
       case 'input_json_delta': {
         const toolIndex = this.#toolIndex.get(index);
-        if (toolIndex === undefined) throw unrepresentable('openai', 'tool input for a block that is not a tool call');
-        return this.#chunk({ tool_calls: [{ index: toolIndex, function: { arguments: str(delta.partial_json) } }] }, null);
+        if (toolIndex === undefined)
+          throw unrepresentable('openai', 'tool input for a block that is not a tool call');
+        return this.#chunk(
+          { tool_calls: [{ index: toolIndex, function: { arguments: str(delta.partial_json) } }] },
+          null,
+        );
       }
       default:
         return ''; // signature_delta, citations_delta: no OpenAI counterpart, not content
@@ -170,7 +182,10 @@ export class MessagesToChatStream extends Transducer {
   }
 
   #chunk(delta: Json, finishReason: string | null): string {
-    return this.#frame({ ...this.#head(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] });
+    return this.#frame({
+      ...this.#head(),
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    });
   }
 
   #frame(chunk: Json): string {
@@ -218,7 +233,8 @@ export class ChatToMessagesStream extends Transducer {
     if (!choice) return out;
     const delta = isRecord(choice.delta) ? choice.delta : {};
     const reasoning = str(delta.reasoning_content) || str(delta.reasoning);
-    if (reasoning) out += this.#ensure('thinking') + this.#delta({ type: 'thinking_delta', thinking: reasoning });
+    if (reasoning)
+      out += this.#ensure('thinking') + this.#delta({ type: 'thinking_delta', thinking: reasoning });
     const text = str(delta.content) || str(delta.refusal);
     if (text) out += this.#ensure('text') + this.#delta({ type: 'text_delta', text });
     if (Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) out += this.#toolCall(call);
@@ -280,12 +296,17 @@ export class ChatToMessagesStream extends Transducer {
     const out = this.#close();
     const index = this.#nextIndex++;
     this.#open = { index, kind };
-    const block = kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' };
+    const block =
+      kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' };
     return out + event('content_block_start', { type: 'content_block_start', index, content_block: block });
   }
 
   #delta(delta: Json): string {
-    return event('content_block_delta', { type: 'content_block_delta', index: this.#open?.index ?? 0, delta });
+    return event('content_block_delta', {
+      type: 'content_block_delta',
+      index: this.#open?.index ?? 0,
+      delta,
+    });
   }
 
   #close(): string {
