@@ -303,6 +303,81 @@ describe('translation: openai SDK → claude-* model (Anthropic upstream)', () =
   });
 });
 
+describe('translation: cache and cost', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startSplitGateway();
+  });
+  after(() => gw.close());
+  beforeEach(() => gw.mock.reset());
+
+  const post = (path: string, body: unknown) =>
+    fetch(gw.url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify(body),
+    });
+
+  it("prices a translated call as the answering model's own call", async () => {
+    const translated = await post('/v1/chat/completions', {
+      model: 'claude-haiku-4-5',
+      max_tokens: 40,
+      messages: [{ role: 'user', content: 'Price me (cost test).' }],
+    });
+    assert.equal(translated.status, 200);
+    await translated.json();
+    const native = await post('/v1/messages', lastReceived(gw).body);
+    assert.equal(native.status, 200);
+    await native.json();
+    const cost = translated.headers.get('x-sluice-cost-usd');
+    assert.ok(cost && Number(cost) > 0, `a priced cost, got ${cost}`);
+    assert.equal(cost, native.headers.get('x-sluice-cost-usd'));
+  });
+
+  it('a streamed miss is stored in the client dialect and answers a JSON request (both directions)', async () => {
+    const chatBody = {
+      model: 'claude-haiku-4-5',
+      temperature: 0,
+      messages: [{ role: 'user', content: 'Store my stream (cache stream test).' }],
+    };
+    const streamed = await post('/v1/chat/completions', { ...chatBody, stream: true });
+    const sse = await streamed.text();
+    assert.match(sse, /data: \[DONE\]\n\n$/);
+    const hit = await post('/v1/chat/completions', chatBody);
+    assert.equal(hit.headers.get('x-sluice-cache'), 'exact');
+    const completion = (await hit.json()) as {
+      object: string;
+      choices: Array<{ message: { content: string } }>;
+    };
+    assert.equal(completion.object, 'chat.completion');
+    const streamedText = sse
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map(
+        (e) =>
+          (JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta
+            .content ?? '',
+      )
+      .join('');
+    assert.equal(completion.choices[0].message.content, streamedText);
+
+    const messagesBody = {
+      model: 'gpt-4o-mini',
+      max_tokens: 100,
+      temperature: 0,
+      messages: [{ role: 'user', content: 'Store my stream too (cache stream test).' }],
+    };
+    const streamed2 = await post('/v1/messages', { ...messagesBody, stream: true });
+    assert.match(await streamed2.text(), /event: message_stop\n/);
+    const hit2 = await post('/v1/messages', messagesBody);
+    assert.equal(hit2.headers.get('x-sluice-cache'), 'exact');
+    const message = (await hit2.json()) as { type: string; content: Array<{ type: string }> };
+    assert.equal(message.type, 'message');
+    assert.equal(message.content[0].type, 'text');
+    assert.equal(gw.mock.received.length, 2, 'each dialect went upstream once');
+  });
+});
+
 describe('translation: @anthropic-ai/sdk → gpt-* model (OpenAI upstream)', () => {
   let gw: TestGateway;
   let client: Anthropic;
