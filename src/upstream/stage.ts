@@ -4,12 +4,13 @@ import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { SluiceError } from '../errors.js';
 import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
-import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
+import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
 import type { AttemptVerdict } from './circuit-breaker.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
 import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
 import type { SecretScrubber } from './scrub.js';
+import { servingCandidates, type Wire, wireFor } from './wire.js';
 
 /** Reads the provider's usage from a reply; supplied by the token-economy module. */
 export interface UsageReader {
@@ -58,8 +59,7 @@ interface Attempted {
  */
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
   return async (ctx) => {
-    const kind = ctx.dialect;
-    const candidates = deps.router.candidates(kind, ctx.model);
+    const candidates = servingCandidates(ctx, deps.router.candidates(UPSTREAM_KIND_OF[ctx.dialect], ctx.model));
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
     const skipped: Skipped[] = [];
@@ -115,13 +115,14 @@ async function tryCandidate(
   /** Set when the circuit refused the first attempt: nothing was sent. */
   skipped?: { retryAfterMs: number; reason: string };
 }> {
-  const path = PROVIDERS[target.config.kind].paths[ctx.route];
+  const wire = wireFor(ctx, candidate);
+  const path = PROVIDERS[target.config.kind].paths[wire.route];
   if (!path)
-    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
-  let body = candidate.model === ctx.body.model ? ctx.body : { ...ctx.body, model: candidate.model };
+    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${wire.route} route`);
+  let body = candidate.model === wire.body.model ? wire.body : { ...wire.body, model: candidate.model };
   let transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined;
   if (ctx.stream && deps.usage.prepareStream) {
-    const prepared = deps.usage.prepareStream(ctx.dialect, body);
+    const prepared = deps.usage.prepareStream(wire.dialect, body);
     body = prepared.body;
     transform = prepared.transform;
   }
@@ -179,8 +180,8 @@ async function tryCandidate(
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, response, forwarded, transform) };
-      return { reply: await jsonReply(ctx, deps, response, forwarded) };
+      if (ctx.stream) return { reply: streamReply(ctx, deps, wire, response, forwarded, transform) };
+      return { reply: await jsonReply(ctx, deps, wire, response, forwarded) };
     }
 
     const errorBody = deps.pools.scrubber.bytes(await readBody(response.body).catch(() => new Uint8Array()));
@@ -223,6 +224,7 @@ async function waitBeforeRetry(ctx: RequestContext, attempt: number, maxAttempts
 async function jsonReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
+  wire: Wire,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> },
   headers: Record<string, string>,
 ): Promise<JsonReply> {
@@ -235,9 +237,13 @@ async function jsonReply(
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-    ctx.usage = deps.usage.fromJson(ctx.dialect, parsed);
+    ctx.usage = deps.usage.fromJson(wire.dialect, parsed);
   } catch {
     // A 2xx that is not JSON is passed through as it is; usage stays unknown.
+  }
+  if (wire.reply && parsed && typeof parsed === 'object') {
+    parsed = wire.reply(parsed as Record<string, unknown>);
+    body = Buffer.from(JSON.stringify(parsed));
   }
   headers['content-type'] = 'application/json';
   return { kind: 'json', status: response.statusCode, headers, body, parsed };
@@ -246,11 +252,12 @@ async function jsonReply(
 function streamReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
+  wire: Wire,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown } },
   headers: Record<string, string>,
   transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined,
 ): Reply {
-  const meter = deps.usage.streamMeter(ctx.dialect);
+  const meter = deps.usage.streamMeter(wire.dialect);
   const upstreamName = ctx.upstream ?? 'upstream';
   // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
   // check is one indexOf per key per chunk (see scrub.ts).
@@ -277,11 +284,12 @@ function streamReply(
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
+  const relayed = transform ? transform(relay()) : relay();
   return {
     kind: 'stream',
     status: response.statusCode,
     headers,
-    chunks: transform ? transform(relay()) : relay(),
+    chunks: wire.stream ? wire.stream(relayed) : relayed,
   };
 }
 
