@@ -99,7 +99,8 @@ export class Gateway {
     const { stages: economy } = this.economy;
     this.flow = createFlowControl(config.flow, {
       store: backend.counters,
-      upstreamOf: (ctx) => this.router.primaryUpstream(UPSTREAM_KIND_OF[ctx.dialect], ctx.model) ?? 'unrouted',
+      upstreamOf: (ctx) =>
+        this.router.primaryUpstream(UPSTREAM_KIND_OF[ctx.dialect], ctx.model) ?? 'unrouted',
       onStoreError: (err) =>
         storeWarn(
           { err, failMode: config.store.failMode.rateLimits },

@@ -78,7 +78,9 @@ export function isCompleteResponse(dialect: Dialect, route: RouteName, response:
   if (dialect === 'anthropic') return response.type === 'message' && typeof response.stop_reason === 'string';
   // A response cut at max_output_tokens is as complete as a chat completion cut at max_tokens.
   if (dialect === 'responses')
-    return response.object === 'response' && (response.status === 'completed' || response.status === 'incomplete');
+    return (
+      response.object === 'response' && (response.status === 'completed' || response.status === 'incomplete')
+    );
   return (
     response.object === 'chat.completion' &&
     Array.isArray(response.choices) &&

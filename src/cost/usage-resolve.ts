@@ -99,7 +99,8 @@ function responsesOutputText(output: unknown): string {
   let out = '';
   for (const item of output as Array<Record<string, unknown>>) {
     if (item?.type === 'function_call') out += String(item.name ?? '') + String(item.arguments ?? '');
-    const parts = item?.type === 'message' ? item.content : item?.type === 'reasoning' ? item.summary : undefined;
+    const parts =
+      item?.type === 'message' ? item.content : item?.type === 'reasoning' ? item.summary : undefined;
     if (!Array.isArray(parts)) continue;
     for (const part of parts as Array<Record<string, unknown>>) {
       if (typeof part?.text === 'string') out += part.text;

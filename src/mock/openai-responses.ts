@@ -21,14 +21,29 @@ const STORED_RESPONSES = 1024;
 
 export function validateOpenAIResponses(body: Json): ErrorSpec | undefined {
   if (typeof body.model !== 'string' || body.model === '')
-    return { status: 400, message: "Missing required parameter: 'model'.", param: 'model', code: 'missing_required_parameter' };
+    return {
+      status: 400,
+      message: "Missing required parameter: 'model'.",
+      param: 'model',
+      code: 'missing_required_parameter',
+    };
   for (const name of CHAT_ONLY) {
     if (name in body)
-      return { status: 400, message: `Unknown parameter: '${name}'.`, param: name, code: 'unknown_parameter' };
+      return {
+        status: 400,
+        message: `Unknown parameter: '${name}'.`,
+        param: name,
+        code: 'unknown_parameter',
+      };
   }
   const input = body.input;
   if (input !== undefined && typeof input !== 'string' && !Array.isArray(input)) {
-    return { status: 400, message: "Invalid type for 'input': expected a string or an array.", param: 'input', code: 'invalid_type' };
+    return {
+      status: 400,
+      message: "Invalid type for 'input': expected a string or an array.",
+      param: 'input',
+      code: 'invalid_type',
+    };
   }
   if (Array.isArray(input)) {
     for (let i = 0; i < input.length; i++) {
@@ -78,7 +93,8 @@ export class MockResponses {
       const history = [...earlier, ...inputItems(body.input), ...(response.output as Json[])];
       this.#stored.set(response.id as string, history);
     }
-    if (body.stream !== true) return { kind: 'json', body: JSON.stringify(response), tokens: plan.piecesJson.length };
+    if (body.stream !== true)
+      return { kind: 'json', body: JSON.stringify(response), tokens: plan.piecesJson.length };
     return { kind: 'stream', stream: streamOf(response, plan) };
   }
 }
@@ -148,7 +164,8 @@ function streamOf(response: Json, plan: PlannedReply): { head: string; steps: st
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`;
   const item = (response.output as Json[])[0];
   const pending = { ...response, status: 'in_progress', incomplete_details: null, output: [], usage: null };
-  let head = event('response.created', { response: pending }) + event('response.in_progress', { response: pending });
+  let head =
+    event('response.created', { response: pending }) + event('response.in_progress', { response: pending });
   const steps: string[] = [];
   let tail = '';
   const at = { item_id: item.id, output_index: 0 };
@@ -159,7 +176,11 @@ function streamOf(response: Json, plan: PlannedReply): { head: string; steps: st
     });
     for (const piece of plan.piecesJson)
       steps.push(event('response.function_call_arguments.delta', { ...at, delta: JSON.parse(piece) }));
-    tail += event('response.function_call_arguments.done', { ...at, name: item.name, arguments: item.arguments });
+    tail += event('response.function_call_arguments.done', {
+      ...at,
+      name: item.name,
+      arguments: item.arguments,
+    });
   } else {
     const part = { type: 'output_text', text: '', annotations: [] };
     head += event('response.output_item.added', {
@@ -169,11 +190,20 @@ function streamOf(response: Json, plan: PlannedReply): { head: string; steps: st
     head += event('response.content_part.added', { ...at, content_index: 0, part });
     for (const piece of plan.piecesJson) {
       steps.push(
-        event('response.output_text.delta', { ...at, content_index: 0, delta: JSON.parse(piece), logprobs: [] }),
+        event('response.output_text.delta', {
+          ...at,
+          content_index: 0,
+          delta: JSON.parse(piece),
+          logprobs: [],
+        }),
       );
     }
     tail += event('response.output_text.done', { ...at, content_index: 0, text: plan.text, logprobs: [] });
-    tail += event('response.content_part.done', { ...at, content_index: 0, part: { ...part, text: plan.text } });
+    tail += event('response.content_part.done', {
+      ...at,
+      content_index: 0,
+      part: { ...part, text: plan.text },
+    });
   }
   tail += event('response.output_item.done', { output_index: 0, item });
   const final = response.status === 'incomplete' ? 'response.incomplete' : 'response.completed';

@@ -26,14 +26,7 @@ import {
 } from './options.js';
 import { PromptCacheSimulator } from './prompt-cache.js';
 
-type RouteName =
-  | 'chat'
-  | 'messages'
-  | 'count_tokens'
-  | 'completions'
-  | 'responses'
-  | 'embeddings'
-  | 'models';
+type RouteName = 'chat' | 'messages' | 'count_tokens' | 'completions' | 'responses' | 'embeddings' | 'models';
 
 const ROUTES: Record<string, RouteName> = {
   '/v1/chat/completions': 'chat',

@@ -15,7 +15,9 @@ const RESPONSES_HOSTS = new Set(['api.openai.com']);
 const apisOf = new WeakMap<object, ReadonlySet<RouteName>>();
 
 /** The APIs an upstream serves: its `apis`, else its kind's default (see the config field). */
-export function upstreamApis(upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>): ReadonlySet<RouteName> {
+export function upstreamApis(
+  upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>,
+): ReadonlySet<RouteName> {
   let apis = apisOf.get(upstream);
   if (!apis) {
     apis = defaultApis(upstream);

@@ -82,7 +82,14 @@ export function errorEvent(dialect: Dialect, e: SluiceError): string {
     // SDK's ResponseErrorEvent) and the error object under `error`, as the API also sends it.
     // The edge does not count the events before it, so its sequence number is 0.
     const error = body.error as Record<string, unknown>;
-    const event = { type: 'error', sequence_number: 0, code: e.code, message: e.message, param: error.param, error };
+    const event = {
+      type: 'error',
+      sequence_number: 0,
+      code: e.code,
+      message: e.message,
+      param: error.param,
+      error,
+    };
     return `event: error\ndata: ${JSON.stringify(event)}\n\n`;
   }
   return dialect === 'anthropic'

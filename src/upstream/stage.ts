@@ -59,7 +59,10 @@ interface Attempted {
  */
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
   return async (ctx) => {
-    const candidates = servingCandidates(ctx, deps.router.candidates(UPSTREAM_KIND_OF[ctx.dialect], ctx.model));
+    const candidates = servingCandidates(
+      ctx,
+      deps.router.candidates(UPSTREAM_KIND_OF[ctx.dialect], ctx.model),
+    );
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
     const skipped: Skipped[] = [];

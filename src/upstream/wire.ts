@@ -27,12 +27,20 @@ export function wireFor(ctx: RequestContext, candidate: Candidate): Wire {
   if (ctx.route !== 'responses' || upstreamApis(candidate.upstream).has('responses')) return asIs;
   // Built once per request (fallback candidates share it); the body may have changed since a
   // previous request stage, so it is keyed on the body object itself.
-  let call = ctx.notes.get(TRANSLATED_CALL) as { from: unknown; call: ReturnType<typeof chatCallFor> } | undefined;
+  let call = ctx.notes.get(TRANSLATED_CALL) as
+    | { from: unknown; call: ReturnType<typeof chatCallFor> }
+    | undefined;
   if (call?.from !== ctx.body) {
     call = { from: ctx.body, call: chatCallFor(ctx.body) };
     ctx.notes.set(TRANSLATED_CALL, call);
   }
-  return { route: 'chat', dialect: 'openai', body: call.call.body, reply: call.call.reply, stream: call.call.stream };
+  return {
+    route: 'chat',
+    dialect: 'openai',
+    body: call.call.body,
+    reply: call.call.reply,
+    stream: call.call.stream,
+  };
 }
 
 /**

@@ -36,7 +36,10 @@ export function chatCallFor(request: Readonly<Json>): TranslatedCall {
 
 const encoder = new TextEncoder();
 
-async function* translateStream(chunks: AsyncIterable<Uint8Array>, request: Readonly<Json>): AsyncIterable<Uint8Array> {
+async function* translateStream(
+  chunks: AsyncIterable<Uint8Array>,
+  request: Readonly<Json>,
+): AsyncIterable<Uint8Array> {
   const parser = new SseParser();
   const events = new ChatToResponsesStream(request);
   for await (const chunk of chunks) {

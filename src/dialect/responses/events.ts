@@ -37,7 +37,10 @@ export function replayResponseEvents(response: Readonly<Json>): Array<{ event: s
     const id = item.id;
     const at = { item_id: id, output_index: index };
     if (item.type === 'message') {
-      emit('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', content: [] } });
+      emit('response.output_item.added', {
+        output_index: index,
+        item: { ...item, status: 'in_progress', content: [] },
+      });
       const content = Array.isArray(item.content) ? item.content.filter(isRecord) : [];
       content.forEach((part, j) => {
         const where = { ...at, content_index: j };
@@ -49,18 +52,25 @@ export function replayResponseEvents(response: Readonly<Json>): Array<{ event: s
         } else {
           const text = String(part.text ?? '');
           emit('response.content_part.added', { ...where, part: { ...part, text: '', annotations: [] } });
-          for (const delta of pieces(text)) emit('response.output_text.delta', { ...where, delta, logprobs: [] });
+          for (const delta of pieces(text))
+            emit('response.output_text.delta', { ...where, delta, logprobs: [] });
           emit('response.output_text.done', { ...where, text, logprobs: [] });
         }
         emit('response.content_part.done', { ...where, part });
       });
     } else if (item.type === 'function_call') {
       const args = String(item.arguments ?? '');
-      emit('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', arguments: '' } });
+      emit('response.output_item.added', {
+        output_index: index,
+        item: { ...item, status: 'in_progress', arguments: '' },
+      });
       for (const delta of pieces(args)) emit('response.function_call_arguments.delta', { ...at, delta });
       emit('response.function_call_arguments.done', { ...at, name: item.name, arguments: args });
     } else if (item.type === 'reasoning') {
-      emit('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', summary: [] } });
+      emit('response.output_item.added', {
+        output_index: index,
+        item: { ...item, status: 'in_progress', summary: [] },
+      });
       const summary = Array.isArray(item.summary) ? item.summary.filter(isRecord) : [];
       summary.forEach((part, j) => {
         const where = { ...at, summary_index: j };
@@ -89,7 +99,13 @@ export class ResponsesStreamAggregator {
 
   push(event: SseEvent): void {
     const type = event.event;
-    if (type !== undefined && type !== 'response.completed' && type !== 'response.incomplete' && type !== 'response.failed' && type !== 'error')
+    if (
+      type !== undefined &&
+      type !== 'response.completed' &&
+      type !== 'response.incomplete' &&
+      type !== 'response.failed' &&
+      type !== 'error'
+    )
       return;
     let data: unknown;
     try {
@@ -100,7 +116,8 @@ export class ResponsesStreamAggregator {
     if (!isRecord(data)) return;
     if (data.type === 'response.completed' || data.type === 'response.incomplete') {
       if (isRecord(data.response)) this.#response = data.response;
-    } else if (data.type === 'response.failed' || data.type === 'error') this.#failure = `stream ended with ${data.type}`;
+    } else if (data.type === 'response.failed' || data.type === 'error')
+      this.#failure = `stream ended with ${data.type}`;
   }
 
   finish(): Aggregate {

@@ -20,7 +20,8 @@ export function responseId(completionId: string): string {
 
 /** Status and incomplete details from a chat finish reason (`length` → cut at max_output_tokens). */
 export function statusOf(finishReason: unknown): { status: string; incomplete_details: Json | null } {
-  if (finishReason === 'length') return { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } };
+  if (finishReason === 'length')
+    return { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } };
   if (finishReason === 'content_filter')
     return { status: 'incomplete', incomplete_details: { reason: 'content_filter' } };
   return { status: 'completed', incomplete_details: null };
@@ -35,7 +36,9 @@ export function responsesUsage(usage: unknown): Json | null {
   const outDetails = isRecord(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
   return {
     input_tokens: input,
-    input_tokens_details: { cached_tokens: num(inDetails.cached_tokens) || num(usage.prompt_cache_hit_tokens) },
+    input_tokens_details: {
+      cached_tokens: num(inDetails.cached_tokens) || num(usage.prompt_cache_hit_tokens),
+    },
     output_tokens: output,
     output_tokens_details: { reasoning_tokens: num(outDetails.reasoning_tokens) },
     total_tokens: num(usage.total_tokens) || input + output,
@@ -86,7 +89,12 @@ export const reasoningItem = (id: string, text: string, status = 'completed'): J
   status,
 });
 
-export const outputTextPart = (text: string): Json => ({ type: 'output_text', text, annotations: [], logprobs: [] });
+export const outputTextPart = (text: string): Json => ({
+  type: 'output_text',
+  text,
+  annotations: [],
+  logprobs: [],
+});
 
 export const messageItem = (id: string, content: Json[], status = 'completed'): Json => ({
   id,
@@ -107,14 +115,16 @@ export const functionCallItem = (
 /** The Responses object for a (non-streamed) chat completion answering `request`. */
 export function chatToResponse(completion: Readonly<Json>, request: Readonly<Json>): Json {
   const chatId = typeof completion.id === 'string' ? completion.id : 'chatcmpl-translated';
-  const choice = Array.isArray(completion.choices) && isRecord(completion.choices[0]) ? completion.choices[0] : {};
+  const choice =
+    Array.isArray(completion.choices) && isRecord(completion.choices[0]) ? completion.choices[0] : {};
   const message = isRecord(choice.message) ? choice.message : {};
   const output: Json[] = [];
   const reasoning = message.reasoning_content ?? message.reasoning;
   if (typeof reasoning === 'string' && reasoning !== '')
     output.push(reasoningItem(itemId('rs', chatId, output.length), reasoning));
   const content: Json[] = [];
-  if (typeof message.content === 'string' && message.content !== '') content.push(outputTextPart(message.content));
+  if (typeof message.content === 'string' && message.content !== '')
+    content.push(outputTextPart(message.content));
   if (typeof message.refusal === 'string' && message.refusal !== '')
     content.push({ type: 'refusal', refusal: message.refusal });
   if (content.length > 0) output.push(messageItem(itemId('msg', chatId, output.length), content));

@@ -191,7 +191,8 @@ function chatMessage(item: Json, where: string): Json {
     let text = '';
     let refusal: string | undefined;
     content.forEach((part, j) => {
-      if (isRecord(part) && (part.type === 'output_text' || part.type === 'input_text')) text += String(part.text ?? '');
+      if (isRecord(part) && (part.type === 'output_text' || part.type === 'input_text'))
+        text += String(part.text ?? '');
       else if (isRecord(part) && part.type === 'refusal') refusal = String(part.refusal ?? '');
       else throw notTranslatable(`${where}.content[${j}]`);
     });

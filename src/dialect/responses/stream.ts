@@ -70,15 +70,21 @@ export class ChatToResponsesStream {
     if (isRecord(chunk.error)) return this.#fail(chunk.error);
     let out = this.#start(chunk);
     if (chunk.usage) this.#usage = chunk.usage;
-    const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c) => isRecord(c) && (c.index ?? 0) === 0) : undefined;
+    const choice = Array.isArray(chunk.choices)
+      ? chunk.choices.find((c) => isRecord(c) && (c.index ?? 0) === 0)
+      : undefined;
     if (!isRecord(choice)) return out;
     const delta = isRecord(choice.delta) ? choice.delta : {};
     const reasoning = delta.reasoning_content ?? delta.reasoning;
     if (typeof reasoning === 'string' && reasoning !== '') out += this.#reasoningDelta(reasoning);
-    if (typeof delta.content === 'string' && delta.content !== '') out += this.#textDelta('output_text', delta.content);
-    if (typeof delta.refusal === 'string' && delta.refusal !== '') out += this.#textDelta('refusal', delta.refusal);
-    if (Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) if (isRecord(call)) out += this.#callDelta(call);
-    if (choice.finish_reason !== null && choice.finish_reason !== undefined) this.#finishReason = choice.finish_reason;
+    if (typeof delta.content === 'string' && delta.content !== '')
+      out += this.#textDelta('output_text', delta.content);
+    if (typeof delta.refusal === 'string' && delta.refusal !== '')
+      out += this.#textDelta('refusal', delta.refusal);
+    if (Array.isArray(delta.tool_calls))
+      for (const call of delta.tool_calls) if (isRecord(call)) out += this.#callDelta(call);
+    if (choice.finish_reason !== null && choice.finish_reason !== undefined)
+      this.#finishReason = choice.finish_reason;
     return out;
   }
 
@@ -112,7 +118,10 @@ export class ChatToResponsesStream {
     if (typeof chunk.created === 'number') this.#createdAt = chunk.created;
     if (chunk.model !== undefined) this.#model = chunk.model;
     const pending = this.#response('in_progress', null, null, []);
-    return this.#event('response.created', { response: pending }) + this.#event('response.in_progress', { response: pending });
+    return (
+      this.#event('response.created', { response: pending }) +
+      this.#event('response.in_progress', { response: pending })
+    );
   }
 
   #open(kind: OpenItem['kind'], prefix: string): OpenItem {
@@ -229,7 +238,10 @@ export class ChatToResponsesStream {
     item.final = reasoningItem(item.id, item.text);
     return (
       this.#event('response.reasoning_summary_text.done', { ...at, text: item.text }) +
-      this.#event('response.reasoning_summary_part.done', { ...at, part: { type: 'summary_text', text: item.text } }) +
+      this.#event('response.reasoning_summary_part.done', {
+        ...at,
+        part: { type: 'summary_text', text: item.text },
+      }) +
       this.#event('response.output_item.done', { output_index: item.outputIndex, item: item.final })
     );
   }
@@ -255,9 +267,14 @@ export class ChatToResponsesStream {
     if (!item || item.done) return '';
     item.done = true;
     this.#message = undefined;
-    const content = item.parts.map((p) => (p.type === 'refusal' ? { type: 'refusal', refusal: p.text } : outputTextPart(p.text)));
+    const content = item.parts.map((p) =>
+      p.type === 'refusal' ? { type: 'refusal', refusal: p.text } : outputTextPart(p.text),
+    );
     item.final = messageItem(item.id, content);
-    return this.#closePart(item) + this.#event('response.output_item.done', { output_index: item.outputIndex, item: item.final });
+    return (
+      this.#closePart(item) +
+      this.#event('response.output_item.done', { output_index: item.outputIndex, item: item.final })
+    );
   }
 
   #closeCalls(): string {
@@ -282,12 +299,19 @@ export class ChatToResponsesStream {
     let out = this.#start({});
     if (this.#finishReason === undefined) {
       const error = { code: 'server_error', message: 'the upstream stream ended before its finish reason' };
-      return out + this.#event('response.failed', { response: { ...this.#response('failed', null, null, this.#output()), error } });
+      return (
+        out +
+        this.#event('response.failed', {
+          response: { ...this.#response('failed', null, null, this.#output()), error },
+        })
+      );
     }
     out += this.#closeReasoning() + this.#closeMessage() + this.#closeCalls();
     const { status, incomplete_details } = statusOf(this.#finishReason);
     const response = this.#response(status, incomplete_details, responsesUsage(this.#usage), this.#output());
-    return out + this.#event(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
+    return (
+      out + this.#event(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response })
+    );
   }
 
   #output(): Json[] {
@@ -307,7 +331,8 @@ export class ChatToResponsesStream {
  * (as the API has also sent it; clients read either).
  */
 export function responsesErrorFields(error: Json): Json {
-  const code = typeof error.code === 'string' ? error.code : typeof error.type === 'string' ? error.type : null;
+  const code =
+    typeof error.code === 'string' ? error.code : typeof error.type === 'string' ? error.type : null;
   return {
     code,
     message: typeof error.message === 'string' ? error.message : 'upstream error',

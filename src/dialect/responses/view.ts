@@ -19,7 +19,10 @@ export function responsesAsChatView(body: Readonly<Json>): Json {
       if (!isRecord(item)) continue;
       const type = item.type ?? 'message';
       if (type === 'message') {
-        assistant = { role: item.role === 'developer' ? 'system' : item.role, content: viewContent(item.content) };
+        assistant = {
+          role: item.role === 'developer' ? 'system' : item.role,
+          content: viewContent(item.content),
+        };
         messages.push(assistant);
         if (item.role !== 'assistant') assistant = undefined;
       } else if (type === 'function_call') {
@@ -27,7 +30,11 @@ export function responsesAsChatView(body: Readonly<Json>): Json {
           assistant = { role: 'assistant', content: null };
           messages.push(assistant);
         }
-        const call = { id: item.call_id, type: 'function', function: { name: item.name, arguments: item.arguments } };
+        const call = {
+          id: item.call_id,
+          type: 'function',
+          function: { name: item.name, arguments: item.arguments },
+        };
         assistant.tool_calls = [...((assistant.tool_calls as Json[] | undefined) ?? []), call];
       } else if (type === 'function_call_output') {
         assistant = undefined;
@@ -40,7 +47,10 @@ export function responsesAsChatView(body: Readonly<Json>): Json {
   if (Array.isArray(body.tools)) {
     view.tools = body.tools
       .filter((t) => isRecord(t) && t.type === 'function')
-      .map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
+      .map((t) => ({
+        type: 'function',
+        function: { name: t.name, description: t.description, parameters: t.parameters },
+      }));
   }
   if (isRecord(body.tool_choice) && body.tool_choice.type === 'function')
     view.tool_choice = { type: 'function', function: { name: body.tool_choice.name } };
@@ -52,7 +62,8 @@ function viewContent(content: unknown): unknown {
   if (!Array.isArray(content)) return content;
   return content.filter(isRecord).map((part) => {
     if (part.type === 'input_text' || part.type === 'output_text') return { type: 'text', text: part.text };
-    if (part.type === 'input_image') return { type: 'image_url', image_url: { url: part.image_url, detail: part.detail } };
+    if (part.type === 'input_image')
+      return { type: 'image_url', image_url: { url: part.image_url, detail: part.detail } };
     return part;
   });
 }
