@@ -12,7 +12,7 @@ import { validateBody } from './server/validate.js';
 import { compose } from './pipeline/compose.js';
 import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
-import { UpstreamRouter } from './route/upstreams.js';
+import { UPSTREAM_KIND_OF, UpstreamRouter } from './route/upstreams.js';
 import type { Logger } from './observe/log.js';
 import { throttledWarn } from './observe/throttled-warn.js';
 import { type Backend, openBackend } from './store/index.js';
@@ -99,7 +99,8 @@ export class Gateway {
     const { stages: economy } = this.economy;
     this.flow = createFlowControl(config.flow, {
       store: backend.counters,
-      upstreamOf: (ctx) => this.router.primaryUpstream(ctx.dialect, ctx.model) ?? 'unrouted',
+      upstreamOf: (ctx) =>
+        this.router.primaryUpstream(UPSTREAM_KIND_OF[ctx.dialect], ctx.model) ?? 'unrouted',
       onStoreError: (err) =>
         storeWarn(
           { err, failMode: config.store.failMode.rateLimits },

@@ -2,6 +2,7 @@ import type { Dialect } from '../pipeline/types.js';
 import { formatSse } from '../upstream/sse.js';
 import { replayAnthropic } from './anthropic-stream.js';
 import { replayOpenAI } from './openai-stream.js';
+import { replayResponseEvents } from '../dialect/responses/events.js';
 
 /** Bytes per write when replaying: many small events, few syscalls. */
 const WRITE_BYTES = 8 * 1024;
@@ -19,7 +20,9 @@ export function replaySse(
   const events =
     dialect === 'anthropic'
       ? replayAnthropic(response).map((e) => formatSse(e.data, e.event))
-      : replayOpenAI(response, { includeUsage }).map((data) => formatSse(data));
+      : dialect === 'responses'
+        ? replayResponseEvents(response).map((e) => formatSse(e.data, e.event))
+        : replayOpenAI(response, { includeUsage }).map((data) => formatSse(data));
   const writes: Uint8Array[] = [];
   let pending = '';
   for (const event of events) {

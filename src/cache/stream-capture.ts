@@ -1,3 +1,4 @@
+import { ResponsesStreamAggregator } from '../dialect/responses/events.js';
 import type { Dialect } from '../pipeline/types.js';
 import { SseParser } from '../upstream/sse.js';
 import { AnthropicStreamAggregator } from './anthropic-stream.js';
@@ -10,14 +11,18 @@ import { type Aggregate, OpenAIStreamAggregator } from './openai-stream.js';
  */
 export class StreamCapture {
   readonly #parser = new SseParser();
-  readonly #aggregator: OpenAIStreamAggregator | AnthropicStreamAggregator;
+  readonly #aggregator: OpenAIStreamAggregator | AnthropicStreamAggregator | ResponsesStreamAggregator;
   readonly #maxBytes: number;
   #bytes = 0;
   #failure: string | undefined;
 
   constructor(dialect: Dialect, maxBytes: number) {
     this.#aggregator =
-      dialect === 'anthropic' ? new AnthropicStreamAggregator() : new OpenAIStreamAggregator();
+      dialect === 'anthropic'
+        ? new AnthropicStreamAggregator()
+        : dialect === 'responses'
+          ? new ResponsesStreamAggregator()
+          : new OpenAIStreamAggregator();
     this.#maxBytes = maxBytes;
   }
 

@@ -20,6 +20,15 @@ export function usageFromResponse(dialect: Dialect, route: RouteName, response: 
       outputTokens: num(u.output_tokens),
     };
   }
+  if (dialect === 'responses') {
+    const cachedInput = num((u.input_tokens_details as Json | undefined)?.cached_tokens);
+    return {
+      inputTokens: num(u.input_tokens) - cachedInput,
+      cacheReadTokens: cachedInput,
+      cacheWriteTokens: 0,
+      outputTokens: num(u.output_tokens),
+    };
+  }
   const cached = num((u.prompt_tokens_details as Json | undefined)?.cached_tokens);
   return {
     inputTokens: num(u.prompt_tokens) - cached,
@@ -39,6 +48,15 @@ export function usageToDialect(dialect: Dialect, usage: Usage): Json {
     };
   }
   const prompt = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+  if (dialect === 'responses') {
+    return {
+      input_tokens: prompt,
+      input_tokens_details: { cached_tokens: usage.cacheReadTokens },
+      output_tokens: usage.outputTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: prompt + usage.outputTokens,
+    };
+  }
   return {
     prompt_tokens: prompt,
     completion_tokens: usage.outputTokens,
@@ -58,6 +76,11 @@ export const ZERO_USAGE: Readonly<Usage> = Object.freeze({
 export function isCompleteResponse(dialect: Dialect, route: RouteName, response: Json): boolean {
   if (route === 'embeddings') return response.object === 'list' && Array.isArray(response.data);
   if (dialect === 'anthropic') return response.type === 'message' && typeof response.stop_reason === 'string';
+  // A response cut at max_output_tokens is as complete as a chat completion cut at max_tokens.
+  if (dialect === 'responses')
+    return (
+      response.object === 'response' && (response.status === 'completed' || response.status === 'incomplete')
+    );
   return (
     response.object === 'chat.completion' &&
     Array.isArray(response.choices) &&

@@ -127,6 +127,13 @@ export const upstreamSchema = z.strictObject({
     .min(1)
     .default(['*'])
     .describe('Exact model names or `*` glob patterns this upstream serves.'),
+  apis: z
+    .array(z.enum(['chat', 'responses', 'embeddings', 'completions', 'messages']))
+    .min(1)
+    .optional()
+    .describe(
+      'The APIs this upstream serves; a request for another API is not sent to it. Default: `openai` kind `chat`, `embeddings`, `completions`, plus `responses` when the host is api.openai.com (vLLM, Ollama and most OpenAI-compatible servers have no Responses API); `anthropic` kind `messages`. A `/v1/responses` request for an upstream without `responses` is translated to chat completions; a stateful one (`previous_response_id`, `store: true`, …) is refused.',
+    ),
   connections: z
     .number()
     .int()

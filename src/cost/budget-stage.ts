@@ -121,12 +121,18 @@ async function settleQuietly(
 
 /**
  * Output tokens the reservation covers: the request's own cap (`max_completion_tokens`,
- * `max_tokens`; times `n` choices), else the default, which is then written into the request
+ * `max_tokens`; times `n` choices; the Responses API's `max_output_tokens`), else the default, which is then written into the request
  * so the provider cannot produce more than was reserved.
  */
 function reserveOutputTokens(ctx: RequestContext, model: string, fallback: number, cap: boolean): number {
   const b = ctx.body;
   const choices = (typeof b.n === 'number' && b.n > 1 ? Math.floor(b.n) : 1) * legacyPromptCount(ctx);
+  if (ctx.route === 'responses') {
+    if (typeof b.max_output_tokens === 'number' && b.max_output_tokens > 0) return b.max_output_tokens;
+    // The Responses API refuses a cap below 16.
+    if (cap) b.max_output_tokens = Math.max(16, fallback);
+    return cap ? Math.max(16, fallback) : fallback;
+  }
   const asked =
     typeof b.max_completion_tokens === 'number'
       ? b.max_completion_tokens

@@ -2,7 +2,7 @@
  * The usage a call is billed for, decided once the reply is over. The provider's own usage
  * always wins; local counts (flagged `estimated`) fill in only when it reported nothing.
  */
-import type { Reply, RequestContext, Usage } from '../pipeline/types.js';
+import type { Dialect, Reply, RequestContext, Usage } from '../pipeline/types.js';
 import { countText, promptTokens } from '../tokens/count.js';
 import { blockText } from '../tokens/messages.js';
 import type { UsageDetail } from '../tokens/usage.js';
@@ -66,10 +66,11 @@ export function resolveBilledUsage(
   };
 }
 
-/** Generated text of a JSON reply in either dialect (for the local fallback count). */
-export function replyText(dialect: 'openai' | 'anthropic', parsed: unknown): string {
+/** Generated text of a JSON reply in any dialect (for the local fallback count). */
+export function replyText(dialect: Dialect, parsed: unknown): string {
   const p = parsed as Record<string, unknown> | undefined;
   if (!p || typeof p !== 'object') return '';
+  if (dialect === 'responses') return responsesOutputText(p.output);
   if (dialect === 'anthropic') {
     return Array.isArray(p.content)
       ? (p.content as Array<Record<string, unknown>>).map(blockText).join('\n')
@@ -87,6 +88,23 @@ export function replyText(dialect: 'openai' | 'anthropic', parsed: unknown): str
       for (const t of m.tool_calls as Array<{ function?: { name?: string; arguments?: string } }>) {
         out += (t.function?.name ?? '') + (t.function?.arguments ?? '');
       }
+    }
+  }
+  return out;
+}
+
+/** Text of Responses output items: message parts, function calls, reasoning summaries. */
+function responsesOutputText(output: unknown): string {
+  if (!Array.isArray(output)) return '';
+  let out = '';
+  for (const item of output as Array<Record<string, unknown>>) {
+    if (item?.type === 'function_call') out += String(item.name ?? '') + String(item.arguments ?? '');
+    const parts =
+      item?.type === 'message' ? item.content : item?.type === 'reasoning' ? item.summary : undefined;
+    if (!Array.isArray(parts)) continue;
+    for (const part of parts as Array<Record<string, unknown>>) {
+      if (typeof part?.text === 'string') out += part.text;
+      else if (typeof part?.refusal === 'string') out += part.refusal;
     }
   }
   return out;

@@ -15,6 +15,7 @@ import { FaultInjector } from './faults.js';
 import { anthropicModelsBody, openAIModelsBody } from './models.js';
 import { renderOpenAIChat, validateOpenAIChat } from './openai-chat.js';
 import { renderOpenAICompletions, validateOpenAICompletions } from './openai-completions.js';
+import { MockResponses, validateOpenAIResponses } from './openai-responses.js';
 import {
   type MockCounts,
   type MockUpstream,
@@ -25,13 +26,14 @@ import {
 } from './options.js';
 import { PromptCacheSimulator } from './prompt-cache.js';
 
-type RouteName = 'chat' | 'messages' | 'count_tokens' | 'completions' | 'embeddings' | 'models';
+type RouteName = 'chat' | 'messages' | 'count_tokens' | 'completions' | 'responses' | 'embeddings' | 'models';
 
 const ROUTES: Record<string, RouteName> = {
   '/v1/chat/completions': 'chat',
   '/v1/messages': 'messages',
   '/v1/messages/count_tokens': 'count_tokens',
   '/v1/completions': 'completions',
+  '/v1/responses': 'responses',
   '/v1/embeddings': 'embeddings',
   '/v1/models': 'models',
 };
@@ -44,6 +46,7 @@ const VALIDATORS: Record<Exclude<RouteName, 'models'>, (body: Json) => ErrorSpec
   messages: validateAnthropicMessages,
   count_tokens: validateAnthropicConversation,
   completions: validateOpenAICompletions,
+  responses: validateOpenAIResponses,
   embeddings: validateEmbeddings,
 };
 
@@ -79,6 +82,7 @@ class MockProvider {
   readonly #opts: ResolvedOptions;
   readonly #faults: FaultInjector;
   readonly #promptCache: PromptCacheSimulator;
+  readonly #responses = new MockResponses();
   readonly #bearer: string | undefined;
   #total = 0;
   #attempts = 0;
@@ -109,6 +113,7 @@ class MockProvider {
     this.#byModel.clear();
     this.#faults.reset();
     this.#promptCache.clear();
+    this.#responses.clear();
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -198,6 +203,11 @@ class MockProvider {
       this.#fail(res, dialect, invalid);
       return;
     }
+    const earlier = route === 'responses' ? this.#responses.earlier(body) : [];
+    if (!Array.isArray(earlier)) {
+      this.#fail(res, dialect, earlier);
+      return;
+    }
 
     let slowMs = 0;
     let dropMidway = false;
@@ -236,6 +246,8 @@ class MockProvider {
     let rendered: Rendered;
     if (route === 'completions') {
       rendered = renderOpenAICompletions(body);
+    } else if (route === 'responses') {
+      rendered = this.#responses.render(body, earlier);
     } else if (route === 'chat') {
       rendered = renderOpenAIChat(body, prepareChat(openAIConversation(body)));
     } else {

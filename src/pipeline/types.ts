@@ -1,9 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Delivery } from './delivery.js';
 
-/** The wire dialect of a route; decides the request/response/error/SSE shapes. */
-export type Dialect = 'openai' | 'anthropic';
-export type RouteName = 'chat' | 'messages' | 'embeddings' | 'completions';
+/**
+ * The wire dialect of a route; decides the request/response/error/SSE shapes. `responses` is
+ * OpenAI's Responses API: OpenAI's error shape, its own request, reply and typed SSE events.
+ */
+export type Dialect = 'openai' | 'anthropic' | 'responses';
+export type RouteName = 'chat' | 'messages' | 'embeddings' | 'completions' | 'responses';
 export type Priority = 'high' | 'normal' | 'low';
 
 /** Who is calling. Filled by the auth stage (virtual key) or from x-sluice-user / body.user. */

@@ -1,5 +1,38 @@
 import type { Config, UpstreamConfig, UpstreamKind } from '../config/index.js';
 import { SluiceError } from '../errors.js';
+import type { Dialect, RouteName } from '../pipeline/types.js';
+
+/** The kind of upstream that serves a client dialect as it is (no translation between kinds yet). */
+export const UPSTREAM_KIND_OF = {
+  openai: 'openai',
+  anthropic: 'anthropic',
+  responses: 'openai',
+} as const satisfies Record<Dialect, UpstreamKind>;
+
+/** The host whose OpenAI-kind upstreams serve the Responses API unless `apis` says otherwise. */
+const RESPONSES_HOSTS = new Set(['api.openai.com']);
+
+const apisOf = new WeakMap<object, ReadonlySet<RouteName>>();
+
+/** The APIs an upstream serves: its `apis`, else its kind's default (see the config field). */
+export function upstreamApis(
+  upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>,
+): ReadonlySet<RouteName> {
+  let apis = apisOf.get(upstream);
+  if (!apis) {
+    apis = defaultApis(upstream);
+    apisOf.set(upstream, apis);
+  }
+  return apis;
+}
+
+function defaultApis(upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>): ReadonlySet<RouteName> {
+  if (upstream.apis) return new Set(upstream.apis);
+  if (upstream.kind === 'anthropic') return new Set(['messages']);
+  const apis: RouteName[] = ['chat', 'embeddings', 'completions'];
+  if (RESPONSES_HOSTS.has(new URL(upstream.baseUrl).hostname)) apis.push('responses');
+  return new Set(apis);
+}
 
 /** One place a request may be sent: an upstream and the model name to ask it for. */
 export interface Candidate {

@@ -51,7 +51,10 @@ const ANTHROPIC_TYPE = {
   internal: 'api_error',
 } as const satisfies Record<ErrorCode, string>;
 
-/** The error body a client of `dialect` expects. Extra details ride along in the error object. */
+/**
+ * The error body a client of `dialect` expects (the Responses API answers errors in OpenAI's
+ * shape). Extra details ride along in the error object.
+ */
 export function errorBody(dialect: Dialect, e: SluiceError): Record<string, unknown> {
   const details = e.extra.details ?? {};
   if (dialect === 'anthropic') {
@@ -73,8 +76,25 @@ export function errorBody(dialect: Dialect, e: SluiceError): Record<string, unkn
 
 /** The same error as one SSE event, for failures after a stream has started. */
 export function errorEvent(dialect: Dialect, e: SluiceError): string {
-  const body = JSON.stringify(errorBody(dialect, e));
-  return dialect === 'anthropic' ? `event: error\ndata: ${body}\n\n` : `data: ${body}\n\n`;
+  const body = errorBody(dialect, e);
+  if (dialect === 'responses') {
+    // The Responses API's typed `error` event: code, message and param at the top level (the
+    // SDK's ResponseErrorEvent) and the error object under `error`, as the API also sends it.
+    // The edge does not count the events before it, so its sequence number is 0.
+    const error = body.error as Record<string, unknown>;
+    const event = {
+      type: 'error',
+      sequence_number: 0,
+      code: e.code,
+      message: e.message,
+      param: error.param,
+      error,
+    };
+    return `event: error\ndata: ${JSON.stringify(event)}\n\n`;
+  }
+  return dialect === 'anthropic'
+    ? `event: error\ndata: ${JSON.stringify(body)}\n\n`
+    : `data: ${JSON.stringify(body)}\n\n`;
 }
 
 /**

@@ -31,6 +31,7 @@ const API_ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
   ['/v1/messages', { dialect: 'anthropic', route: 'messages' }],
   ['/v1/embeddings', { dialect: 'openai', route: 'embeddings' }],
   ['/v1/completions', { dialect: 'openai', route: 'completions' }],
+  ['/v1/responses', { dialect: 'responses', route: 'responses' }],
 ]);
 
 const DEADLINE_BACKSTOP_MS = 25;

@@ -79,6 +79,22 @@ const SCHEMAS = {
     suffix: z.string().nullish(),
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   }),
+  /** The Responses API: `input` is text or a list of items (messages, function calls and outputs, …). */
+  responses: z.looseObject({
+    ...common,
+    input: z.union([z.string(), z.array(z.looseObject({}))]).optional(),
+    instructions: z.string().nullish(),
+    max_output_tokens: z.number().int().min(16).nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    top_p: z.number().min(0).max(1).nullish(),
+    top_logprobs: z.number().int().min(0).max(20).nullish(),
+    tools: z.array(z.looseObject({ type: z.string() })).optional(),
+    parallel_tool_calls: z.boolean().nullish(),
+    previous_response_id: z.string().min(1).nullish(),
+    store: z.boolean().nullish(),
+    background: z.boolean().nullish(),
+    user: z.string().optional(),
+  }),
 } satisfies Record<RouteName, z.ZodType>;
 
 /** Fields a route's provider does not know and would refuse: `[field, why]`. */
@@ -87,6 +103,13 @@ const REFUSED_FIELDS: Record<RouteName, ReadonlyArray<readonly [string, string]>
   messages: [['n', 'Anthropic returns one answer per request; send n requests instead']],
   embeddings: [],
   completions: [],
+  responses: [
+    ['messages', 'the Responses API takes `input` (text or items) and `instructions`'],
+    ['max_tokens', 'the Responses API names it `max_output_tokens`'],
+    ['max_completion_tokens', 'the Responses API names it `max_output_tokens`'],
+    ['response_format', 'the Responses API takes `text.format`'],
+    ['n', 'the Responses API returns one answer per request'],
+  ],
 };
 
 /** `POST /v1/messages/count_tokens`: a messages body without the reply's own settings. */

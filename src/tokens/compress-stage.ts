@@ -43,10 +43,12 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
   const { config } = deps;
   return async (ctx, next) => {
     // The summariser's own call comes through the pipeline too: never compress it. Embeddings
-    // and legacy completions have no conversation to compress.
+    // and legacy completions have no conversation to compress; Responses input items are not
+    // compressed (yet).
     if (
       ctx.route === 'embeddings' ||
       ctx.route === 'completions' ||
+      ctx.route === 'responses' ||
       ctx.notes.get(PURPOSE_NOTE) === 'summary'
     )
       return next();

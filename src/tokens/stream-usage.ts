@@ -13,6 +13,10 @@ const MAX_FALLBACK_CHARS = 4_000_000;
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 /** Anthropic names every event; its `type` field says the same when a proxy dropped the name. */
 const EVENT_TYPE = /"type"\s*:\s*"(\w+)"/;
+/** The Responses API's event types are dotted (`response.output_text.delta`). */
+const EVENT_TYPE_DOTTED = /"type"\s*:\s*"([\w.]+)"/;
+/** The Responses API's closing events carry the whole response, usage included. */
+const RESPONSES_FINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 
 /**
  * Fed every raw SSE chunk of a stream in order. `usage()` gives the provider's usage when the
@@ -67,7 +71,12 @@ export class StreamUsageMeter {
   outputText(): string {
     let out = '';
     for (const data of this.#pending) {
-      const piece = this.#dialect === 'anthropic' ? anthropicDeltaText(data) : openAIDeltaText(data);
+      const piece =
+        this.#dialect === 'anthropic'
+          ? anthropicDeltaText(data)
+          : this.#dialect === 'responses'
+            ? responsesDeltaText(data)
+            : openAIDeltaText(data);
       if (piece) out += piece;
     }
     return out;
@@ -85,6 +94,14 @@ export class StreamUsageMeter {
         return;
       }
       if (type === 'content_block_delta') this.#keep(data);
+      return;
+    }
+    if (this.#dialect === 'responses') {
+      const type = name ?? EVENT_TYPE_DOTTED.exec(data)?.[1] ?? '';
+      if (RESPONSES_FINAL_EVENTS.has(type)) {
+        const usage = parse(data)?.response?.usage;
+        if (usage && typeof usage === 'object') this.#raw = usage as Record<string, unknown>;
+      } else if (type.endsWith('.delta')) this.#keep(data);
       return;
     }
     if (data === '[DONE]') return;
@@ -132,6 +149,12 @@ function openAIDeltaText(data: string): string {
     }
   }
   return out;
+}
+
+/** Text of a Responses delta event (output text, refusal, function arguments, reasoning). */
+function responsesDeltaText(data: string): string {
+  const delta = parse(data)?.delta;
+  return typeof delta === 'string' ? delta : '';
 }
 
 function anthropicDeltaText(data: string): string {

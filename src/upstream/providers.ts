@@ -13,7 +13,12 @@ interface ProviderSpec {
 
 export const PROVIDERS: Readonly<Record<UpstreamKind, ProviderSpec>> = {
   openai: {
-    paths: { chat: '/chat/completions', embeddings: '/embeddings', completions: '/completions' },
+    paths: {
+      chat: '/chat/completions',
+      embeddings: '/embeddings',
+      completions: '/completions',
+      responses: '/responses',
+    },
     authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
     forwardedRequestHeaders: ['openai-organization', 'openai-project', 'openai-beta'],
     defaultHeaders: {},

@@ -5,13 +5,14 @@ import { SluiceError } from '../errors.js';
 import { THROTTLED_NOTE } from '../flow/queue-stage.js';
 import { type TranslationConfig, translationConfigSchema } from '../dialect/translate/index.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
-import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
+import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
 import type { AttemptVerdict } from './circuit-breaker.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
 import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
 import type { SecretScrubber } from './scrub.js';
-import { nativeCall, translatedCall, type UpstreamCall } from './translated-call.js';
+import { type UpstreamCall, upstreamCallFor } from './translated-call.js';
+import { servingCandidates } from './wire.js';
 
 /** Reads the provider's usage from a reply; supplied by the token-economy module. */
 export interface UsageReader {
@@ -64,23 +65,26 @@ interface Attempted {
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
   const translation = deps.translation ?? translationConfigSchema.parse({});
   return async (ctx) => {
-    const candidates = deps.router.candidates(ctx.dialect, ctx.model, ctx.route !== 'embeddings');
+    // Chat and messages may cross to the other kind's upstreams (translated); other routes stay on their own kind.
+    const acrossKinds = ctx.route === 'chat' || ctx.route === 'messages';
+    const candidates = servingCandidates(
+      ctx,
+      deps.router.candidates(UPSTREAM_KIND_OF[ctx.dialect], ctx.model, acrossKinds),
+    );
     const calls = new Map<string, UpstreamCall>();
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
     const skipped: Skipped[] = [];
     for (const [i, candidate] of candidates.entries()) {
-      const kind = candidate.upstream.kind;
-      let call = calls.get(kind);
+      let call: UpstreamCall;
       try {
-        call ??= kind === ctx.dialect ? nativeCall(ctx) : translatedCall(ctx, kind, translation);
+        call = upstreamCallFor(ctx, candidate.upstream, translation, calls);
       } catch (e) {
         // Untranslatable: a 400 for the first candidate; a fallback that cannot take it is skipped.
         if (i === 0 || !(e instanceof SluiceError)) throw e;
         lastError ??= e;
         continue;
       }
-      calls.set(kind, call);
       const target = deps.pools.get(candidate.upstream.name);
       const outcome = await tryCandidate(ctx, deps, target, candidate, call);
       if (outcome.reply) return call.reply(outcome.reply);
@@ -198,7 +202,7 @@ async function tryCandidate(
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, call.dialect, response, forwarded, transform) };
+      if (ctx.stream) return { reply: streamReply(ctx, deps, call, response, forwarded, transform) };
       return { reply: await jsonReply(ctx, deps, call.dialect, response, forwarded) };
     }
 
@@ -266,12 +270,12 @@ async function jsonReply(
 function streamReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
-  dialect: Dialect,
+  call: UpstreamCall,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown } },
   headers: Record<string, string>,
   transform: ((chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) | undefined,
 ): Reply {
-  const meter = deps.usage.streamMeter(dialect);
+  const meter = deps.usage.streamMeter(call.dialect);
   const upstreamName = ctx.upstream ?? 'upstream';
   // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
   // check is one indexOf per key per chunk (see scrub.ts).
@@ -298,11 +302,12 @@ function streamReply(
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
+  const relayed = transform ? transform(relay()) : relay();
   return {
     kind: 'stream',
     status: response.statusCode,
     headers,
-    chunks: transform ? transform(relay()) : relay(),
+    chunks: call.clientStream ? call.clientStream(relayed) : relayed,
   };
 }
 

@@ -7,7 +7,8 @@
  * budgets see what the answering model reported; caches, keyed on the client's request, see
  * only client-dialect bytes.
  */
-import type { UpstreamKind } from '../config/index.js';
+import type { UpstreamConfig, UpstreamKind } from '../config/index.js';
+import { chatCallFor } from '../dialect/responses/chat-call.js';
 import {
   ChatToMessagesStream,
   chatResponseToMessages,
@@ -21,6 +22,7 @@ import {
 } from '../dialect/translate/index.js';
 import { SluiceError } from '../errors.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
+import { upstreamApis } from '../route/upstreams.js';
 import { SseParser } from './sse.js';
 
 type Chunks = AsyncIterable<Uint8Array>;
@@ -33,15 +35,76 @@ export interface UpstreamCall {
   translated: boolean;
   /** Turns the upstream's SSE bytes into the client's (translated streams only). */
   streamTransform?: (chunks: Chunks) => Chunks;
+  /**
+   * Turns the client-bound stream (after usage is metered and the usage chunk handled) into
+   * the client's API: a Responses API request answered by chat completions.
+   */
+  clientStream?: (chunks: Chunks) => Chunks;
   /** Turns the upstream's reply (a 2xx JSON body or an error body) into the client's dialect. */
   reply(reply: Reply): Reply;
+}
+
+const ROUTE_OF: Record<UpstreamKind, RouteName> = { openai: 'chat', anthropic: 'messages' };
+
+type Way = 'native' | 'translated' | 'responses-as-chat';
+
+function wayTo(ctx: RequestContext, upstream: UpstreamConfig): Way {
+  if (ctx.route === 'responses')
+    return upstreamApis(upstream).has('responses') ? 'native' : 'responses-as-chat';
+  if ((ctx.route === 'chat' || ctx.route === 'messages') && upstream.kind !== ctx.dialect)
+    return 'translated';
+  return 'native';
+}
+
+/**
+ * How this request goes to `upstream`: as sent; translated to the other chat dialect (a
+ * model only the other kind serves); or, for a Responses API request to a server that only
+ * speaks chat completions, as chat completions. Built once per way and request (`memo`).
+ * Throws a 400 naming the first parameter the target cannot honour.
+ */
+export function upstreamCallFor(
+  ctx: RequestContext,
+  upstream: UpstreamConfig,
+  config: TranslationConfig,
+  memo: Map<string, UpstreamCall>,
+): UpstreamCall {
+  const way = wayTo(ctx, upstream);
+  const key = way === 'translated' ? `${way}:${upstream.kind}` : way;
+  let call = memo.get(key);
+  if (!call) {
+    call =
+      way === 'native'
+        ? nativeCall(ctx)
+        : way === 'translated'
+          ? translatedCall(ctx, upstream.kind, config)
+          : responsesAsChatCall(ctx);
+    memo.set(key, call);
+  }
+  return call;
+}
+
+/** Usage is read from the chat stream as for any chat call; the client gets Responses events. */
+function responsesAsChatCall(ctx: RequestContext): UpstreamCall {
+  const chat = chatCallFor(ctx.body);
+  return {
+    dialect: 'openai',
+    route: 'chat',
+    body: chat.body,
+    translated: false,
+    clientStream: ctx.stream ? chat.stream : undefined,
+    reply(reply) {
+      if (reply.kind === 'stream' || reply.status >= 400) return reply;
+      const parsed = reply.parsed;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return reply;
+      const translated = chat.reply(parsed as Record<string, unknown>);
+      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+    },
+  };
 }
 
 export function nativeCall(ctx: RequestContext): UpstreamCall {
   return { dialect: ctx.dialect, route: ctx.route, body: ctx.body, translated: false, reply: (r) => r };
 }
-
-const ROUTE_OF: Record<UpstreamKind, RouteName> = { openai: 'chat', anthropic: 'messages' };
 
 /** Throws a 400 naming the first parameter the upstream's dialect cannot honour. */
 export function translatedCall(
@@ -49,8 +112,9 @@ export function translatedCall(
   upstream: UpstreamKind,
   config: TranslationConfig,
 ): UpstreamCall {
-  if (ctx.route === 'embeddings') throw new SluiceError('internal', 'embeddings are never translated');
   const client = ctx.dialect;
+  if (client === 'responses' || ctx.route === 'embeddings')
+    throw new SluiceError('internal', `a ${ctx.route} request is never translated to another chat dialect`);
   const body =
     upstream === 'anthropic'
       ? chatToMessagesRequest(ctx.body, { defaultMaxTokens: config.defaultMaxTokens })
