@@ -241,8 +241,7 @@ export class Gateway {
   /**
    * `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts),
    * counted from the shared ledger over `range` (default 24h), so every instance on one store
-   * gives the same totals. `cache`, `semantic`, `prompt_cache` and `flow` are this process's own
-   * (counters, queues, breakers): `instance_local` says so.
+   * gives the same totals. The rest is this process's own (`instanceStats`): `instance_local` says so.
    */
   async stats(range: string | null = null) {
     const window = statsWindow(range, '24h');
