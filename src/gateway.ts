@@ -13,8 +13,10 @@ import { compose } from './pipeline/compose.js';
 import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
 import { UPSTREAM_KIND_OF, UpstreamRouter } from './route/upstreams.js';
+import { FeedbackBook, type FeedbackHook, type FeedbackRecord } from './observe/feedback.js';
 import type { Logger } from './observe/log.js';
 import { throttledWarn } from './observe/throttled-warn.js';
+import { ledgerTotals, type StatsSeries, statsSeries, statsWindow } from './observe/stats-series.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage } from './upstream/stage.js';
@@ -25,6 +27,11 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep all state in memory (tests, throw-away runs). */
   memory?: boolean;
+  /**
+   * OPTIONAL HOOK (wired by the app, e.g. to forward the score to Langfuse): called with each
+   * score `POST /v1/feedback` has stored. Errors it throws are logged, never sent to the client.
+   */
+  onFeedback?: FeedbackHook;
 }
 
 export interface InProcessRequest {
@@ -57,8 +64,8 @@ export class Gateway {
   readonly cache: ExactCache;
 
   readonly semantic: SemanticCacheHandle | undefined;
-  /** Semantic hits are served through the exact cache's store, so they are counted here apart. */
-  #semanticHits = 0;
+  /** Scores sent to `POST /v1/feedback`, in a ledger shared like the usage ledger. */
+  readonly feedback: FeedbackBook;
 
   private constructor(opts: GatewayOptions, backend: Backend, semantic: SemanticCacheHandle | undefined) {
     const { config, log } = opts;
@@ -85,6 +92,10 @@ export class Gateway {
     );
     // During an outage every request meets the same store error: log it once per 10 s.
     const storeWarn = throttledWarn(log);
+    this.feedback = new FeedbackBook(backend.ledger<FeedbackRecord>('feedback'), {
+      onFeedback: opts.onFeedback,
+      onHookError: (err) => log.warn({ err }, 'feedback hook failed; the score is stored'),
+    });
     this.economy = createTokenEconomy(config, {
       backend,
       runAfterAuth: (ctx) => this.#afterAuth(ctx),
@@ -118,11 +129,7 @@ export class Gateway {
         semanticCacheStage({
           cache: semantic.cache,
           config: config.semantic,
-          resolve: async (key, ctx) => {
-            const reply = await cachedReply(this.cache, key, ctx);
-            if (reply) this.#semanticHits++;
-            return reply;
-          },
+          resolve: (key, ctx) => cachedReply(this.cache, key, ctx),
           onError: (what, err) => log.warn({ err, what }, 'semantic cache error; treated as a miss'),
         }),
       ...economy.shape,
@@ -233,15 +240,37 @@ export class Gateway {
     }
   }
 
-  /** `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts) and more. */
-  stats() {
-    const cache = this.cache.stats();
+  /**
+   * `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts),
+   * counted from the shared ledger over `range` (default 24h), so every instance on one store
+   * gives the same totals. The rest is this process's own (`instanceStats`): `instance_local` says so.
+   */
+  async stats(range: string | null = null) {
+    const window = statsWindow(range, '24h');
+    const { ledger } = this.economy;
+    await ledger.recorded();
+    const where = {
+      range: window.range,
+      since: new Date(window.since).toISOString(),
+      until: new Date(window.until).toISOString(),
+      source: 'ledger',
+      backend: this.backend.kind,
+    };
+    try {
+      const totals = await ledgerTotals(ledger.store, window.since, window.until);
+      return { ...totals, window: where, ...this.instanceStats() };
+    } catch (err) {
+      // The shared store is down: this instance's own state is what can still be told.
+      this.log.warn({ err }, 'stats: the ledger could not be read');
+      return { window: { ...where, error: 'the ledger could not be read' }, ...this.instanceStats() };
+    }
+  }
+
+  /** This process's own state (caches' counters, queues, limits, breakers, store health): never shared. */
+  instanceStats() {
     return {
-      total_requests: cache.requests,
-      // Both layers are served from the exact store, whose hit count includes semantic hits.
-      hits: { exact: cache.hits - this.#semanticHits, semantic: this.#semanticHits },
-      hit_rate: cache.requests === 0 ? 0 : cache.hits / cache.requests,
-      cache,
+      instance_local: ['cache', 'semantic', 'prompt_cache', 'flow', 'circuits', 'store'],
+      cache: this.cache.stats(),
       semantic: this.semantic?.cache.stats(),
       ...this.economy.stats(),
       flow: this.flow.stats(),
@@ -249,6 +278,16 @@ export class Gateway {
       circuits: this.pools.circuits(),
       store: this.backend.stats?.(),
     };
+  }
+
+  /** The dashboard's data: per-bucket and per-day series over `range` (default 1h), from the ledger. */
+  async statsSeries(range: string | null = null): Promise<StatsSeries> {
+    const window = statsWindow(range, '1h');
+    await this.economy.ledger.recorded();
+    return statsSeries(
+      { usage: this.economy.ledger.store, feedback: this.feedback, budgets: this.economy.budgets },
+      window,
+    );
   }
 
   async close(): Promise<void> {

@@ -107,7 +107,7 @@ describe('Redis failures', { skip }, () => {
         await res.arrayBuffer();
       }
       assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
-      const stats = gw.sluice.gateway.stats();
+      const stats = gw.sluice.gateway.instanceStats();
       assert.ok(stats.cache.readErrors >= 6, `read errors counted: ${stats.cache.readErrors}`);
       assert.ok((stats.store?.unavailable ?? 0) > 0);
 
@@ -211,7 +211,7 @@ describe('Redis failures', { skip }, () => {
         await res.arrayBuffer();
       }
       await gw.sluice.gateway.economy.ledger.idle();
-      assert.equal(gw.sluice.gateway.stats().store?.ledgerSpooled, 10);
+      assert.equal(gw.sluice.gateway.instanceStats().store?.ledgerSpooled, 10);
       const spooled = readdirSync(spoolDir);
       assert.equal(spooled.length, 1);
       copyFileSync(join(spoolDir, spooled[0]), join(backup, 'rows.jsonl'));
@@ -219,7 +219,7 @@ describe('Redis failures', { skip }, () => {
       await redis.start();
       await waitFor(
         'the spool to be replayed',
-        async () => gw.sluice.gateway.stats().store?.ledgerReplayed === 10,
+        async () => gw.sluice.gateway.instanceStats().store?.ledgerReplayed === 10,
       );
       for (let i = 0; i < 3; i++) await (await post(gw, 'alice', `ledger back ${i}`)).arrayBuffer();
       await gw.sluice.gateway.economy.ledger.idle();

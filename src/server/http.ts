@@ -42,6 +42,15 @@ const DEADLINE_BACKSTOP_MS = 25;
  */
 export type ExtraRoute = (req: IncomingMessage, url: URL) => Promise<unknown> | unknown;
 
+/** A route's answer sent as it is rather than as JSON (the dashboard's page and its assets). */
+export class RawReply {
+  constructor(
+    readonly body: Buffer,
+    readonly headers: Record<string, string>,
+    readonly status = 200,
+  ) {}
+}
+
 export interface HttpServerOptions {
   /**
    * Extra routes keyed by `METHOD path`, e.g. `GET /healthz`. A path ending in `/*` matches one
@@ -189,6 +198,11 @@ async function handleExtra(
   let body: string;
   try {
     const value = await route(req, url);
+    if (value instanceof RawReply) {
+      const headers = { ...value.headers, 'content-length': String(value.body.byteLength) };
+      if (sendHead(res, value.status, headers, dialect)) res.end(value.body);
+      return;
+    }
     reply = value instanceof RouteReply ? value : new RouteReply(value);
     body = JSON.stringify(reply.body);
   } catch (e) {

@@ -5,6 +5,7 @@ import { checkLimits } from './expiry.js';
 import { ledgerRowMatches } from './ledger-match.js';
 import { LedgerSpool, type SpooledRow } from './ledger-spool.js';
 import { RedisLink } from './redis-link.js';
+import { type LedgerRollupGroup, type LedgerRollupQuery, MultiRollup, ROLLUP_PAGE } from './ledger-rollup.js';
 import {
   CANCEL_ADD,
   KV_DELETE_LIMITED,
@@ -478,6 +479,34 @@ export class RedisLedgerStore<Row extends { ts: number }> implements LedgerStore
       if (!filter.where || ledgerRowMatches(row, filter.where)) rows.push(row);
     }
     return rows;
+  }
+
+  /**
+   * A range scan in pages, rolled up as it goes: memory stays bounded by a page whatever the
+   * range holds. Pages advance by score, so rows appended meanwhile neither repeat nor shift others.
+   */
+  async rollup(queries: readonly LedgerRollupQuery[]): Promise<LedgerRollupGroup[][]> {
+    const rollup = new MultiRollup(queries);
+    await this.replaySpool().catch(() => 0);
+    const add = (member: string) => rollup.add(JSON.parse(member.slice(member.indexOf('\n') + 1)));
+    let min = String(rollup.since);
+    const max = `(${rollup.until}`;
+    for (;;) {
+      const page = await this.#link.run((r) =>
+        r.zrangebyscore(this.#key, min, max, 'WITHSCORES', 'LIMIT', 0, ROLLUP_PAGE),
+      );
+      if (page.length / 2 < ROLLUP_PAGE) {
+        for (let i = 0; i < page.length; i += 2) add(page[i]);
+        break;
+      }
+      const lastScore = page[page.length - 1];
+      // Rows at the last score may continue on the next page: take them all at once below.
+      for (let i = 0; i < page.length; i += 2) if (page[i + 1] !== lastScore) add(page[i]);
+      for (const member of await this.#link.run((r) => r.zrangebyscore(this.#key, lastScore, lastScore)))
+        add(member);
+      min = `(${lastScore}`;
+    }
+    return rollup.result();
   }
 
   async close(): Promise<void> {
