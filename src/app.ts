@@ -3,6 +3,7 @@ import type { Config, UpstreamConfig } from './config/index.js';
 import { upstreamSchema } from './config/schema.js';
 import { Gateway } from './gateway.js';
 import { startMockUpstream, type MockUpstream } from './mock/index.js';
+import type { FeedbackHook } from './observe/feedback.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { createHttpServer, listen } from './server/http.js';
 import { extraRoutes } from './server/routes.js';
@@ -15,6 +16,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep all state in memory instead of the data directory. */
   memory?: boolean;
+  /** OPTIONAL HOOK: each stored `POST /v1/feedback` score (e.g. forwarded to Langfuse). */
+  onFeedback?: FeedbackHook;
 }
 
 export interface RunningSluice {
@@ -46,7 +49,13 @@ export async function openGateway(opts: StartOptions): Promise<OpenGateway> {
     u.apiKeyEnv && env[u.apiKeyEnv] ? [env[u.apiKeyEnv] as string] : [],
   );
   const log = opts.log ?? createLogger(config.logLevel, secrets);
-  const gateway = await Gateway.create({ config, log, env, memory: opts.memory });
+  const gateway = await Gateway.create({
+    config,
+    log,
+    env,
+    memory: opts.memory,
+    onFeedback: opts.onFeedback,
+  });
   return {
     gateway,
     mock,

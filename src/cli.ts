@@ -127,22 +127,8 @@ async function serve(argv: string[]): Promise<void> {
 /** `sluice batch IN.jsonl -o OUT.jsonl`: each line through the in-process pipeline. */
 async function batch(argv: string[]): Promise<void> {
   const { batchCommand } = await import('./batch/cli.js');
-  const { openGateway } = await import('./app.js');
-  const loaded = loadConfig();
-  const opened = await openGateway({
-    config: { ...loaded.config, logLevel: 'warn' },
-    simulated: loaded.simulated,
-  });
-  if (loaded.simulated) console.error('NOTE: no provider configured, using the SIMULATED upstream.');
-  let code: number;
-  try {
-    code = await batchCommand(argv, {
-      send: (body, { headers }) => opened.gateway.call('openai', 'chat', body, headers),
-    });
-  } finally {
-    await opened.close();
-  }
-  process.exit(code);
+  const { openInProcessGateway } = await import('./batch/gateway.js');
+  process.exit(await batchCommand(argv, { open: openInProcessGateway }));
 }
 
 /** The command and its arguments; a bare flag list (`sluice --port 9000`) means `serve`. */

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'queue_full'
   | 'budget_exceeded'
   | 'shutting_down'
+  | 'circuit_open'
+  | 'store_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout'
   | 'queue_timeout'
@@ -38,6 +40,8 @@ const STATUS = {
   queue_full: 429,
   budget_exceeded: 429,
   shutting_down: 503,
+  circuit_open: 503,
+  store_unavailable: 503,
   upstream_unreachable: 502,
   upstream_timeout: 504,
   queue_timeout: 504,

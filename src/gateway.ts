@@ -12,8 +12,11 @@ import { safeHeaders } from './pipeline/header-value.js';
 import { compose } from './pipeline/compose.js';
 import { createContext, effectiveTimeoutMs } from './pipeline/context.js';
 import type { Dialect, Reply, RequestContext, RouteName, Stage } from './pipeline/types.js';
-import { UpstreamRouter } from './route/upstreams.js';
+import { UPSTREAM_KIND_OF, UpstreamRouter } from './route/upstreams.js';
+import { FeedbackBook, type FeedbackHook, type FeedbackRecord } from './observe/feedback.js';
 import type { Logger } from './observe/log.js';
+import { throttledWarn } from './observe/throttled-warn.js';
+import { ledgerTotals, type StatsSeries, statsSeries, statsWindow } from './observe/stats-series.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage } from './upstream/stage.js';
@@ -24,6 +27,11 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep all state in memory (tests, throw-away runs). */
   memory?: boolean;
+  /**
+   * OPTIONAL HOOK (wired by the app, e.g. to forward the score to Langfuse): called with each
+   * score `POST /v1/feedback` has stored. Errors it throws are logged, never sent to the client.
+   */
+  onFeedback?: FeedbackHook;
 }
 
 export interface InProcessRequest {
@@ -33,6 +41,8 @@ export interface InProcessRequest {
   headers?: IncomingHttpHeaders;
   signal?: AbortSignal;
 }
+
+const NO_REPLY: Reply = { kind: 'json', status: 204, headers: {}, body: new Uint8Array() };
 
 /**
  * The gateway without HTTP: config → upstream pools → one composed pipeline. The HTTP server
@@ -54,8 +64,8 @@ export class Gateway {
   readonly cache: ExactCache;
 
   readonly semantic: SemanticCacheHandle | undefined;
-  /** Semantic hits are served through the exact cache's store, so they are counted here apart. */
-  #semanticHits = 0;
+  /** Scores sent to `POST /v1/feedback`, in a ledger shared like the usage ledger. */
+  readonly feedback: FeedbackBook;
 
   private constructor(opts: GatewayOptions, backend: Backend, semantic: SemanticCacheHandle | undefined) {
     const { config, log } = opts;
@@ -71,24 +81,43 @@ export class Gateway {
       counters: backend.counters,
       log,
     });
-    // Closed in reverse: pools, then pending cache writes, then the storage under them.
+    // Closed in reverse: the semantic cache first (a provider embedder calls out through the
+    // pools, and its index is saved while the embedder still answers), then the pools, then
+    // pending cache writes, then the storage under them.
     this.#closers.push(
       () => backend.close(),
-      async () => semantic?.close(),
       () => this.cache.close(),
       () => this.pools.close(),
+      async () => semantic?.close(),
     );
+    // During an outage every request meets the same store error: log it once per 10 s.
+    const storeWarn = throttledWarn(log);
+    this.feedback = new FeedbackBook(backend.ledger<FeedbackRecord>('feedback'), {
+      onFeedback: opts.onFeedback,
+      onHookError: (err) => log.warn({ err }, 'feedback hook failed; the score is stored'),
+    });
     this.economy = createTokenEconomy(config, {
       backend,
       runAfterAuth: (ctx) => this.#afterAuth(ctx),
       logger: log,
+      onStoreError: (err) =>
+        storeWarn(
+          { err, failMode: config.store.failMode.budgets },
+          'budget store error; requests with a budget are refused unless store.failMode.budgets is open',
+        ),
     });
     this.#closers.push(() => this.economy.flush());
     const { stages: economy } = this.economy;
     this.flow = createFlowControl(config.flow, {
       store: backend.counters,
-      upstreamOf: (ctx) => this.router.primaryUpstream(ctx.dialect, ctx.model) ?? 'unrouted',
-      onStoreError: (err) => log.warn({ err }, 'rate-limit store error; request let through'),
+      upstreamOf: (ctx) =>
+        this.router.primaryUpstream(UPSTREAM_KIND_OF[ctx.dialect], ctx.model) ?? 'unrouted',
+      onStoreError: (err) =>
+        storeWarn(
+          { err, failMode: config.store.failMode.rateLimits },
+          'rate-limit store error; requests are refused unless store.failMode.rateLimits is open',
+        ),
+      onStoreUnavailable: config.store.failMode.rateLimits,
     });
     const afterAuth: Array<Stage | false | undefined> = [
       economy.record,
@@ -100,11 +129,7 @@ export class Gateway {
         semanticCacheStage({
           cache: semantic.cache,
           config: config.semantic,
-          resolve: async (key, ctx) => {
-            const reply = await cachedReply(this.cache, key, ctx);
-            if (reply) this.#semanticHits++;
-            return reply;
-          },
+          resolve: (key, ctx) => cachedReply(this.cache, key, ctx),
           onError: (what, err) => log.warn({ err, what }, 'semantic cache error; treated as a miss'),
         }),
       ...economy.shape,
@@ -115,6 +140,7 @@ export class Gateway {
         router: this.router,
         pools: this.pools,
         usage: this.economy.usageReader,
+        translation: config.translation,
         onAttemptFailed: (ctx, info) => log.warn({ reqId: ctx.id, ...info }, 'upstream attempt failed'),
       }),
     ];
@@ -129,6 +155,8 @@ export class Gateway {
       dataDir: config.dataDir,
       redisUrl: config.redisUrl,
       memory: opts.memory,
+      connectTimeoutMs: config.store.connectTimeoutMs,
+      commandTimeoutMs: config.store.commandTimeoutMs,
     });
     let gateway: Gateway | undefined;
     const semantic =
@@ -146,6 +174,14 @@ export class Gateway {
         : undefined;
     gateway = new Gateway(opts, backend, semantic);
     return gateway;
+  }
+
+  /**
+   * Only the auth stage, for routes outside the pipeline that must still know and admit the
+   * caller (token counting): 401 where a pipeline call would get one.
+   */
+  async authenticate(ctx: RequestContext): Promise<void> {
+    await this.economy.stages.auth(ctx, async () => NO_REPLY);
   }
 
   /** Run a prepared context through the pipeline. */
@@ -181,37 +217,77 @@ export class Gateway {
     body: Record<string, unknown>,
     headers: IncomingHttpHeaders = {},
   ): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+    let ctx: RequestContext | undefined;
     try {
       const valid = validateBody(route, route === 'embeddings' ? body : { ...body, stream: false });
-      const { ctx, reply } = this.request({ dialect, route, body: valid, headers });
-      const r = await reply;
+      const started = this.request({ dialect, route, body: valid, headers });
+      ctx = started.ctx;
+      const r = await started.reply;
       if (r.kind !== 'json') throw new SluiceError('internal', 'a non-streaming call produced a stream');
       return {
         status: r.status,
         body: JSON.parse(Buffer.from(r.body).toString('utf8')),
         // Made writable as the HTTP edge writes them: a library user may pass them on.
-        headers: safeHeaders({ ...r.headers, ...ctx.responseHeaders }),
+        headers: safeHeaders({ ...r.headers, ...ctx.responseHeaders, 'x-request-id': ctx.id }),
       };
     } catch (e) {
       const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });
       if (err.code === 'internal') this.log.error({ err: e }, 'in-process call failed');
-      return { status: err.status, body: DIALECTS[dialect].errorBody(err), headers: errorHeaders(err) };
+      // The headers the HTTP edge would send with this error (server/http.ts writeError).
+      const replyHeaders: Record<string, string> = { ...ctx?.responseHeaders, ...errorHeaders(err) };
+      if (ctx) replyHeaders['x-request-id'] = ctx.id;
+      return { status: err.status, body: DIALECTS[dialect].errorBody(err), headers: replyHeaders };
     }
   }
 
-  /** `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts) and more. */
-  stats() {
-    const cache = this.cache.stats();
+  /**
+   * `/v1/stats`: the seed's shape (requests, hits per layer, hit rate as a ratio of counts),
+   * counted from the shared ledger over `range` (default 24h), so every instance on one store
+   * gives the same totals. The rest is this process's own (`instanceStats`): `instance_local` says so.
+   */
+  async stats(range: string | null = null) {
+    const window = statsWindow(range, '24h');
+    const { ledger } = this.economy;
+    await ledger.recorded();
+    const where = {
+      range: window.range,
+      since: new Date(window.since).toISOString(),
+      until: new Date(window.until).toISOString(),
+      source: 'ledger',
+      backend: this.backend.kind,
+    };
+    try {
+      const totals = await ledgerTotals(ledger.store, window.since, window.until);
+      return { ...totals, window: where, ...this.instanceStats() };
+    } catch (err) {
+      // The shared store is down: this instance's own state is what can still be told.
+      this.log.warn({ err }, 'stats: the ledger could not be read');
+      return { window: { ...where, error: 'the ledger could not be read' }, ...this.instanceStats() };
+    }
+  }
+
+  /** This process's own state (caches' counters, queues, limits, breakers, store health): never shared. */
+  instanceStats() {
     return {
-      total_requests: cache.requests,
-      // Both layers are served from the exact store, whose hit count includes semantic hits.
-      hits: { exact: cache.hits - this.#semanticHits, semantic: this.#semanticHits },
-      hit_rate: cache.requests === 0 ? 0 : cache.hits / cache.requests,
-      cache,
+      instance_local: ['cache', 'semantic', 'prompt_cache', 'flow', 'circuits', 'store'],
+      cache: this.cache.stats(),
       semantic: this.semantic?.cache.stats(),
       ...this.economy.stats(),
       flow: this.flow.stats(),
+      /** Circuit breaker per upstream: state, consecutive failures, when it opened. */
+      circuits: this.pools.circuits(),
+      store: this.backend.stats?.(),
     };
+  }
+
+  /** The dashboard's data: per-bucket and per-day series over `range` (default 1h), from the ledger. */
+  async statsSeries(range: string | null = null): Promise<StatsSeries> {
+    const window = statsWindow(range, '1h');
+    await this.economy.ledger.recorded();
+    return statsSeries(
+      { usage: this.economy.ledger.store, feedback: this.feedback, budgets: this.economy.budgets },
+      window,
+    );
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { authConfigSchema } from '../src/auth/config.js';
 import { KeyStore } from '../src/auth/keys.js';
 import { KEY_NOTE, authStage } from '../src/auth/stage.js';
 import { isSluiceError } from '../src/errors.js';
+import { StoreUnavailableError } from '../src/store/errors.js';
 import { createContext } from '../src/pipeline/context.js';
 import type { Caller, RequestContext } from '../src/pipeline/types.js';
 import { MemoryKvStore } from '../src/store/memory.js';
@@ -54,6 +55,32 @@ describe('virtual keys', () => {
       assert.ok(!stored.includes(key), 'the key itself is never stored');
       assert.ok(stored.includes(createHash('sha256').update(key).digest('hex')));
     }
+  });
+
+  it('while the store is away, keys seen recently still resolve and an unknown key gets 503', async () => {
+    const kv = new MemoryKvStore();
+    let now = 1_000_000;
+    const keys = new KeyStore(kv, authConfigSchema.parse({ cacheSeconds: 1 }), { now: () => now });
+    const { key } = await keys.create({ user: 'alice' });
+    assert.equal(await keys.hasKeys(), true);
+    assert.equal((await keys.resolve(key)).ok, true);
+    const away = () => Promise.reject(new StoreUnavailableError('store down'));
+    kv.get = away;
+    kv.keys = () => ({ [Symbol.asyncIterator]: () => ({ next: away }) });
+    now += 60_000; // every cached answer is stale
+    assert.equal(await keys.hasKeys(), true);
+    assert.equal((await keys.resolve(key)).ok, true);
+    const unknown = await keys.resolve('sk-sluice-unknownunknownunknownunknown12').catch((e: unknown) => e);
+    assert.ok(unknown instanceof StoreUnavailableError);
+    assert.equal(unknown.status, 503);
+
+    // Without keys, requests keep passing unauthenticated instead of all getting 503.
+    const empty = new MemoryKvStore();
+    const none = new KeyStore(empty, authConfigSchema.parse({ cacheSeconds: 1 }), { now: () => now });
+    assert.equal(await none.hasKeys(), false);
+    empty.keys = () => ({ [Symbol.asyncIterator]: () => ({ next: away }) });
+    now += 60_000;
+    assert.equal(await none.hasKeys(), false);
   });
 
   it('resolves, revokes and lists keys; a revoke takes effect at once', async () => {

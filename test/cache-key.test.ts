@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { MessageCreateParamsBase } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions/completions';
 import type { EmbeddingCreateParams } from 'openai/resources/embeddings';
+import type { ResponseCreateParamsBase } from 'openai/resources/responses/responses';
 import { cacheConfigSchema } from '../src/cache/config.js';
 import { canonicalKey, exactKeyPrefix, modelOfKey, scopeOf } from '../src/cache/key.js';
 import { cacheDirectives, isCacheable } from '../src/cache/policy.js';
@@ -11,8 +12,10 @@ import {
   type AnthropicMessagesField,
   OPENAI_CHAT_KEYED,
   OPENAI_EMBEDDINGS_KEYED,
+  OPENAI_RESPONSES_KEYED,
   type OpenAIChatField,
   type OpenAIEmbeddingsField,
+  type OpenAIResponsesField,
 } from '../src/dialect/request-fields.js';
 import { isSluiceError } from '../src/errors.js';
 
@@ -22,6 +25,7 @@ type Covers<Ours, Theirs> = [Exclude<Theirs, Ours>] extends [never] ? true : Exc
 const openaiCovered: Covers<OpenAIChatField, keyof ChatCompletionCreateParamsBase> = true;
 const anthropicCovered: Covers<AnthropicMessagesField, keyof MessageCreateParamsBase> = true;
 const embeddingsCovered: Covers<OpenAIEmbeddingsField, keyof EmbeddingCreateParams> = true;
+const responsesCovered: Covers<OpenAIResponsesField, keyof ResponseCreateParamsBase> = true;
 
 const key = (body: Record<string, unknown>, over: Partial<Parameters<typeof canonicalKey>[0]> = {}) =>
   canonicalKey({ dialect: 'openai', route: 'chat', scope: 't:blue', body, ...over });
@@ -40,13 +44,17 @@ const sample = (field: string): [unknown, unknown] => SAMPLE[field] ?? [1, { v: 
 
 describe('cache key', () => {
   it('covers the SDKs request fields (checked at compile time)', () => {
-    assert.deepEqual([openaiCovered, anthropicCovered, embeddingsCovered], [true, true, true]);
+    assert.deepEqual(
+      [openaiCovered, anthropicCovered, embeddingsCovered, responsesCovered],
+      [true, true, true, true],
+    );
   });
 
   const tables = [
     ['openai chat', 'openai', 'chat', OPENAI_CHAT_KEYED],
     ['anthropic messages', 'anthropic', 'messages', ANTHROPIC_MESSAGES_KEYED],
     ['openai embeddings', 'openai', 'embeddings', OPENAI_EMBEDDINGS_KEYED],
+    ['openai responses', 'responses', 'responses', OPENAI_RESPONSES_KEYED],
   ] as const;
   for (const [name, dialect, route, table] of tables) {
     it(`${name}: every keyed field changes the key, every other field does not`, () => {

@@ -47,7 +47,7 @@ describe('stream observer', () => {
     assert.equal(parses, events + 1);
     assert.ok(chunks > 0);
     await gw.sluice.gateway.cache.flush();
-    const stats = gw.sluice.gateway.stats();
+    const stats = await gw.sluice.gateway.stats();
     assert.equal(stats.cache.writes, 1, 'the capture rebuilt the reply from the observed events');
   });
 });

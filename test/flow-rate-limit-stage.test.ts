@@ -7,6 +7,7 @@ import { createFlowControl } from '../src/flow/index.js';
 import { RateLimiter } from '../src/flow/rate-limit.js';
 import { rateLimitStage } from '../src/flow/rate-limit-stage.js';
 import type { StreamReply } from '../src/pipeline/types.js';
+import { StoreUnavailableError } from '../src/store/errors.js';
 import { MemoryCounterStore } from '../src/store/memory.js';
 import { chatContext, controlledStream, drain, flush, jsonReply } from './flow-helpers.js';
 
@@ -116,10 +117,10 @@ describe('rate limit stage', () => {
     assert.equal(stage.rejected.upstream, 1);
   });
 
-  test('store failures let requests through (fail open) and are reported', async () => {
+  function unavailableStage(onStoreUnavailable?: 'closed' | 'open') {
     const failing = new MemoryCounterStore();
     failing.tryAdd = async () => {
-      throw new Error('store down');
+      throw new StoreUnavailableError('store down');
     };
     const { rateLimits } = flowConfigSchema.parse({ rateLimits: [{ scope: 'user', rpm: 1 }] });
     const errors: unknown[] = [];
@@ -128,7 +129,30 @@ describe('rate limit stage', () => {
       scopes: ['user'],
       estimateTokens: () => 0,
       onStoreError: (e) => errors.push(e),
+      onStoreUnavailable,
     });
+    return { stage, errors };
+  }
+
+  test('an unreachable store refuses requests (fail closed, 503 with Retry-After) and is reported', async () => {
+    const { stage, errors } = unavailableStage();
+    let called = false;
+    const error = await refusal(
+      stage(chatContext(), async () => {
+        called = true;
+        return jsonReply();
+      }),
+    );
+    assert.equal(error.code, 'store_unavailable');
+    assert.equal(error.status, 503);
+    assert.ok((error.extra.retryAfterSeconds ?? 0) > 0);
+    assert.match(error.message, /Rate limits cannot be checked/);
+    assert.equal(called, false);
+    assert.equal(errors.length, 1);
+  });
+
+  test('with onStoreUnavailable open, store failures let requests through and are reported', async () => {
+    const { stage, errors } = unavailableStage('open');
     await stage(chatContext(), async () => jsonReply());
     await stage(chatContext(), async () => jsonReply());
     assert.equal(errors.length, 2);

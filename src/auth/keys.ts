@@ -5,6 +5,7 @@
  * Records live in a KvStore namespace, so keys work on every backend (memory, SQLite, Redis).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isStoreUnavailable } from '../store/errors.js';
 import type { KvStore } from '../store/types.js';
 import type { AuthConfig, ConfigKey } from './config.js';
 
@@ -89,9 +90,15 @@ export class KeyStore {
       return this.#hasStoredKeys.value;
     }
     let value = false;
-    for await (const _ of this.#kv.keys(NS)) {
-      value = true;
-      break;
+    try {
+      for await (const _ of this.#kv.keys(NS)) {
+        value = true;
+        break;
+      }
+    } catch (error) {
+      // The store is away: what it said last still holds (keys are not deleted, only revoked).
+      if (this.#hasStoredKeys && isStoreUnavailable(error)) return this.#hasStoredKeys.value;
+      throw error;
     }
     this.#hasStoredKeys = { at: now, value };
     return value;
@@ -155,7 +162,15 @@ export class KeyStore {
     const now = this.#now();
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#cacheMs) return cached.resolved;
-    const record = await this.#read(idOf(hash));
+    let record: KeyRecord | undefined;
+    try {
+      record = await this.#read(idOf(hash));
+    } catch (error) {
+      // The store is away: a key seen recently keeps working (a revocation made meanwhile
+      // takes effect once the store is back); an unknown key gets 503, not 401.
+      if (cached && isStoreUnavailable(error)) return cached.resolved;
+      throw error;
+    }
     let resolved: Resolved;
     if (!record || !sameHash(record.hash, hash)) resolved = { ok: false, reason: 'unknown' };
     else if (record.revokedAt) resolved = { ok: false, reason: 'revoked' };

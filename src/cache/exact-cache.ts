@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { throttledWarn } from '../observe/throttled-warn.js';
 import type { Caller, Dialect, RouteName } from '../pipeline/types.js';
 import { compositeKeyPrefix } from '../store/composite-key.js';
 import { MemoryCounterStore } from '../store/memory.js';
@@ -65,6 +66,8 @@ export interface ExactCacheStats {
   /** Writes refused (incomplete answer, too large) or failed (store error). */
   writesSkipped: number;
   writeErrors: number;
+  /** Lookups the store failed (e.g. Redis away); each was served as a miss. */
+  readErrors: number;
   /** Tokens the hits did not spend (from the stored usage). */
   tokensSaved: { input: number; output: number };
 }
@@ -98,6 +101,7 @@ export class ExactCache {
     writes: 0,
     writesSkipped: 0,
     writeErrors: 0,
+    readErrors: 0,
     savedInput: 0,
     savedOutput: 0,
   };
@@ -107,9 +111,12 @@ export class ExactCache {
     this.config = deps.config;
     this.#store = deps.store;
     this.#counters = deps.counters ?? new MemoryCounterStore();
-    this.#log = deps.log ?? {
-      warn: (details, message) => process.emitWarning(`${message} ${JSON.stringify(details)}`),
+    const log = deps.log ?? {
+      warn: (details: object, message: string) =>
+        process.emitWarning(`${message} ${JSON.stringify(details)}`),
     };
+    // While the store is away every request fails the same way: one line per message per 10 s.
+    this.#log = { warn: throttledWarn(log) };
     this.#now = deps.now ?? Date.now;
     this.#hitPrefix = compositeKeyPrefix('cache-hits', deps.name ?? 'exact');
     this.#hitFlusher = setInterval(() => void this.#flushHits(), HIT_FLUSH_MS);
@@ -149,6 +156,7 @@ export class ExactCache {
     try {
       found = await this.#store.getEntry(key);
     } catch (error) {
+      this.#stats.readErrors++;
       this.#log.warn({ err: describe(error) }, 'exact cache read failed; treating as a miss');
     }
     const entry = found && decodeEntry(found.value);
@@ -286,6 +294,7 @@ export class ExactCache {
       writes: s.writes,
       writesSkipped: s.writesSkipped,
       writeErrors: s.writeErrors,
+      readErrors: s.readErrors,
       tokensSaved: { input: s.savedInput, output: s.savedOutput },
     };
   }

@@ -53,6 +53,7 @@ const EXACT_KEY_KIND = 'exact-v2';
 export function canonicalKey(input: KeyInput): string {
   const { body } = input;
   const table = routeSpec(input.route).keyedFields;
+  if (!table) throw new TypeError(`${input.route} requests are never cached (policy.ts): no key table`);
   // One string, one native hash call: cheaper than an update per field.
   let canonical = `sluice-${EXACT_KEY_KIND}\0${input.dialect}\0${input.route}\0${input.scope}\0`;
   for (const field of Object.keys(body).sort()) {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { SluiceError } from '../errors.js';
+import { isStatefulRequest } from '../dialect/responses/request.js';
 import type { RouteName } from '../pipeline/types.js';
 import type { CacheConfig } from './config.js';
 
@@ -7,7 +8,14 @@ import type { CacheConfig } from './config.js';
  * Why a request's answer is neither looked up nor stored; sent to the client as
  * `x-sluice-cache-reason` on a bypass (README: "Which requests are cached").
  */
-export type BypassReason = 'disabled' | 'embeddings-off' | 'n>1' | 'nondeterministic' | 'no-store';
+export type BypassReason =
+  | 'disabled'
+  | 'embeddings-off'
+  | 'legacy-completions'
+  | 'n>1'
+  | 'nondeterministic'
+  | 'no-store'
+  | 'stateful';
 
 export type Cacheability = { ok: true } | { ok: false; reason: BypassReason };
 
@@ -15,7 +23,9 @@ export type Cacheability = { ok: true } | { ok: false; reason: BypassReason };
  * Whether an answer to this request may be stored and reused. By default only
  * (near-)deterministic requests: temperature at most `maxTemperature`, or a `seed`. A missing
  * temperature means the provider default (1.0), so it is not deterministic. Embeddings are
- * deterministic by nature.
+ * deterministic by nature. Legacy completions (`text_completion`) are passed through uncached:
+ * the cache stores, aggregates and replays chat-shaped answers only. A stateful Responses request
+ * (`previous_response_id`, `store: true`, …) is never cached.
  */
 export function isCacheable(
   route: RouteName,
@@ -23,6 +33,9 @@ export function isCacheable(
   config: CacheConfig,
 ): Cacheability {
   if (!config.enabled) return { ok: false, reason: 'disabled' };
+  if (route === 'completions') return { ok: false, reason: 'legacy-completions' };
+  // Its answer depends on (or creates) state at the provider: a stored copy could not stand in.
+  if (route === 'responses' && isStatefulRequest(body)) return { ok: false, reason: 'stateful' };
   if (route === 'embeddings')
     return config.embeddings ? { ok: true } : { ok: false, reason: 'embeddings-off' };
   const n = body.n;

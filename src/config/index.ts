@@ -3,6 +3,7 @@ import { authConfigSchema } from '../auth/config.js';
 import { cacheConfigSchema } from '../cache/config.js';
 import { semanticCacheConfigSchema } from '../cache/semantic/config.js';
 import { costConfigSchema } from '../cost/config.js';
+import { translationConfigSchema } from '../dialect/translate/config.js';
 import { flowConfigSchema } from '../flow/config.js';
 import { routingConfigSchema } from '../route/config.js';
 import { tokensConfigSchema } from '../tokens/config.js';
@@ -22,6 +23,11 @@ export const configSchema = coreConfigSchema.extend({
     'Token counting, history compression, system-prompt trim, prompt-cache shaping.',
   ),
   routing: routingConfigSchema.describe('Model aliases routed by request complexity.'),
+  translation: translationConfigSchema
+    .default({ defaultMaxTokens: 4096 })
+    .describe(
+      'Calls translated between the OpenAI and Anthropic dialects (a model only the other kind of upstream serves; docs/translation.md).',
+    ),
 });
 export type Config = z.infer<typeof configSchema>;
 export type { UpstreamConfig, UpstreamKind } from './schema.js';

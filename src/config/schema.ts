@@ -78,6 +78,29 @@ const corsSchema = z.strictObject({
     ),
 });
 
+const circuitBreakerSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Stop sending to an upstream that keeps failing, so fallbacks answer at once; off = try it every time.',
+    ),
+  failureThreshold: z
+    .number()
+    .int()
+    .min(1)
+    .default(5)
+    .describe(
+      'Failures in a row (connection errors, timeouts, 5xx/529; not 429 or other 4xx) that open the circuit.',
+    ),
+  cooldownMs: z
+    .number()
+    .int()
+    .positive()
+    .default(30_000)
+    .describe('How long an open circuit refuses requests before it lets one probe request through.'),
+});
+
 export const upstreamSchema = z.strictObject({
   name: z
     .string()
@@ -104,6 +127,13 @@ export const upstreamSchema = z.strictObject({
     .min(1)
     .default(['*'])
     .describe('Exact model names or `*` glob patterns this upstream serves.'),
+  apis: z
+    .array(z.enum(['chat', 'responses', 'embeddings', 'completions', 'messages']))
+    .min(1)
+    .optional()
+    .describe(
+      'The APIs this upstream serves; a request for another API is not sent to it. Default: `openai` kind `chat`, `embeddings`, `completions`, plus `responses` when the host is api.openai.com (vLLM, Ollama and most OpenAI-compatible servers have no Responses API); `anthropic` kind `messages`. A `/v1/responses` request for an upstream without `responses` is translated to chat completions; a stateful one (`previous_response_id`, `store: true`, …) is refused.',
+    ),
   connections: z
     .number()
     .int()
@@ -115,6 +145,10 @@ export const upstreamSchema = z.strictObject({
     .optional()
     .describe('Overrides of the top-level `timeouts` for this upstream.'),
   retry: retrySchema.partial().optional().describe('Overrides of the top-level `retry` for this upstream.'),
+  circuitBreaker: circuitBreakerSchema
+    .partial()
+    .optional()
+    .describe('Overrides of the top-level `circuitBreaker` for this upstream.'),
   headers: z
     .record(z.string(), z.string())
     .default({})
@@ -127,6 +161,40 @@ export const upstreamSchema = z.strictObject({
     ),
 });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
+const failModeSchema = z.enum(['closed', 'open']);
+
+/** How the gateway talks to its shared store (Redis) and what it does while the store is away. */
+export const storeConfigSchema = z.strictObject({
+  connectTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(2_000)
+    .describe('Give up a Redis connection attempt after this long (at boot and on every reconnect).'),
+  commandTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(500)
+    .describe(
+      'A Redis command unanswered after this long fails and the store counts as unavailable, so a stalled Redis delays a request by about this much, not indefinitely.',
+    ),
+  failMode: z
+    .strictObject({
+      rateLimits: failModeSchema
+        .default('closed')
+        .describe('Gateway rate limits (`flow.rateLimits`) while their store is away.'),
+      budgets: failModeSchema
+        .default('closed')
+        .describe('Spending budgets (`cost.budgets`, virtual key limits) while their store is away.'),
+    })
+    .default({ rateLimits: 'closed', budgets: 'closed' })
+    .describe(
+      'What a check does when its store cannot be reached. `closed`: refuse with 503 `store_unavailable` and a Retry-After (nothing is over-admitted); `open`: let the request through unchecked (logged). Caches always fail open (a miss, counted in `/v1/stats`); ledger rows are spooled to `dataDir/spool` and replayed.',
+    ),
+});
+export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
 export const coreConfigSchema = z.strictObject({
   host: z
@@ -150,6 +218,13 @@ export const coreConfigSchema = z.strictObject({
     .string()
     .optional()
     .describe('Redis URL (`REDIS_URL`): shared state for several instances instead of SQLite.'),
+  store: storeConfigSchema
+    .default({
+      connectTimeoutMs: 2_000,
+      commandTimeoutMs: 500,
+      failMode: { rateLimits: 'closed', budgets: 'closed' },
+    })
+    .describe('Timeouts of the shared store (Redis) and what limits and budgets do while it is away.'),
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
@@ -182,6 +257,11 @@ export const coreConfigSchema = z.strictObject({
   retry: retrySchema
     .default({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 20_000 })
     .describe('Retries of retryable upstream failures (429, 5xx, connection errors) for every upstream.'),
+  circuitBreaker: circuitBreakerSchema
+    .default({ enabled: true, failureThreshold: 5, cooldownMs: 30_000 })
+    .describe(
+      'Per-upstream circuit breaker: after repeated failures an upstream is skipped for a cool-down.',
+    ),
   upstreams: z
     .array(upstreamSchema)
     .default([])

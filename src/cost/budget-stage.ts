@@ -6,6 +6,7 @@
 import { DIALECTS } from '../dialect/index.js';
 import { SluiceError } from '../errors.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
+import { isStoreUnavailable, storeRefusal } from '../store/errors.js';
 import { keyRecordOf } from '../auth/stage.js';
 import { encodingFor, promptTokens } from '../tokens/count.js';
 import type { Budgets, Reservation } from './budget.js';
@@ -27,6 +28,13 @@ export interface BudgetStageDeps {
   /** The prompt-cache stage will add Anthropic breakpoints with this TTL (cache writes cost more than input). */
   insertsBreakpoints?: '5m' | '1h';
   logger?: { warn(obj: object, msg?: string): void };
+  /**
+   * When the budget counters cannot be reached: `closed` (default) refuses with 503
+   * `store_unavailable` and a Retry-After, so an outage cannot overspend; `open` lets the call
+   * through unbudgeted. Either way the failure goes to `onStoreError`.
+   */
+  onStoreUnavailable?: 'closed' | 'open';
+  onStoreError?: (error: unknown) => void;
 }
 
 export function budgetStage(deps: BudgetStageDeps): Stage {
@@ -59,7 +67,15 @@ export function budgetStage(deps: BudgetStageDeps): Stage {
       );
     }
     // An unpriced call reserves nothing but is still refused once a budget is used up.
-    const reservation = await budgets.reserve(scopes, Math.max(amountNano, pricing ? 0 : 1));
+    let reservation: Reservation;
+    try {
+      reservation = await budgets.reserve(scopes, Math.max(amountNano, pricing ? 0 : 1));
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      deps.onStoreError?.(error);
+      if (deps.onStoreUnavailable === 'open') return next();
+      throw storeRefusal('Budgets', error);
+    }
     const warning = reservation.warning();
     if (warning) ctx.responseHeaders['x-sluice-budget-warning'] = warning;
 
@@ -95,32 +111,38 @@ async function settleQuietly(
   try {
     await reservation.settle(actualNano);
   } catch (err) {
+    // The reservation stays held: the caller is charged its upper bound, never less.
     logger?.warn({ err }, 'budget settlement failed');
   }
 }
 
 /**
  * Output tokens the reservation covers: the request's own cap (`max_completion_tokens`,
- * `max_tokens`; times `n` choices), else the default, which is then written into the request
+ * `max_tokens`; times `n` choices; the Responses API's `max_output_tokens`), else the default, which is then written into the request
  * so the provider cannot produce more than was reserved.
  */
 function reserveOutputTokens(ctx: RequestContext, model: string, fallback: number, cap: boolean): number {
-  const b = ctx.body;
-  const choices = typeof b.n === 'number' && b.n > 1 ? Math.floor(b.n) : 1;
-  const asked =
-    typeof b.max_completion_tokens === 'number'
-      ? b.max_completion_tokens
-      : typeof b.max_tokens === 'number'
-        ? b.max_tokens
-        : undefined;
+  const spec = DIALECTS[ctx.dialect];
+  const choices =
+    (typeof ctx.body.n === 'number' && ctx.body.n > 1 ? Math.floor(ctx.body.n) : 1) * legacyPromptCount(ctx);
+  const asked = spec.maxOutputTokens(ctx.body);
   if (asked !== undefined && asked > 0) return asked * choices;
-  if (cap) {
-    // A copy: `ctx.clientBody` stays the request as sent, which the exact cache keys on, so a
-    // budgeted and an unbudgeted caller share entries. A model the tokenizer knows is one of
-    // OpenAI's own (its reasoning models accept only max_completion_tokens).
-    ctx.body = DIALECTS[ctx.dialect].withMaxOutputTokens(b, fallback, encodingFor(model) !== undefined);
-  }
-  return fallback * choices;
+  if (!cap) return fallback * choices;
+  // A copy: `ctx.clientBody` stays the request as sent, which the exact cache keys on, so a
+  // budgeted and an unbudgeted caller share entries. A model the tokenizer knows is one of
+  // OpenAI's own (its reasoning models accept only max_completion_tokens); legacy
+  // completions know only max_tokens.
+  const ownModel = ctx.route !== 'completions' && encodingFor(model) !== undefined;
+  ctx.body = spec.withMaxOutputTokens(ctx.body, fallback, ownModel);
+  // The dialect may raise the cap to its minimum (the Responses API refuses one below 16).
+  return (spec.maxOutputTokens(ctx.body) ?? fallback) * choices;
+}
+
+/** Legacy completions answer each prompt of a list (n choices each); one token-id list is one prompt. */
+function legacyPromptCount(ctx: RequestContext): number {
+  const prompt = ctx.body.prompt;
+  if (ctx.route !== 'completions' || !Array.isArray(prompt) || prompt.length === 0) return 1;
+  return prompt.every((p) => typeof p === 'number') ? 1 : prompt.length;
 }
 
 /** Whether Anthropic cache writes (priced above plain input) may be billed on this request. */

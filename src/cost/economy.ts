@@ -32,6 +32,8 @@ import { usageQueryFrom, usageReport } from './report.js';
 
 export interface EconomyConfig {
   cost: CostConfig;
+  /** `store.failMode.budgets`: what budgets do while their store is away (default closed). */
+  store?: { failMode: { budgets: 'closed' | 'open' } };
   tokens: TokensConfig;
   routing: RoutingConfig;
   auth: AuthConfig;
@@ -50,6 +52,8 @@ export interface EconomyDeps {
    */
   runAfterAuth: (ctx: RequestContext) => Promise<Reply>;
   logger?: { warn(obj: object, msg?: string): void };
+  /** Store failures the budget stage met (the gateway logs them, rate-limited). */
+  onStoreError?: (error: unknown) => void;
 }
 
 export type TokenEconomy = ReturnType<typeof createTokenEconomy>;
@@ -86,6 +90,8 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
       estimateModel,
       insertsBreakpoints: pc.anthropicBreakpoints ? pc.ttl : undefined,
       logger,
+      onStoreUnavailable: config.store?.failMode.budgets,
+      onStoreError: deps.onStoreError,
     }),
     /** In order: compression (counted for the model an alias may become), routing, prompt-cache shaping. */
     shape: [

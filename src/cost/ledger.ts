@@ -79,6 +79,14 @@ export class Ledger {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
 
+  /**
+   * Resolves once the rows recorded before this call are stored; unlike `idle()` it does not
+   * wait for rows recorded meanwhile, so a reader under steady traffic is never starved.
+   */
+  async recorded(): Promise<void> {
+    await Promise.all([...this.#pending]);
+  }
+
   query(filter: Parameters<LedgerStore<LedgerRow>['query']>[0]): Promise<LedgerRow[]> {
     return this.store.query(filter);
   }

@@ -22,6 +22,8 @@ const ANTHROPIC_ERROR_TYPE = {
   queue_full: 'rate_limit_error',
   budget_exceeded: 'rate_limit_error',
   shutting_down: 'overloaded_error',
+  circuit_open: 'overloaded_error',
+  store_unavailable: 'api_error',
   upstream_unreachable: 'api_error',
   upstream_timeout: 'timeout_error',
   queue_timeout: 'timeout_error',
@@ -100,6 +102,16 @@ function errorBody(e: SluiceError): Raw {
     },
   };
 }
+
+/** `POST /v1/messages/count_tokens`: a messages body without the reply's own settings. */
+export const countTokensSchema = messagesSchema.omit({
+  max_tokens: true,
+  stream: true,
+  temperature: true,
+  top_p: true,
+  top_k: true,
+  stop_sequences: true,
+});
 
 export const anthropic = {
   name: 'anthropic',

@@ -1,21 +1,23 @@
 /**
  * The dialect layer: every OpenAI and Anthropic shape the gateway reads or writes lives under
  * `src/dialect/`, one module per dialect behind `DialectSpec` (types.ts). Other folders take
- * `DIALECTS[ctx.dialect]` and keep no dialect branches of their own. A new dialect (the
- * Responses API) is added by implementing `DialectSpec` and naming it here: `satisfies`
+ * `DIALECTS[ctx.dialect]` and keep no dialect branches of their own. A new dialect is added by implementing `DialectSpec` and naming it here: `satisfies`
  * refuses to compile until it is.
  */
 import { anthropic } from './anthropic.js';
 import { openai } from './openai.js';
+import { responses } from './responses.js';
 import type { Dialect, DialectSpec, RouteName, RouteSpec, Usage } from './types.js';
 
-export const DIALECTS = { openai, anthropic } as const satisfies Record<Dialect, DialectSpec>;
+export const DIALECTS = { openai, anthropic, responses } as const satisfies Record<Dialect, DialectSpec>;
 
 /** The dialect each route speaks. */
 export const ROUTE_DIALECT = {
   chat: 'openai',
   messages: 'anthropic',
   embeddings: 'openai',
+  completions: 'openai',
+  responses: 'responses',
 } as const satisfies Record<RouteName, Dialect>;
 
 export function dialectOf(dialect: Dialect): DialectSpec {

@@ -1,6 +1,7 @@
 /**
- * The OpenAI dialect: chat completions (`/v1/chat/completions`) and embeddings
- * (`/v1/embeddings`), as OpenAI and every OpenAI-compatible server speak them.
+ * The OpenAI dialect: chat completions (`/v1/chat/completions`), embeddings (`/v1/embeddings`)
+ * and legacy completions (`/v1/completions`, never cached), as OpenAI and every
+ * OpenAI-compatible server speak them.
  */
 import { z } from 'zod';
 import type { ErrorCode, SluiceError } from '../errors.js';
@@ -11,7 +12,7 @@ import { OPENAI_CHAT_KEYED, OPENAI_EMBEDDINGS_KEYED } from './request-fields.js'
 import type { DialectSpec, ParsedEvent, RouteName, Usage } from './types.js';
 import { count, type Raw, record } from './usage.js';
 
-const OPENAI_ERROR_TYPE = {
+export const OPENAI_ERROR_TYPE = {
   invalid_json: 'invalid_request_error',
   invalid_request: 'invalid_request_error',
   unauthorized: 'authentication_error',
@@ -25,6 +26,8 @@ const OPENAI_ERROR_TYPE = {
   queue_full: 'rate_limit_error',
   budget_exceeded: 'insufficient_quota',
   shutting_down: 'service_unavailable',
+  circuit_open: 'service_unavailable',
+  store_unavailable: 'service_unavailable',
   upstream_unreachable: 'api_error',
   upstream_timeout: 'timeout',
   queue_timeout: 'timeout',
@@ -66,10 +69,32 @@ const embeddingsSchema = z.looseObject({
   user: z.string().optional(),
 });
 
+/** Legacy completions: a prompt is text, a list of texts, or token ids (one list or several). */
+const completionsSchema = z.looseObject({
+  model: z.string().min(1),
+  stream: z.boolean().optional(),
+  prompt: z.union([z.string(), z.array(z.string()), z.array(z.number()), z.array(z.array(z.number()))]),
+  n: z.number().int().min(1).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: z.number().int().min(0).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  presence_penalty: penalty,
+  frequency_penalty: penalty,
+  seed: z.number().int().nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  user: z.string().optional(),
+  /** Here the number of most likely tokens to return, 0 to 5 (chat's is a boolean). */
+  logprobs: z.number().int().min(0).max(5).nullish(),
+  best_of: z.number().int().min(1).nullish(),
+  echo: z.boolean().nullish(),
+  suffix: z.string().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+});
+
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 
 /** OpenAI's usage object (chat, embeddings; the Responses API's `input_tokens` spelling too). */
-function readUsage(raw: unknown): Usage | undefined {
+export function readUsage(raw: unknown): Usage | undefined {
   const u = record(raw);
   if (!u) return undefined;
   const promptTotal = u.prompt_tokens !== undefined ? count(u.prompt_tokens) : count(u.input_tokens);
@@ -111,7 +136,9 @@ function replyText(reply: unknown): string {
   const p = record(reply);
   if (!p || !Array.isArray(p.choices)) return '';
   let out = '';
-  for (const c of p.choices as Array<{ message?: Raw }>) {
+  for (const c of p.choices as Array<{ message?: Raw; text?: unknown }>) {
+    // Legacy completions answer with `choices[].text`.
+    if (typeof c?.text === 'string') out += c.text;
     const m = c?.message;
     if (!m) continue;
     if (typeof m.content === 'string') out += m.content;
@@ -131,6 +158,8 @@ function streamText(event: ParsedEvent): string {
   if (!Array.isArray(choices)) return '';
   let out = '';
   for (const c of choices) {
+    // Legacy completions stream their text as `choices[].text`, with no delta.
+    if (typeof c?.text === 'string') out += c.text;
     const d = c?.delta;
     if (!d) continue;
     if (typeof d.content === 'string') out += d.content;
@@ -149,7 +178,7 @@ function streamText(event: ParsedEvent): string {
 function isCompleteReply(route: RouteName, reply: Raw): boolean {
   if (route === 'embeddings') return reply.object === 'list' && Array.isArray(reply.data);
   return (
-    reply.object === 'chat.completion' &&
+    reply.object === (route === 'completions' ? 'text_completion' : 'chat.completion') &&
     Array.isArray(reply.choices) &&
     reply.choices.length > 0 &&
     (reply.choices as Raw[]).every((c) => typeof c.finish_reason === 'string')
@@ -160,7 +189,7 @@ function wantsStreamUsage(body: Raw): boolean {
   return record(body.stream_options)?.include_usage === true;
 }
 
-function errorBody(e: SluiceError): Raw {
+export function errorBody(e: SluiceError): Raw {
   return {
     error: {
       message: e.message,
@@ -177,6 +206,8 @@ export const openai = {
   routes: {
     chat: { schema: chatSchema, refusedFields: [], keyedFields: OPENAI_CHAT_KEYED },
     embeddings: { schema: embeddingsSchema, refusedFields: [], keyedFields: OPENAI_EMBEDDINGS_KEYED },
+    // Never cached (cache/policy.ts): no key table.
+    completions: { schema: completionsSchema, refusedFields: [] },
   },
   model: (body) => (typeof body.model === 'string' ? body.model : ''),
   stream: (body) => body.stream === true,
@@ -222,7 +253,12 @@ export const openai = {
   errorTypes: OPENAI_ERROR_TYPE,
   upstreamErrorBody: (message) => ({ error: { message, type: 'upstream_error', code: null, param: null } }),
   provider: {
-    paths: { chat: '/chat/completions', embeddings: '/embeddings' },
+    paths: {
+      chat: '/chat/completions',
+      embeddings: '/embeddings',
+      completions: '/completions',
+      responses: '/responses',
+    },
     authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
     forwardedRequestHeaders: ['openai-organization', 'openai-project', 'openai-beta'],
     defaultHeaders: {},

@@ -160,3 +160,79 @@ export const OPENAI_EMBEDDINGS_KEYED = {
   encoding_format: true,
   user: false,
 } as const satisfies Record<OpenAIEmbeddingsField, boolean>;
+
+export type OpenAIResponsesField =
+  | 'background'
+  | 'context_management'
+  | 'conversation'
+  | 'include'
+  | 'input'
+  | 'instructions'
+  | 'max_output_tokens'
+  | 'metadata'
+  | 'model'
+  | 'moderation'
+  | 'parallel_tool_calls'
+  | 'previous_response_id'
+  | 'prompt'
+  | 'prompt_cache_key'
+  | 'prompt_cache_options'
+  | 'prompt_cache_retention'
+  | 'reasoning'
+  | 'safety_identifier'
+  | 'service_tier'
+  | 'store'
+  | 'stream'
+  | 'stream_options'
+  | 'temperature'
+  | 'text'
+  | 'tool_choice'
+  | 'tools'
+  | 'top_logprobs'
+  | 'top_p'
+  | 'truncation'
+  | 'user';
+
+/**
+ * The Responses API (`POST /v1/responses`). Stateful requests (`previous_response_id`,
+ * `conversation`, `prompt`, `background`, `store: true`) are never cached (policy.ts); their
+ * fields are keyed all the same, should that ever change.
+ */
+export const OPENAI_RESPONSES_KEYED = {
+  background: true,
+  context_management: true,
+  conversation: true,
+  include: true,
+  input: true,
+  instructions: true,
+  max_output_tokens: true,
+  model: true,
+  moderation: true,
+  parallel_tool_calls: true,
+  previous_response_id: true,
+  prompt: true,
+  reasoning: true,
+  temperature: true,
+  text: true,
+  tool_choice: true,
+  tools: true,
+  top_logprobs: true,
+  top_p: true,
+  truncation: true,
+  /** Tags on the stored response; not seen by the model. */
+  metadata: false,
+  /** Routing hints for the provider's own prompt cache. */
+  prompt_cache_key: false,
+  prompt_cache_options: false,
+  prompt_cache_retention: false,
+  /** Abuse-monitoring identifiers. */
+  safety_identifier: false,
+  user: false,
+  service_tier: false,
+  /** `store: false` (the only value a cacheable request has) does not change the answer. */
+  store: false,
+  /** One entry serves both modes: JSON is replayed as typed events and the other way round. */
+  stream: false,
+  /** `include_obfuscation` pads deltas; the replay sends none. */
+  stream_options: false,
+} as const satisfies Record<OpenAIResponsesField, boolean>;

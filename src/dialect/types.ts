@@ -10,10 +10,13 @@ import type { z } from 'zod';
 import type { ErrorCode, SluiceError } from '../errors.js';
 import type { SseEvent } from './sse.js';
 
-/** The wire dialect of a route; decides the request/response/error/SSE shapes. */
-export type Dialect = 'openai' | 'anthropic';
+/**
+ * The wire dialect of a route; decides the request/response/error/SSE shapes. `responses` is
+ * OpenAI's Responses API: OpenAI's error shape, its own request, reply and typed SSE events.
+ */
+export type Dialect = 'openai' | 'anthropic' | 'responses';
 /** An API route. Each belongs to exactly one dialect (`ROUTE_DIALECT` in index.ts). */
-export type RouteName = 'chat' | 'messages' | 'embeddings';
+export type RouteName = 'chat' | 'messages' | 'embeddings' | 'completions' | 'responses';
 
 type Json = Record<string, unknown>;
 
@@ -157,6 +160,9 @@ export interface RouteSpec {
   schema: z.ZodType;
   /** Fields this route's provider would refuse: `[field, why]`. */
   refusedFields: ReadonlyArray<readonly [string, string]>;
-  /** Exact-cache key table: true = the field can change the answer (request-fields.ts). */
-  keyedFields: Readonly<Record<string, boolean>>;
+  /**
+   * Exact-cache key table: true = the field can change the answer (request-fields.ts).
+   * Absent for a route that is never cached (legacy completions, cache/policy.ts).
+   */
+  keyedFields?: Readonly<Record<string, boolean>>;
 }

@@ -1,4 +1,6 @@
+import type { z } from 'zod';
 import { SluiceError } from '../errors.js';
+import { countTokensSchema } from './anthropic.js';
 import { routeSpec } from './index.js';
 import type { RouteName } from './types.js';
 import { findMalformed, MAX_JSON_DEPTH, type Malformed } from './well-formed.js';
@@ -11,19 +13,32 @@ import { findMalformed, MAX_JSON_DEPTH, type Malformed } from './well-formed.js'
  * Bounds are the providers' documented ones.
  */
 export function validateBody(route: RouteName, body: unknown): Record<string, unknown> {
+  const spec = routeSpec(route);
+  return validateWith(spec.schema, spec.refusedFields, body);
+}
+
+/** `POST /v1/messages/count_tokens`: the messages route's refusals, its schema minus the reply's settings. */
+export function validateCountTokensBody(body: unknown): Record<string, unknown> {
+  return validateWith(countTokensSchema, routeSpec('messages').refusedFields, body);
+}
+
+function validateWith(
+  schema: z.ZodType,
+  refused: ReadonlyArray<readonly [string, string]>,
+  body: unknown,
+): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new SluiceError('invalid_request', 'request body must be a JSON object');
   }
   const malformed = findMalformed(body);
   if (malformed) throw malformedError(malformed);
-  const spec = routeSpec(route);
-  for (const [field, why] of spec.refusedFields) {
+  for (const [field, why] of refused) {
     if (field in body)
       throw new SluiceError('invalid_request', `${field}: not supported on this route (${why})`, {
         param: field,
       });
   }
-  const parsed = spec.schema.safeParse(body);
+  const parsed = schema.safeParse(body);
   if (parsed.success) return body as Record<string, unknown>;
   const issue = parsed.error.issues[0];
   const param = issue.path.map(String).join('.');

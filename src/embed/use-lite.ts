@@ -53,9 +53,17 @@ export class UseLiteEmbedder implements Embedder {
     });
   }
 
-  /** Starts the worker and loads the model now rather than on the first request. */
+  /**
+   * Starts the worker and loads the model now rather than on the first request. Closing the
+   * embedder meanwhile ends the warm-up quietly: a short run (a small batch, a test) closes
+   * before the ~1 s model load finishes, and nobody waits for that vector.
+   */
   async warm(): Promise<void> {
-    await this.embed(['warm up']);
+    try {
+      await this.embed(['warm up']);
+    } catch (error) {
+      if (!this.closed) throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,8 @@ export interface FlowDeps {
   /** Prompt + max output tokens; defaults to a rough chars/4 estimate. */
   estimateTokens?: (ctx: RequestContext) => number;
   onStoreError?: (error: unknown) => void;
+  /** What rate limits do while their store is away (config `store.failMode.rateLimits`). */
+  onStoreUnavailable?: 'closed' | 'open';
 }
 
 export interface FlowStats {
@@ -66,7 +68,12 @@ export function createFlowControl(config: FlowConfig, deps: FlowDeps): FlowContr
   const rateLimiter = new RateLimiter({ rules: config.rateLimits, store: deps.store });
   const estimateTokens =
     deps.estimateTokens ?? ((ctx) => roughRequestTokens(ctx, config.assumedOutputTokens));
-  const common = { limiter: rateLimiter, estimateTokens, onStoreError: deps.onStoreError };
+  const common = {
+    limiter: rateLimiter,
+    estimateTokens,
+    onStoreError: deps.onStoreError,
+    onStoreUnavailable: deps.onStoreUnavailable,
+  };
   const callerScopes = ['key', 'user', 'team'] as const;
   const callerRateLimitStage = rateLimiter.hasRulesFor(callerScopes)
     ? rateLimitStage({ ...common, scopes: callerScopes })

@@ -1,6 +1,7 @@
 import { isSluiceError, SluiceError } from '../errors.js';
 import { afterReply } from '../pipeline/reply.js';
 import type { RequestContext, Stage, Usage } from '../pipeline/types.js';
+import { isStoreUnavailable, storeRefusal } from '../store/errors.js';
 import type { RateLimitScope } from './config.js';
 import type { RateLimiter, RateLimitReservation, RateLimitSubject } from './rate-limit.js';
 
@@ -25,8 +26,14 @@ export interface RateLimitStageDeps {
   maxWaiting?: number;
   /** Add the x-ratelimit-* headers to the response (default: yes, unless scopes has `upstream`). */
   exposeHeaders?: boolean;
-  /** A store failure lets the request through (fail open) and is reported here. */
+  /** Every store failure is reported here (checks and settlements). */
   onStoreError?: (error: unknown) => void;
+  /**
+   * When the counters cannot be reached: `closed` (default) refuses the request with 503
+   * `store_unavailable` and a Retry-After, so an outage never admits more than the limit;
+   * `open` lets it through uncounted.
+   */
+  onStoreUnavailable?: 'closed' | 'open';
 }
 
 /** Counters of refusals by scope, for the stats. */
@@ -40,6 +47,7 @@ const MAX_WAIT_STEP_MS = 5_000;
 
 export function rateLimitStage(deps: RateLimitStageDeps): RateLimitStage {
   const { limiter, scopes, upstreamOf, estimateTokens, onStoreError } = deps;
+  const failOpen = deps.onStoreUnavailable === 'open';
   if (scopes.length === 0) throw new TypeError('rateLimitStage: scopes must not be empty');
   const wantsUpstream = scopes.includes('upstream');
   if (wantsUpstream && upstreamOf === undefined) {
@@ -70,7 +78,9 @@ export function rateLimitStage(deps: RateLimitStageDeps): RateLimitStage {
       } catch (error) {
         if (!isSluiceError(error) || error.code !== 'rate_limited') {
           onStoreError?.(error);
-          return undefined;
+          if (failOpen) return undefined;
+          if (isStoreUnavailable(error)) throw storeRefusal('Rate limits', error);
+          throw error;
         }
         const waitMs = error.extra.details?.retry_after_ms;
         const scope = error.extra.details?.scope as RateLimitScope;

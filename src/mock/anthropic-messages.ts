@@ -10,6 +10,16 @@ import { type PlannedReply, planReply } from './reply-plan.js';
  */
 
 export function validateAnthropicMessages(body: Json): ErrorSpec | undefined {
+  const invalid = validateAnthropicConversation(body);
+  if (invalid) return invalid;
+  // Anthropic requires max_tokens; a gateway that forgets it fails upstream, so it fails here.
+  if (body.max_tokens === undefined) return { status: 400, message: 'max_tokens: Field required' };
+  const bad = checkInteger(body.max_tokens, 'max_tokens', 1);
+  return bad && { status: 400, message: 'max_tokens: Input should be a positive integer' };
+}
+
+/** Model and messages: what every Anthropic route reading a conversation needs (count_tokens too). */
+export function validateAnthropicConversation(body: Json): ErrorSpec | undefined {
   if (typeof body.model !== 'string' || body.model === '')
     return { status: 400, message: 'model: Field required' };
   if (!Array.isArray(body.messages)) return { status: 400, message: 'messages: Field required' };
@@ -21,10 +31,7 @@ export function validateAnthropicMessages(body: Json): ErrorSpec | undefined {
       return { status: 400, message: `messages.${i}.role: Input should be 'user' or 'assistant'` };
     }
   }
-  // Anthropic requires max_tokens; a gateway that forgets it fails upstream, so it fails here.
-  if (body.max_tokens === undefined) return { status: 400, message: 'max_tokens: Field required' };
-  const bad = checkInteger(body.max_tokens, 'max_tokens', 1);
-  return bad && { status: 400, message: 'max_tokens: Input should be a positive integer' };
+  return undefined;
 }
 
 function stopReason(plan: PlannedReply): string {

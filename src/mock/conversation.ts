@@ -77,7 +77,8 @@ type Json = Record<string, unknown>;
 const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-class ConversationBuilder {
+/** Builds a Conversation block by block; each dialect's reader drives it (see responses-conversation.ts). */
+export class ConversationBuilder {
   fingerprint = '';
   texts: string[] = [];
   messageCount = 0;

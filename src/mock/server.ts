@@ -1,14 +1,21 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderAnthropicMessages, validateAnthropicMessages } from './anthropic-messages.js';
+import {
+  renderAnthropicMessages,
+  validateAnthropicConversation,
+  validateAnthropicMessages,
+} from './anthropic-messages.js';
 import { isRecord, type Json, prepareChat, type Rendered } from './chat-request.js';
 import { anthropicConversation, openAIConversation } from './conversation.js';
+import { renderCountTokens } from './count-tokens.js';
 import { deliverJson, deliverStream, sendJson, type Timing } from './deliver.js';
 import { renderEmbeddings, validateEmbeddings } from './embeddings.js';
 import { type Dialect, type ErrorSpec, errorBody } from './errors.js';
 import { FaultInjector } from './faults.js';
 import { anthropicModelsBody, openAIModelsBody } from './models.js';
 import { renderOpenAIChat, validateOpenAIChat } from './openai-chat.js';
+import { renderOpenAICompletions, validateOpenAICompletions } from './openai-completions.js';
+import { MockResponses, validateOpenAIResponses } from './openai-responses.js';
 import {
   type MockCounts,
   type MockUpstream,
@@ -19,11 +26,14 @@ import {
 } from './options.js';
 import { PromptCacheSimulator } from './prompt-cache.js';
 
-type RouteName = 'chat' | 'messages' | 'embeddings' | 'models';
+type RouteName = 'chat' | 'messages' | 'count_tokens' | 'completions' | 'responses' | 'embeddings' | 'models';
 
 const ROUTES: Record<string, RouteName> = {
   '/v1/chat/completions': 'chat',
   '/v1/messages': 'messages',
+  '/v1/messages/count_tokens': 'count_tokens',
+  '/v1/completions': 'completions',
+  '/v1/responses': 'responses',
   '/v1/embeddings': 'embeddings',
   '/v1/models': 'models',
 };
@@ -34,6 +44,9 @@ const PROMPT_CACHE_TTL_MS = 5 * 60_000;
 const VALIDATORS: Record<Exclude<RouteName, 'models'>, (body: Json) => ErrorSpec | undefined> = {
   chat: validateOpenAIChat,
   messages: validateAnthropicMessages,
+  count_tokens: validateAnthropicConversation,
+  completions: validateOpenAICompletions,
+  responses: validateOpenAIResponses,
   embeddings: validateEmbeddings,
 };
 
@@ -69,6 +82,7 @@ class MockProvider {
   readonly #opts: ResolvedOptions;
   readonly #faults: FaultInjector;
   readonly #promptCache: PromptCacheSimulator;
+  readonly #responses = new MockResponses();
   readonly #bearer: string | undefined;
   #total = 0;
   #attempts = 0;
@@ -99,6 +113,7 @@ class MockProvider {
     this.#byModel.clear();
     this.#faults.reset();
     this.#promptCache.clear();
+    this.#responses.clear();
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -107,7 +122,9 @@ class MockProvider {
     const path = query === -1 ? url : url.slice(0, query);
     const route = ROUTES[path] as RouteName | undefined;
     const dialect: Dialect =
-      route === 'messages' || (route === 'models' && req.headers['anthropic-version'] !== undefined)
+      route === 'messages' ||
+      route === 'count_tokens' ||
+      (route === 'models' && req.headers['anthropic-version'] !== undefined)
         ? 'anthropic'
         : 'openai';
     if (route === undefined) {
@@ -186,6 +203,11 @@ class MockProvider {
       this.#fail(res, dialect, invalid);
       return;
     }
+    const earlier = route === 'responses' ? this.#responses.earlier(body) : [];
+    if (!Array.isArray(earlier)) {
+      this.#fail(res, dialect, earlier);
+      return;
+    }
 
     let slowMs = 0;
     let dropMidway = false;
@@ -217,8 +239,16 @@ class MockProvider {
       deliverJson(res, renderEmbeddings(body), 0, timing, dropMidway, done);
       return;
     }
+    if (route === 'count_tokens') {
+      deliverJson(res, renderCountTokens(body), 0, timing, dropMidway, done);
+      return;
+    }
     let rendered: Rendered;
-    if (route === 'chat') {
+    if (route === 'completions') {
+      rendered = renderOpenAICompletions(body);
+    } else if (route === 'responses') {
+      rendered = this.#responses.render(body, earlier);
+    } else if (route === 'chat') {
       rendered = renderOpenAIChat(body, prepareChat(openAIConversation(body)));
     } else {
       const chat = prepareChat(anthropicConversation(body));

@@ -1,5 +1,38 @@
 import type { Config, UpstreamConfig, UpstreamKind } from '../config/index.js';
 import { SluiceError } from '../errors.js';
+import type { Dialect, RouteName } from '../pipeline/types.js';
+
+/** The kind of upstream that serves a client dialect as it is (no translation between kinds yet). */
+export const UPSTREAM_KIND_OF = {
+  openai: 'openai',
+  anthropic: 'anthropic',
+  responses: 'openai',
+} as const satisfies Record<Dialect, UpstreamKind>;
+
+/** The host whose OpenAI-kind upstreams serve the Responses API unless `apis` says otherwise. */
+const RESPONSES_HOSTS = new Set(['api.openai.com']);
+
+const apisOf = new WeakMap<object, ReadonlySet<RouteName>>();
+
+/** The APIs an upstream serves: its `apis`, else its kind's default (see the config field). */
+export function upstreamApis(
+  upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>,
+): ReadonlySet<RouteName> {
+  let apis = apisOf.get(upstream);
+  if (!apis) {
+    apis = defaultApis(upstream);
+    apisOf.set(upstream, apis);
+  }
+  return apis;
+}
+
+function defaultApis(upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>): ReadonlySet<RouteName> {
+  if (upstream.apis) return new Set(upstream.apis);
+  if (upstream.kind === 'anthropic') return new Set(['messages']);
+  const apis: RouteName[] = ['chat', 'embeddings', 'completions'];
+  if (RESPONSES_HOSTS.has(new URL(upstream.baseUrl).hostname)) apis.push('responses');
+  return new Set(apis);
+}
 
 /** One place a request may be sent: an upstream and the model name to ask it for. */
 export interface Candidate {
@@ -24,12 +57,17 @@ export class UpstreamRouter {
     return this.#entries.map((e) => e.upstream);
   }
 
-  /** Ordered candidates for `model` on upstreams of `kind`. Throws 404/400 errors a client can act on. */
-  candidates(kind: UpstreamKind, model: string): Candidate[] {
+  /**
+   * Ordered candidates for `model` on upstreams of `kind`. With `acrossKinds`, a model (or
+   * fallback model) no upstream of `kind` serves goes to the other kind's upstreams, and the
+   * call is translated (src/upstream/translated-call.ts). Throws 404/400 errors a client can act on.
+   */
+  candidates(kind: UpstreamKind, model: string, acrossKinds = false): Candidate[] {
     const list: Candidate[] = [];
     for (const m of [model, ...(this.#fallbacks[model] ?? [])]) {
-      for (const e of this.#entries)
-        if (e.upstream.kind === kind && e.match(m)) list.push({ upstream: e.upstream, model: m });
+      const own = this.#entries.filter((e) => e.upstream.kind === kind && e.match(m));
+      const served = own.length > 0 || !acrossKinds ? own : this.#entries.filter((e) => e.match(m));
+      for (const e of served) list.push({ upstream: e.upstream, model: m });
     }
     if (list.length > 0) return list;
     const other = this.#entries.find((e) => e.upstream.kind !== kind && e.match(model));
@@ -46,9 +84,15 @@ export class UpstreamRouter {
     });
   }
 
-  /** Name of the first upstream that would serve the request (for per-upstream limits). */
+  /**
+   * Name of the first upstream that would serve the request (for per-upstream limits): of
+   * `kind`, else (a translated call) of the other kind.
+   */
   primaryUpstream(kind: UpstreamKind, model: string): string | undefined {
-    return this.#entries.find((e) => e.upstream.kind === kind && e.match(model))?.upstream.name;
+    return (
+      this.#entries.find((e) => e.upstream.kind === kind && e.match(model)) ??
+      this.#entries.find((e) => e.match(model))
+    )?.upstream.name;
   }
 
   /** Exact (non-pattern) model names from the config, per upstream. */

@@ -19,6 +19,7 @@ import { corsHandler } from './cors.js';
 import { safeHeaders } from '../pipeline/header-value.js';
 import { validateBody } from '../dialect/validate.js';
 import { DIALECTS } from '../dialect/index.js';
+import { RouteReply } from './route-reply.js';
 
 interface ApiRoute {
   dialect: Dialect;
@@ -29,18 +30,33 @@ const API_ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
   ['/v1/chat/completions', { dialect: 'openai', route: 'chat' }],
   ['/v1/messages', { dialect: 'anthropic', route: 'messages' }],
   ['/v1/embeddings', { dialect: 'openai', route: 'embeddings' }],
+  ['/v1/completions', { dialect: 'openai', route: 'completions' }],
+  ['/v1/responses', { dialect: 'responses', route: 'responses' }],
 ]);
 
 const DEADLINE_BACKSTOP_MS = 25;
 
 /**
- * A route outside the pipeline (health, models, stats, admin), keyed `METHOD path`; a path ending
- * in `/*` matches one more segment. Returns a JSON-able value.
+ * A route outside the pipeline (health, models, stats, admin), keyed `METHOD path`. Returns a
+ * JSON-able value (sent 200), or a `RouteReply` to choose the status and headers.
  */
 export type ExtraRoute = (req: IncomingMessage, url: URL) => Promise<unknown> | unknown;
 
+/** A route's answer sent as it is rather than as JSON (the dashboard's page and its assets). */
+export class RawReply {
+  constructor(
+    readonly body: Buffer,
+    readonly headers: Record<string, string>,
+    readonly status = 200,
+  ) {}
+}
+
 export interface HttpServerOptions {
-  /** Extra routes keyed by `METHOD path`, e.g. `GET /healthz`. */
+  /**
+   * Extra routes keyed by `METHOD path`, e.g. `GET /healthz`. A path ending in `/*` matches one
+   * more segment (`DELETE /admin/keys/*`), one ending in `/**` any longer path under it
+   * (`GET /v1/models/**`: model ids hold `/`); an exact path wins over a pattern.
+   */
   routes?: Record<string, ExtraRoute>;
 }
 
@@ -60,27 +76,76 @@ export function createHttpServer(gateway: Gateway, opts: HttpServerOptions = {})
       );
       return;
     }
-    // `METHOD /parent/*` routes take the last path segment as a parameter (`DELETE /admin/keys/{id}`).
-    const extra =
-      routes.get(`${req.method} ${path}`) ??
-      routes.get(`${req.method} ${path.slice(0, path.lastIndexOf('/'))}/*`);
+    const extra = routes.get(`${req.method} ${path}`) ?? matchPattern(routes, req.method ?? '', path);
     if (extra) {
-      handleExtra(extra, req, res, new URL(url, 'http://local')).catch((e) =>
+      handleExtra(extra, req, res, new URL(url, 'http://local'), dialectOf(req, path)).catch((e) =>
         gateway.log.error({ err: e }, 'unhandled error in route'),
       );
       return;
     }
-    const dialect: Dialect = path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
-    const known = API_ROUTES.has(path) || [...routes.keys()].some((k) => k.endsWith(` ${path}`));
+    const allowed = allowedMethods(routes, path);
     writeError(
       res,
-      dialect,
-      known
-        ? new SluiceError('invalid_request', `method ${req.method} not allowed on ${path}`, { status: 405 })
+      dialectOf(req, path),
+      allowed.length > 0
+        ? new SluiceError(
+            'invalid_request',
+            `method ${req.method} not allowed on ${path}; use ${allowed.join(', ')}`,
+            {
+              status: 405,
+              headers: { allow: allowed.join(', ') },
+            },
+          )
         : new SluiceError('not_found', `no route ${req.method} ${path}`),
     );
   });
   return server;
+}
+
+/**
+ * The dialect a request outside the known API routes speaks, for its errors: Anthropic for
+ * `/v1/messages…` paths and for any request carrying `anthropic-version` (every Anthropic SDK
+ * call does), else OpenAI.
+ */
+function dialectOf(req: IncomingMessage, path: string): Dialect {
+  return path.startsWith('/v1/messages') || req.headers['anthropic-version'] !== undefined
+    ? 'anthropic'
+    : 'openai';
+}
+
+/** The route of a `METHOD /parent/*` or `/parent/**` pattern the request falls under, if any. */
+function matchPattern<T>(routes: ReadonlyMap<string, T>, method: string, path: string): T | undefined {
+  for (const [key, route] of routes) {
+    const space = key.indexOf(' ');
+    const pattern = key.slice(space + 1);
+    if (pattern.endsWith('/*') || pattern.endsWith('/**')) {
+      if (key.slice(0, space) === method && pathMatches(pattern, path)) return route;
+    }
+  }
+  return undefined;
+}
+
+/** Methods some route answers on `path` (the `Allow` header of a 405); empty for an unknown path. */
+function allowedMethods(routes: ReadonlyMap<string, unknown>, path: string): string[] {
+  const methods = new Set<string>();
+  if (API_ROUTES.has(path)) methods.add('POST');
+  for (const key of routes.keys()) {
+    const space = key.indexOf(' ');
+    if (pathMatches(key.slice(space + 1), path)) methods.add(key.slice(0, space));
+  }
+  return [...methods].sort();
+}
+
+/**
+ * `routePath` is a path, `/parent/*` (one more non-empty segment) or `/parent/**` (anything
+ * non-empty after `/parent/`, slashes included).
+ */
+function pathMatches(routePath: string, path: string): boolean {
+  const rest = routePath.endsWith('/**') ? 2 : routePath.endsWith('/*') ? 1 : 0;
+  if (rest === 0) return routePath === path;
+  const prefix = routePath.slice(0, -rest);
+  if (path.length <= prefix.length || !path.startsWith(prefix)) return false;
+  return rest === 2 || !path.includes('/', prefix.length);
 }
 
 async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, res: ServerResponse) {
@@ -122,23 +187,34 @@ async function handleApi(gateway: Gateway, api: ApiRoute, req: IncomingMessage, 
   }
 }
 
-async function handleExtra(route: ExtraRoute, req: IncomingMessage, res: ServerResponse, url: URL) {
+async function handleExtra(
+  route: ExtraRoute,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  dialect: Dialect,
+) {
+  let reply: RouteReply;
   let body: string;
   try {
-    body = JSON.stringify(await route(req, url));
+    const value = await route(req, url);
+    if (value instanceof RawReply) {
+      const headers = { ...value.headers, 'content-length': String(value.body.byteLength) };
+      if (sendHead(res, value.status, headers, dialect)) res.end(value.body);
+      return;
+    }
+    reply = value instanceof RouteReply ? value : new RouteReply(value);
+    body = JSON.stringify(reply.body);
   } catch (e) {
-    writeError(res, 'openai', toSluiceError(e));
+    writeError(res, dialect, toSluiceError(e));
     return;
   }
-  if (
-    sendHead(
-      res,
-      200,
-      { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
-      'openai',
-    )
-  )
-    res.end(body);
+  const headers = {
+    ...reply.headers,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  if (sendHead(res, reply.status, headers, dialect)) res.end(body);
 }
 
 /**

@@ -1,23 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { isAdmin } from '../auth/admin.js';
+import { keyRefusalMessage, keyRequired } from '../auth/mode.js';
+import { presentedKey } from '../auth/stage.js';
 import { scopeOf } from '../cache/key.js';
 import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { modelMatcher } from '../route/upstreams.js';
 import { buildUpstreamHeaders } from '../upstream/providers.js';
 import { parseAdminBody } from './admin-body.js';
+import { dashboardAsset } from './dashboard/assets.js';
 import { requireJsonContentType } from './content-type.js';
+import { countTokensRoute } from './count-tokens.js';
 import { type ExtraRoute, parseJson, readBody } from './http.js';
+import { type ModelEntry, modelBody, modelListBody, wantsAnthropicShape } from './model-routes.js';
 import { malformedError } from '../dialect/validate.js';
 import { findMalformed } from '../dialect/well-formed.js';
-
-interface ModelEntry {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-}
 
 const MODEL_LIST_TTL_MS = 60_000;
 const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -26,6 +24,12 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Record<string, ExtraRoute> {
   const startedAt = Date.now();
   let cachedModels: { at: number; data: ModelEntry[] } | undefined;
+  const models = async (): Promise<ModelEntry[]> => {
+    if (!cachedModels || Date.now() - cachedModels.at > MODEL_LIST_TTL_MS) {
+      cachedModels = { at: Date.now(), data: await modelList(gateway) };
+    }
+    return cachedModels.data;
+  };
   const admin =
     (route: ExtraRoute): ExtraRoute =>
     (req, url) => {
@@ -50,13 +54,27 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
     }),
-    'GET /v1/models': async () => {
-      if (!cachedModels || Date.now() - cachedModels.at > MODEL_LIST_TTL_MS) {
-        cachedModels = { at: Date.now(), data: await modelList(gateway) };
-      }
-      return { object: 'list', data: cachedModels.data };
+    'GET /v1/models': async (req) => modelListBody(await models(), wantsAnthropicShape(req)),
+    /** `models.retrieve` of both SDKs: ids may hold `/` and `:`, so the whole rest of the path is the id. */
+    'GET /v1/models/**': async (req) => modelBody(await models(), req),
+    'POST /v1/messages/count_tokens': countTokensRoute(gateway),
+    'GET /v1/stats': adminIfSet((_req, url) => gateway.stats(url.searchParams.get('range'))),
+    'GET /v1/stats/series': adminIfSet((_req, url) => gateway.statsSeries(url.searchParams.get('range'))),
+    /** Body: `{ request_id, score, name?, comment? }`; `request_id` is an answer's `x-request-id`. */
+    'POST /v1/feedback': async (req) => {
+      const user = await feedbackCaller(gateway, req, adminKey);
+      const fb = await gateway.feedback.record(await jsonBody(req, gateway), user);
+      return {
+        object: 'feedback',
+        request_id: fb.requestId,
+        name: fb.name,
+        score: fb.score,
+        recorded_at: new Date(fb.ts).toISOString(),
+      };
     },
-    'GET /v1/stats': adminIfSet(() => gateway.stats()),
+    // The page carries no data (it asks the stats routes above, with the admin key): open to load.
+    'GET /dashboard': () => dashboardAsset('index.html'),
+    'GET /dashboard/*': (_req, url) => dashboardAsset(url.pathname.slice('/dashboard/'.length)),
     'GET /admin/usage': admin((_req, url) => economy.admin.usage(url.searchParams)),
     'GET /admin/keys': admin(() => economy.admin.listKeys()),
     'POST /admin/keys': admin(async (req) => economy.admin.createKey(await jsonBody(req, gateway))),
@@ -86,6 +104,27 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
       return { purged: await cache.purge({ scope, model: body.model }) };
     }),
   };
+}
+
+/**
+ * Who may score an answer: whoever may call the API. When keys are required that takes a valid
+ * key (its user is recorded) or the admin key; otherwise the caller is who the request says.
+ */
+async function feedbackCaller(
+  gateway: Gateway,
+  req: IncomingMessage,
+  adminKey: string | undefined,
+): Promise<string | undefined> {
+  if (isAdmin(req.headers, adminKey)) return undefined;
+  const { keys } = gateway.economy;
+  const mode = gateway.config.auth.required;
+  const presented = presentedKey(req.headers);
+  const resolved = presented ? await keys.resolve(presented) : undefined;
+  if (resolved?.ok) return resolved.record.user;
+  if (await keyRequired(mode, keys))
+    throw new SluiceError('unauthorized', keyRefusalMessage(mode, presented ? 'unknown' : 'none'));
+  const named = req.headers['x-sluice-user'];
+  return typeof named === 'string' && named ? named : undefined;
 }
 
 const purgeSchema = z.strictObject({

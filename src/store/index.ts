@@ -7,6 +7,7 @@ import { TieredKvStore } from './tiered.js';
 import type { CounterStore, KvLimits, KvStore, LedgerStore } from './types.js';
 
 export type * from './types.js';
+export { isStoreUnavailable, StoreUnavailableError } from './errors.js';
 
 export type BackendKind = 'memory' | 'sqlite' | 'redis';
 
@@ -21,6 +22,10 @@ export interface BackendOptions {
   redisKeyPrefix?: string;
   /** How often expired entries are deleted in bulk; default 60 s. */
   sweepIntervalMs?: number;
+  /** Redis connect timeout (boot and reconnects); default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Redis command timeout: past it the store counts as unavailable; default 500 ms. */
+  commandTimeoutMs?: number;
 }
 
 export interface Backend {
@@ -33,7 +38,18 @@ export interface Backend {
   readonly counters: CounterStore;
   /** The ledger `name`, created on first use (the same store on every call). */
   ledger<Row extends { ts: number }>(name: string): LedgerStore<Row>;
+  /** Store health for `/v1/stats` (Redis only: failed commands, ledger rows spooled/replayed). */
+  stats?(): BackendStats;
   close(): Promise<void>;
+}
+
+export interface BackendStats {
+  kind: BackendKind;
+  /** Commands that failed because the store was away (unreachable, timed out, loading). */
+  unavailable: number;
+  /** Ledger rows written to the local spool while the store was away, and replayed since. */
+  ledgerSpooled: number;
+  ledgerReplayed: number;
 }
 
 /**
@@ -45,11 +61,16 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
     const store = await RedisStore.connect(options.redisUrl, {
       keyPrefix: options.redisKeyPrefix,
       sweepIntervalMs: options.sweepIntervalMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      commandTimeoutMs: options.commandTimeoutMs,
+      // Ledger rows wait here while Redis is away (none without a data directory).
+      spoolDir: options.dataDir ? join(options.dataDir, 'spool') : undefined,
     });
     return assemble('redis', {
       kv: (ns, limits) => store.kv(ns, limits),
       counters: store.counters,
       ledger: (name) => store.ledger(name),
+      stats: () => ({ unavailable: store.link.failures, ...store.spoolStats() }),
       close: () => store.close(),
     });
   }
@@ -85,6 +106,7 @@ interface Parts {
   kv(namespace: string, limits: KvLimits): KvStore;
   counters: CounterStore;
   ledger(name: string): LedgerStore<{ ts: number }>;
+  stats?(): Omit<BackendStats, 'kind'>;
   close(): Promise<void>;
 }
 
@@ -105,6 +127,7 @@ function assemble(kind: BackendKind, parts: Parts): Backend {
   return {
     kind,
     counters: parts.counters,
+    stats: () => ({ kind, unavailable: 0, ledgerSpooled: 0, ledgerReplayed: 0, ...parts.stats?.() }),
     kv(namespace, limits = {}) {
       checkStoreName('kv namespace', namespace);
       const fingerprint = JSON.stringify([limits.maxEntries ?? null, limits.maxBytes ?? null]);

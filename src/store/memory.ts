@@ -1,5 +1,12 @@
 import { checkLimits, expiresAtFor, isLive } from './expiry.js';
 import { ledgerRowMatches } from './ledger-match.js';
+import {
+  type LedgerRollupGroup,
+  type LedgerRollupQuery,
+  MultiRollup,
+  nextTurn,
+  ROLLUP_PAGE,
+} from './ledger-rollup.js';
 import type {
   CounterAdd,
   CounterStore,
@@ -233,6 +240,23 @@ export class MemoryLedgerStore<Row extends { ts: number }> implements LedgerStor
       if (!filter.where || ledgerRowMatches(row, filter.where)) out.push({ ...row });
     }
     return out;
+  }
+
+  async rollup(queries: readonly LedgerRollupQuery[]): Promise<LedgerRollupGroup[][]> {
+    const rollup = new MultiRollup(queries);
+    const rows = this.#rows;
+    let i = bisect(rows, rollup.since, false);
+    for (let page = 0; i < rows.length && rows[i].ts < rollup.until; i++) {
+      rollup.add(rows[i] as Row & Record<string, unknown>);
+      if (++page === ROLLUP_PAGE) {
+        page = 0;
+        // Rows may be inserted meanwhile: find our place again by time.
+        const at = rows[i].ts;
+        await nextTurn();
+        i = bisect(rows, at, true) - 1;
+      }
+    }
+    return rollup.result();
   }
 
   async close(): Promise<void> {}

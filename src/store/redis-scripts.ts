@@ -38,13 +38,21 @@ export class LuaScript {
 }
 
 /**
- * All-or-nothing counter reservation. KEYS: the counters. ARGV, three per key: amount,
- * limit ('' = none), ttl ms (0 = none). A key listed twice is checked against both amounts.
- * Reply: {1, value...} or {0, failing index (0-based), current value}.
+ * All-or-nothing counter reservation. KEYS: the counters, then an operation token. ARGV, three
+ * per counter: amount, limit ('' = none), ttl ms (0 = none); then the token's ttl ms. A key
+ * listed twice is checked against both amounts.
+ * Reply: {1, value...} or {0, failing index (0-based), current value}; {0, -1, '0'} when the
+ * operation was cancelled before it ran (see CANCEL_ADD).
+ *
+ * The token makes a reservation the client gave up on (command timeout while Redis stalled)
+ * undoable: Redis may still run it later, and CANCEL_ADD then takes it back.
  */
 export const TRY_ADD = `
+local n = #KEYS - 1
+local token = KEYS[#KEYS]
+if redis.call('EXISTS', token) == 1 then return {0, -1, '0'} end
 local pending = {}
-for i = 1, #KEYS do
+for i = 1, n do
   local key = KEYS[i]
   local amount = tonumber(ARGV[3 * i - 2])
   local limit = tonumber(ARGV[3 * i - 1])
@@ -56,13 +64,30 @@ for i = 1, #KEYS do
   pending[key] = current + amount
 end
 local out = {1}
-for i = 1, #KEYS do
+for i = 1, n do
   local key = KEYS[i]
   out[i + 1] = redis.call('INCRBYFLOAT', key, ARGV[3 * i - 2])
   local ttl = tonumber(ARGV[3 * i])
   if ttl > 0 and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ttl) end
 end
+redis.call('SET', token, 'applied', 'PX', ARGV[3 * n + 1])
 return out
+`;
+
+/**
+ * Take back a TRY_ADD the client gave up on, whether it already ran or runs later. KEYS: the
+ * same counters and token. ARGV: the same amounts, then the token's ttl ms. Reply: 1 if an
+ * applied reservation was undone, 0 if there was nothing to undo (refused, or not run yet: it
+ * will now do nothing).
+ */
+export const CANCEL_ADD = `
+local token = KEYS[#KEYS]
+local state = redis.call('GET', token)
+if state == 'cancelled' then return 0 end
+redis.call('SET', token, 'cancelled', 'PX', ARGV[#ARGV])
+if state ~= 'applied' then return 0 end
+for i = 1, #KEYS - 1 do redis.call('INCRBYFLOAT', KEYS[i], -tonumber(ARGV[i])) end
+return 1
 `;
 
 /*

@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { isStoreUnavailable } from './errors.js';
 import { checkLimits } from './expiry.js';
 import { ledgerRowMatches } from './ledger-match.js';
+import { LedgerSpool, type SpooledRow } from './ledger-spool.js';
+import { RedisLink } from './redis-link.js';
+import { type LedgerRollupGroup, type LedgerRollupQuery, MultiRollup, ROLLUP_PAGE } from './ledger-rollup.js';
 import {
+  CANCEL_ADD,
   KV_DELETE_LIMITED,
   KV_GET_ENTRY,
   KV_SET_LIMITED,
@@ -22,6 +27,7 @@ import type {
 } from './types.js';
 
 const tryAddScript = new LuaScript(TRY_ADD);
+const cancelAddScript = new LuaScript(CANCEL_ADD);
 const setLimitedScript = new LuaScript(KV_SET_LIMITED, 5);
 const getEntryScript = new LuaScript(KV_GET_ENTRY, 3);
 const touchScript = new LuaScript(KV_TOUCH, 3);
@@ -36,26 +42,60 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** How often a limited KV namespace drops the books of expired entries. 0 = never. */
   sweepIntervalMs?: number;
+  /** Directory where ledger rows wait while Redis is away; none = a failed ledger write throws. */
+  spoolDir?: string;
+  /** How often spooled ledger rows are retried besides on reconnect; default 2 s. */
+  replayIntervalMs?: number;
+}
+
+export interface RedisConnectOptions extends RedisStoreOptions {
+  /** Give up a connection attempt after this long (boot and every reconnect); default 2000. */
+  connectTimeoutMs?: number;
+  /** A command unanswered after this long fails as `StoreUnavailableError`; default 500. */
+  commandTimeoutMs?: number;
 }
 
 /** Shared state on Redis: what makes several gateway instances one cache and one budget. */
 export class RedisStore {
   readonly redis: Redis;
+  readonly link: RedisLink;
   readonly counters: RedisCounterStore;
   readonly #prefix: string;
   readonly #sweepIntervalMs: number;
+  readonly #spoolDir: string | undefined;
+  readonly #replayIntervalMs: number;
   readonly #namespaces = new Set<RedisKvStore>();
+  readonly #ledgers = new Set<RedisLedgerStore<{ ts: number }>>();
 
   constructor(redis: Redis, options: RedisStoreOptions = {}) {
     this.redis = redis;
+    this.link = new RedisLink(redis);
     this.#prefix = options.keyPrefix ?? 'sluice:';
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
-    this.counters = new RedisCounterStore(redis, `${this.#prefix}ctr:`);
+    this.#spoolDir = options.spoolDir;
+    this.#replayIntervalMs = options.replayIntervalMs ?? 2_000;
+    this.counters = new RedisCounterStore(this.link, `${this.#prefix}ctr:`, `${this.#prefix}ctr-op:`);
   }
 
-  /** Connect to `url`, failing fast (with the URL's host in the message) if Redis is not there. */
-  static async connect(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  /**
+   * Connect to `url`, failing fast (with the URL's host in the message) if Redis is not there.
+   * Afterwards nothing waits for Redis: a command is not queued while disconnected, not resent
+   * after a reconnect (a rate-limit or budget script must not run twice), and fails after the
+   * command timeout; each of those throws `StoreUnavailableError`. Reconnects go on forever.
+   */
+  static async connect(url: string, options: RedisConnectOptions = {}): Promise<RedisStore> {
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? 2_000,
+      commandTimeout: options.commandTimeoutMs ?? 500,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
+    });
+    // Connection errors surface per command as StoreUnavailableError; without a listener
+    // ioredis would print each reconnect failure as an unhandled error event.
+    redis.on('error', () => {});
     try {
       await redis.connect();
     } catch (error) {
@@ -68,7 +108,7 @@ export class RedisStore {
 
   kv(namespace: string, limits: KvLimits = {}): RedisKvStore {
     const store = new RedisKvStore(
-      this.redis,
+      this.link,
       `${this.#prefix}kv:${namespace}:`,
       limits,
       this.#sweepIntervalMs,
@@ -78,11 +118,36 @@ export class RedisStore {
   }
 
   ledger<Row extends { ts: number }>(name: string): RedisLedgerStore<Row> {
-    return new RedisLedgerStore<Row>(this.redis, `${this.#prefix}ledger:${name}`);
+    const spool = this.#spoolDir === undefined ? undefined : new LedgerSpool(this.#spoolDir, name);
+    const ledger = new RedisLedgerStore<Row>(this.link, `${this.#prefix}ledger:${name}`, {
+      spool,
+      replayIntervalMs: this.#replayIntervalMs,
+    });
+    this.#ledgers.add(ledger);
+    return ledger;
+  }
+
+  /** Ledger rows spooled while Redis was away, and replayed since, over all ledgers. */
+  spoolStats(): { ledgerSpooled: number; ledgerReplayed: number } {
+    let ledgerSpooled = 0;
+    let ledgerReplayed = 0;
+    for (const ledger of this.#ledgers) {
+      ledgerSpooled += ledger.spoolStats.spooled;
+      ledgerReplayed += ledger.spoolStats.replayed;
+    }
+    return { ledgerSpooled, ledgerReplayed };
+  }
+
+  /** Replay every ledger's spooled rows now; resolves with how many went (tests, admin). */
+  async replaySpools(): Promise<number> {
+    let replayed = 0;
+    for (const ledger of this.#ledgers) replayed += await ledger.replaySpool();
+    return replayed;
   }
 
   async close(): Promise<void> {
     for (const ns of this.#namespaces) await ns.close();
+    for (const ledger of this.#ledgers) await ledger.close();
     if (this.redis.status !== 'end') await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
@@ -107,7 +172,7 @@ const escapeGlob = (text: string): string => text.replace(/[\\*?[\]]/g, '\\$&');
  * read and touch also maintains the LRU books in Lua, atomically across instances.
  */
 export class RedisKvStore implements KvStore {
-  readonly #redis: Redis;
+  readonly #link: RedisLink;
   readonly #data: string;
   readonly #meta: readonly [lru: string, sizes: string, bytes: string, clock: string];
   readonly #maxEntries: number;
@@ -115,9 +180,9 @@ export class RedisKvStore implements KvStore {
   readonly #limited: boolean;
   readonly #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(redis: Redis, base: string, limits: KvLimits, sweepIntervalMs: number) {
+  constructor(link: RedisLink, base: string, limits: KvLimits, sweepIntervalMs: number) {
     const { maxEntries, maxBytes } = checkLimits(limits);
-    this.#redis = redis;
+    this.#link = link;
     this.#data = `${base}d:`;
     this.#meta = [`${base}m:lru`, `${base}m:sizes`, `${base}m:bytes`, `${base}m:clock`];
     this.#maxEntries = maxEntries;
@@ -132,16 +197,14 @@ export class RedisKvStore implements KvStore {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    if (!this.#limited) return (await this.#redis.getBuffer(this.#data + key)) ?? undefined;
+    if (!this.#limited) return (await this.#link.run((r) => r.getBuffer(this.#data + key))) ?? undefined;
     return (await this.getEntry(key))?.value;
   }
 
   async getEntry(key: string): Promise<KvEntry | undefined> {
     const [lru, , , clock] = this.#meta;
-    const reply = (await getEntryScript.run(
-      this.#redis,
-      [this.#data + key, lru, clock],
-      [key, this.#limited ? '1' : '0'],
+    const reply = (await this.#link.run((r) =>
+      getEntryScript.run(r, [this.#data + key, lru, clock], [key, this.#limited ? '1' : '0']),
     )) as [Buffer, number] | null;
     if (!reply) return undefined;
     const [value, pttl] = reply;
@@ -151,8 +214,8 @@ export class RedisKvStore implements KvStore {
   async set(key: string, value: Uint8Array, ttlSeconds: number): Promise<void> {
     const ttlMs = ttlSeconds > 0 ? Math.max(1, Math.round(ttlSeconds * 1000)) : 0;
     if (!this.#limited) {
-      if (ttlMs > 0) await this.#redis.set(this.#data + key, asBuffer(value), 'PX', ttlMs);
-      else await this.#redis.set(this.#data + key, asBuffer(value));
+      if (ttlMs > 0) await this.#link.run((r) => r.set(this.#data + key, asBuffer(value), 'PX', ttlMs));
+      else await this.#link.run((r) => r.set(this.#data + key, asBuffer(value)));
       return;
     }
     if (value.byteLength > this.#maxBytes) {
@@ -160,27 +223,27 @@ export class RedisKvStore implements KvStore {
       return;
     }
     const [lru, sizes, bytes, clock] = this.#meta;
-    await setLimitedScript.run(
-      this.#redis,
-      [this.#data + key, lru, sizes, bytes, clock],
-      [
-        asBuffer(value),
-        ttlMs,
-        key,
-        Number.isFinite(this.#maxEntries) ? this.#maxEntries : '',
-        Number.isFinite(this.#maxBytes) ? this.#maxBytes : '',
-        this.#data,
-      ],
+    await this.#link.run((r) =>
+      setLimitedScript.run(
+        r,
+        [this.#data + key, lru, sizes, bytes, clock],
+        [
+          asBuffer(value),
+          ttlMs,
+          key,
+          Number.isFinite(this.#maxEntries) ? this.#maxEntries : '',
+          Number.isFinite(this.#maxBytes) ? this.#maxBytes : '',
+          this.#data,
+        ],
+      ),
     );
   }
 
   async touch(key: string, ttlSeconds: number): Promise<boolean> {
     const ttlMs = ttlSeconds > 0 ? Math.max(1, Math.round(ttlSeconds * 1000)) : 0;
     const [lru, , , clock] = this.#meta;
-    const ok = await touchScript.run(
-      this.#redis,
-      [this.#data + key, lru, clock],
-      [ttlMs, key, this.#limited ? '1' : '0'],
+    const ok = await this.#link.run((r) =>
+      touchScript.run(r, [this.#data + key, lru, clock], [ttlMs, key, this.#limited ? '1' : '0']),
     );
     return ok === 1;
   }
@@ -210,7 +273,9 @@ export class RedisKvStore implements KvStore {
   async sweep(): Promise<number> {
     if (!this.#limited) return 0;
     const [lru, sizes, bytes] = this.#meta;
-    return Number(await sweepLimitedScript.run(this.#redis, [lru, sizes, bytes], [this.#data, SWEEP_BATCH]));
+    return Number(
+      await this.#link.run((r) => sweepLimitedScript.run(r, [lru, sizes, bytes], [this.#data, SWEEP_BATCH])),
+    );
   }
 
   async close(): Promise<void> {
@@ -219,9 +284,11 @@ export class RedisKvStore implements KvStore {
 
   async #deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    if (!this.#limited) return this.#redis.del(...keys.map((key) => this.#data + key));
+    if (!this.#limited) return this.#link.run((r) => r.del(...keys.map((key) => this.#data + key)));
     const [lru, sizes, bytes] = this.#meta;
-    return Number(await deleteLimitedScript.run(this.#redis, [lru, sizes, bytes], [this.#data, ...keys]));
+    return Number(
+      await this.#link.run((r) => deleteLimitedScript.run(r, [lru, sizes, bytes], [this.#data, ...keys])),
+    );
   }
 
   /** SCAN the namespace's data keys starting with `prefix`, yielding batches of user keys. */
@@ -230,68 +297,172 @@ export class RedisKvStore implements KvStore {
     const strip = this.#data.length;
     let cursor = '0';
     do {
-      const [next, found] = await this.#redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+      const [next, found] = await this.#link.run((r) => r.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
       cursor = next;
       if (found.length > 0) yield found.map((key) => key.slice(strip));
     } while (cursor !== '0');
   }
 }
 
-/** Counters as Redis floats; `tryAdd` is one Lua script, so it is atomic across instances. */
-export class RedisCounterStore implements CounterStore {
-  readonly #redis: Redis;
-  readonly #prefix: string;
+/** How long an operation token lives after its reservation ran or was cancelled. */
+const OP_TOKEN_TTL_MS = 60_000;
+/** A cancellation is retried this often, for at most this long (well within the token's life). */
+const CANCEL_RETRY_MS = 500;
+const CANCEL_GIVE_UP_MS = 30_000;
 
-  constructor(redis: Redis, prefix: string) {
-    this.#redis = redis;
+/**
+ * Counters as Redis floats; `tryAdd` is one Lua script, so it is atomic across instances.
+ *
+ * A reservation the client gave up on may still run on Redis later (a stalled Redis answers
+ * its queued commands when it resumes): that would hold budget or rate-limit room for a request
+ * that was refused. So each reservation carries a token, and when it fails in a way that may
+ * have reached Redis it is cancelled in the background as soon as Redis answers again.
+ */
+export class RedisCounterStore implements CounterStore {
+  readonly #link: RedisLink;
+  readonly #prefix: string;
+  readonly #opPrefix: string;
+  readonly #cancels = new Set<NodeJS.Timeout>();
+
+  constructor(link: RedisLink, prefix: string, opPrefix: string) {
+    this.#link = link;
     this.#prefix = prefix;
+    this.#opPrefix = opPrefix;
   }
 
-  async tryAdd(adds: readonly CounterAdd[]): Promise<TryAddResult> {
+  tryAdd(adds: readonly CounterAdd[]): Promise<TryAddResult> {
+    return this.#apply(adds, true);
+  }
+
+  /** Unconditional: a settlement that times out but runs later is still right, so it is never cancelled. */
+  async add(key: string, amount: number, ttlSeconds: number): Promise<number> {
+    const result = await this.#apply([{ key, amount, limit: Number.POSITIVE_INFINITY, ttlSeconds }], false);
+    return result.ok ? result.values[0] : Number.NaN;
+  }
+
+  async #apply(adds: readonly CounterAdd[], cancelOnFailure: boolean): Promise<TryAddResult> {
     if (adds.length === 0) return { ok: true, values: [] };
     const keys = adds.map((add) => this.#prefix + add.key);
+    keys.push(this.#opPrefix + randomBytes(12).toString('base64url'));
     const args: (string | number)[] = [];
     for (const add of adds) {
       const ttlMs = add.ttlSeconds > 0 ? Math.max(1, Math.round(add.ttlSeconds * 1000)) : 0;
       args.push(String(add.amount), Number.isFinite(add.limit) ? String(add.limit) : '', ttlMs);
     }
-    const reply = (await tryAddScript.run(this.#redis, keys, args)) as [number, ...(Buffer | number)[]];
+    args.push(OP_TOKEN_TTL_MS);
+    let reply: [number, ...(Buffer | number)[]];
+    try {
+      reply = (await this.#link.run((r) => tryAddScript.run(r, keys, args))) as typeof reply;
+    } catch (error) {
+      if (cancelOnFailure && isStoreUnavailable(error) && error.maybeApplied) {
+        this.#cancelLater(keys, [...adds.map((add) => String(add.amount)), OP_TOKEN_TTL_MS]);
+      }
+      throw error;
+    }
     if (reply[0] === 1) return { ok: true, values: reply.slice(1).map((v) => Number(String(v))) };
     return { ok: false, index: Number(reply[1]), current: Number(String(reply[2])) };
   }
 
-  async add(key: string, amount: number, ttlSeconds: number): Promise<number> {
-    const result = await this.tryAdd([{ key, amount, limit: Number.POSITIVE_INFINITY, ttlSeconds }]);
-    return result.ok ? result.values[0] : Number.NaN;
+  #cancelLater(keys: readonly string[], args: readonly (string | number)[]): void {
+    const giveUpAt = Date.now() + CANCEL_GIVE_UP_MS;
+    const attempt = () => {
+      this.#cancels.delete(timer);
+      if (Date.now() > giveUpAt) return;
+      this.#link
+        .run((r) => cancelAddScript.run(r, keys, args))
+        .catch(() => {
+          timer = setTimeout(attempt, CANCEL_RETRY_MS);
+          timer.unref();
+          this.#cancels.add(timer);
+        });
+    };
+    let timer = setTimeout(attempt, CANCEL_RETRY_MS);
+    timer.unref();
+    this.#cancels.add(timer);
   }
 
   async get(keys: readonly string[]): Promise<number[]> {
     if (keys.length === 0) return [];
-    const values = await this.#redis.mget(...keys.map((key) => this.#prefix + key));
+    const values = await this.#link.run((r) => r.mget(...keys.map((key) => this.#prefix + key)));
     return values.map((v) => (v === null ? 0 : Number(v)));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const timer of this.#cancels) clearTimeout(timer);
+    this.#cancels.clear();
+  }
 }
 
 /**
- * A ledger as a sorted set scored by `ts`. Members are `<instance>:<seq>\n<json>` so identical
- * rows stay distinct; `where` is applied after the range read (same rule as the other backends).
+ * A ledger as a sorted set scored by `ts`. Members are `<instance>:<seq>\n<json>`: the prefix is
+ * the row's id, so identical rows stay distinct and adding the same member again (a replay from
+ * the spool) changes nothing. `where` is applied after the range read (same rule as the other
+ * backends).
+ *
+ * While Redis is away, rows go to the spool on disk (when there is one) and are replayed on
+ * reconnect and every `replayIntervalMs`; a report first replays what it can.
  */
 export class RedisLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> {
-  readonly #redis: Redis;
+  readonly #link: RedisLink;
   readonly #key: string;
   readonly #instance = randomBytes(6).toString('hex');
+  readonly #spool: LedgerSpool | undefined;
+  readonly #replayer: NodeJS.Timeout | undefined;
+  readonly #onReady = () => void this.replaySpool().catch(() => {});
   #seq = 0;
+  #replaying: Promise<number> | undefined;
 
-  constructor(redis: Redis, key: string) {
-    this.#redis = redis;
+  constructor(
+    link: RedisLink,
+    key: string,
+    options: { spool?: LedgerSpool; replayIntervalMs?: number } = {},
+  ) {
+    this.#link = link;
     this.#key = key;
+    this.#spool = options.spool;
+    if (this.#spool) {
+      link.redis.on('ready', this.#onReady);
+      this.#replayer = setInterval(this.#onReady, options.replayIntervalMs ?? 2_000);
+      this.#replayer.unref();
+      // Rows a previous process left behind.
+      setImmediate(this.#onReady);
+    }
+  }
+
+  /** Rows that went to the spool / came back from it since start. */
+  get spoolStats(): { spooled: number; replayed: number } {
+    return { spooled: this.#spool?.spooled ?? 0, replayed: this.#spool?.replayed ?? 0 };
   }
 
   async append(row: Row): Promise<void> {
     const seq = String(++this.#seq).padStart(12, '0');
-    await this.#redis.zadd(this.#key, row.ts, `${this.#instance}:${seq}\n${JSON.stringify(row)}`);
+    const spooled: SpooledRow = { score: row.ts, member: `${this.#instance}:${seq}\n${JSON.stringify(row)}` };
+    try {
+      await this.#link.run((r) => r.zadd(this.#key, spooled.score, spooled.member));
+    } catch (error) {
+      if (!this.#spool || !isStoreUnavailable(error)) throw error;
+      await this.#spool.append(spooled);
+    }
+  }
+
+  /**
+   * Write spooled rows to Redis; resolves with how many went (0 when there was nothing or
+   * Redis is still away). One replay at a time; a call during one joins it.
+   */
+  replaySpool(): Promise<number> {
+    const spool = this.#spool;
+    if (!spool || !this.#link.available) return Promise.resolve(0);
+    this.#replaying ??= (async () => {
+      try {
+        if (!(await spool.hasBacklog())) return 0;
+        return await spool.drain(async (rows) => {
+          await this.#link.run((r) => r.zadd(this.#key, ...rows.flatMap((row) => [row.score, row.member])));
+        });
+      } finally {
+        this.#replaying = undefined;
+      }
+    })();
+    return this.#replaying;
   }
 
   async query(filter: {
@@ -299,8 +470,9 @@ export class RedisLedgerStore<Row extends { ts: number }> implements LedgerStore
     until?: number;
     where?: Partial<Record<keyof Row, string>>;
   }): Promise<Row[]> {
+    await this.replaySpool().catch(() => 0);
     const max = filter.until === undefined ? '+inf' : `(${filter.until}`;
-    const members = await this.#redis.zrangebyscore(this.#key, filter.since, max);
+    const members = await this.#link.run((r) => r.zrangebyscore(this.#key, filter.since, max));
     const rows: Row[] = [];
     for (const member of members) {
       const row = JSON.parse(member.slice(member.indexOf('\n') + 1)) as Row;
@@ -309,5 +481,39 @@ export class RedisLedgerStore<Row extends { ts: number }> implements LedgerStore
     return rows;
   }
 
-  async close(): Promise<void> {}
+  /**
+   * A range scan in pages, rolled up as it goes: memory stays bounded by a page whatever the
+   * range holds. Pages advance by score, so rows appended meanwhile neither repeat nor shift others.
+   */
+  async rollup(queries: readonly LedgerRollupQuery[]): Promise<LedgerRollupGroup[][]> {
+    const rollup = new MultiRollup(queries);
+    await this.replaySpool().catch(() => 0);
+    const add = (member: string) => rollup.add(JSON.parse(member.slice(member.indexOf('\n') + 1)));
+    let min = String(rollup.since);
+    const max = `(${rollup.until}`;
+    for (;;) {
+      const page = await this.#link.run((r) =>
+        r.zrangebyscore(this.#key, min, max, 'WITHSCORES', 'LIMIT', 0, ROLLUP_PAGE),
+      );
+      if (page.length / 2 < ROLLUP_PAGE) {
+        for (let i = 0; i < page.length; i += 2) add(page[i]);
+        break;
+      }
+      const lastScore = page[page.length - 1];
+      // Rows at the last score may continue on the next page: take them all at once below.
+      for (let i = 0; i < page.length; i += 2) if (page[i + 1] !== lastScore) add(page[i]);
+      for (const member of await this.#link.run((r) => r.zrangebyscore(this.#key, lastScore, lastScore)))
+        add(member);
+      min = `(${lastScore}`;
+    }
+    return rollup.result();
+  }
+
+  async close(): Promise<void> {
+    if (!this.#spool) return;
+    if (this.#replayer) clearInterval(this.#replayer);
+    this.#link.redis.off('ready', this.#onReady);
+    await this.replaySpool().catch(() => 0);
+    await this.#spool.close();
+  }
 }

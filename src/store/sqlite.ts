@@ -1,6 +1,13 @@
 import Database, { type Statement } from 'better-sqlite3';
 import { checkLimits, expiresAtFor, isLive } from './expiry.js';
 import { checkLedgerField } from './ledger-match.js';
+import {
+  type LedgerRollupGroup,
+  type LedgerRollupQuery,
+  MultiRollup,
+  nextTurn,
+  ROLLUP_PAGE,
+} from './ledger-rollup.js';
 import type {
   CounterAdd,
   CounterStore,
@@ -423,6 +430,7 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
   readonly #db: Database.Database;
   readonly #name: string;
   readonly #queries = new Map<string, Statement<unknown[], { row: string }>>();
+  readonly #rollupPage: Statement<unknown[], { id: number; ts: number; row: string }>;
 
   /** Rows waiting for the next batched insert, and the promise their appends resolve with. */
   #pending: Row[] = [];
@@ -432,6 +440,10 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
   constructor(db: Database.Database, st: Statements, name: string) {
     this.#db = db;
     this.#name = name;
+    this.#rollupPage = db.prepare<unknown[], { id: number; ts: number; row: string }>(
+      `SELECT id, ts, row FROM ledger WHERE name = ? AND ((ts = ? AND id > ?) OR ts > ?) AND ts < ?
+       ORDER BY ts, id LIMIT ?`,
+    );
     this.#insertMany = db.transaction((rows: readonly Row[]) => {
       for (const row of rows) st.ledgerInsert.run({ name, ts: row.ts, row: JSON.stringify(row) });
     });
@@ -482,6 +494,26 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
     return statement.all(this.#name, filter.since, until, ...values).map((r) => JSON.parse(r.row) as Row);
   }
 
+  /**
+   * The range in pages by (ts, id) through the (name, ts) index, each page one short
+   * synchronous read, with a turn of the event loop between pages.
+   */
+  async rollup(queries: readonly LedgerRollupQuery[]): Promise<LedgerRollupGroup[][]> {
+    const rollup = new MultiRollup(queries);
+    this.#flush();
+    let afterTs = rollup.since;
+    let afterId = -1;
+    for (;;) {
+      const page = this.#rollupPage.all(this.#name, afterTs, afterId, afterTs, rollup.until, ROLLUP_PAGE);
+      for (const r of page) rollup.add(JSON.parse(r.row));
+      if (page.length < ROLLUP_PAGE) break;
+      afterTs = page[page.length - 1].ts;
+      afterId = page[page.length - 1].id;
+      await nextTurn();
+    }
+    return rollup.result();
+  }
+
   async close(): Promise<void> {
     this.#flush();
   }
@@ -490,16 +522,7 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
     const id = fields.join(',');
     let statement = this.#queries.get(id);
     if (!statement) {
-      // Same rule as ledgerRowMatches: text compares as is, numbers by their decimal text.
-      const conditions = fields.map((field) => {
-        const path = `'$.${field}'`;
-        return `(CASE json_type(row, ${path})
-                   WHEN 'text' THEN json_extract(row, ${path})
-                   WHEN 'integer' THEN CAST(json_extract(row, ${path}) AS TEXT)
-                   WHEN 'real' THEN CAST(json_extract(row, ${path}) AS TEXT)
-                 END) = ?`;
-      });
-      const where = conditions.length > 0 ? ` AND ${conditions.join(' AND ')}` : '';
+      const where = whereSql(fields);
       statement = this.#db.prepare<unknown[], { row: string }>(
         `SELECT row FROM ledger WHERE name = ? AND ts >= ? AND ts < ?${where} ORDER BY ts, id`,
       );
@@ -507,4 +530,18 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
     }
     return statement;
   }
+}
+
+/** A ledger field as text, by the rule of ledgerRowMatches: text as is, numbers by their decimal text. */
+function fieldTextSql(field: string): string {
+  const path = `'$.${field}'`;
+  return `(CASE json_type(row, ${path})
+             WHEN 'text' THEN json_extract(row, ${path})
+             WHEN 'integer' THEN CAST(json_extract(row, ${path}) AS TEXT)
+             WHEN 'real' THEN CAST(json_extract(row, ${path}) AS TEXT)
+           END)`;
+}
+
+function whereSql(fields: readonly string[]): string {
+  return fields.map((field) => ` AND ${fieldTextSql(field)} = ?`).join('');
 }

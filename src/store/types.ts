@@ -3,6 +3,9 @@
  * (memory + embedded SQLite) and scales out on Redis with the same code above it.
  * A backend is picked once at boot (see `store/index.ts`); nothing else imports a backend.
  */
+import type { LedgerRollupGroup, LedgerRollupQuery } from './ledger-rollup.js';
+
+export type { LedgerRollupGroup, LedgerRollupQuery, LedgerSumSpec } from './ledger-rollup.js';
 
 /** Key-value bytes with a TTL in seconds. Used by the exact cache, summaries, embeddings. */
 export interface KvStore {
@@ -75,5 +78,10 @@ export interface LedgerStore<Row extends { ts: number }> {
     until?: number;
     where?: Partial<Record<keyof Row, string>>;
   }): Promise<Row[]>;
+  /**
+   * Grouped sums and quantiles over rows in a time range, one result per query, all from one
+   * scan of the union of their ranges (see ledger-rollup.ts for the rules).
+   */
+  rollup(queries: readonly LedgerRollupQuery[]): Promise<LedgerRollupGroup[][]>;
   close(): Promise<void>;
 }

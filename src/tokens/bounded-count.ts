@@ -14,7 +14,7 @@
  *    bench:tokens`: under 0.5 % on runs, 0 on prose).
  * 2. A text longer than EXACT_CHARS is estimated instead: up to SAMPLE_WINDOWS windows
  *    spread evenly over it are counted as above and scaled by length. Cost is bounded by the
- *    sample (and by SAMPLE_BUDGET_MS), not the text; the error is that of the sample (under
+ *    sample, not the text; the error is that of the sample (under
  *    1 % on uniform text, more on text whose density varies; see BENCHMARKS.md).
  *
  * `TokenTally` adds a per-call time budget on top: a body with thousands of mid-sized texts
@@ -30,8 +30,6 @@ export const EXACT_CHARS = 32_768;
 const SAMPLE_WINDOWS = 64;
 const SAMPLE_WINDOW_CHARS = 128;
 const MIN_SAMPLE_WINDOWS = 4;
-/** Time a sample may take before it settles for the windows counted so far. */
-const SAMPLE_BUDGET_MS = 5;
 /** Tokens per character assumed before a tally has counted anything (o200k on English is ≈ 0.25). */
 const FALLBACK_TOKENS_PER_CHAR = 0.25;
 const MEMO_MAX_TEXT = 1_000_000;
@@ -146,9 +144,9 @@ const WINDOW_ORDER = Array.from({ length: SAMPLE_WINDOWS }, (_, k) => {
 /**
  * Estimate for text[from, to): up to SAMPLE_WINDOWS windows spread evenly over it, each
  * starting and ending at an exact cut point where one is near (so a window does not count a
- * cut word twice), counted segmented and scaled by the characters they cover. Stops after
- * MIN_SAMPLE_WINDOWS once SAMPLE_BUDGET_MS has passed (dense text on a busy machine), so the
- * cost is bounded by the sample, not by the text or the machine's load.
+ * cut word twice), counted segmented and scaled by the characters they cover. The cost is
+ * bounded by the sample (SAMPLE_WINDOWS × SAMPLE_WINDOW_CHARS characters), not by the text,
+ * and the estimate does not depend on the machine's load: the same text always gets the same count.
  */
 export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to = text.length): number {
   const n = to - from;
@@ -156,12 +154,9 @@ export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to 
   // than the whole sample overlap, which costs accuracy nothing.
   if (n <= MIN_SAMPLE_WINDOWS * SAMPLE_WINDOW_CHARS) return countSegmented(text, tokenize, from, to).tokens;
   const step = (n - SAMPLE_WINDOW_CHARS) / (SAMPLE_WINDOWS - 1);
-  const stopAt = performance.now() + SAMPLE_BUDGET_MS;
   let tokens = 0;
   let chars = 0;
-  let windows = 0;
   for (const k of WINDOW_ORDER) {
-    if (windows >= MIN_SAMPLE_WINDOWS && performance.now() > stopAt) break;
     const nominal = from + Math.floor(k * step);
     const start = k === 0 ? from : alignStart(text, nominal, nominal + SAMPLE_WINDOW_CHARS);
     const limit = start + SAMPLE_WINDOW_CHARS;
@@ -170,7 +165,6 @@ export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to 
     if (end <= start) continue;
     tokens += countSegmented(text, tokenize, start, end).tokens;
     chars += end - start;
-    windows++;
   }
   return chars === 0 ? 0 : Math.round((tokens * n) / chars);
 }

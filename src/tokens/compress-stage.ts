@@ -41,8 +41,16 @@ export function compressionWanted(ctx: RequestContext, config: TokensConfig): bo
 export function compressionStage(deps: CompressionStageDeps): Stage {
   const { config } = deps;
   return async (ctx, next) => {
-    // The summariser's own call comes through the pipeline too: never compress it.
-    if (ctx.route === 'embeddings' || ctx.purpose === 'summary') return next();
+    // The summariser's own call comes through the pipeline too: never compress it. Embeddings
+    // and legacy completions have no conversation to compress; Responses input items are not
+    // compressed (yet).
+    if (
+      ctx.route === 'embeddings' ||
+      ctx.route === 'completions' ||
+      ctx.route === 'responses' ||
+      ctx.purpose === 'summary'
+    )
+      return next();
     const model = deps.countModel?.(ctx) ?? ctx.model;
     const countBody = (body: Record<string, unknown>) =>
       countRequestTokens(ctx.dialect, ctx.route, body, {

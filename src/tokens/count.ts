@@ -19,6 +19,7 @@ import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { formatFunctionDefinitions } from 'gpt-tokenizer/functionCalling';
 import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
 import type { Dialect, RequestContext, RouteName } from '../pipeline/types.js';
+import { responsesAsChatView } from '../dialect/responses/view.js';
 import { CountMemo, TokenTally } from './bounded-count.js';
 import { type ChatMessage, blockText, countImages, isSystemRole, messagesOf } from '../dialect/messages.js';
 
@@ -115,7 +116,7 @@ export interface CountOptions {
   estimateFactor?: number;
 }
 
-/** Prompt tokens of a request body of `route` (chat, messages or embeddings). */
+/** Prompt tokens of a request body of `route` (chat, messages, embeddings or legacy completions). */
 export function countRequestTokens(
   dialect: Dialect,
   route: RouteName,
@@ -123,6 +124,11 @@ export function countRequestTokens(
   options: CountOptions = {},
 ): TokenCount {
   if (route === 'embeddings') return countEmbeddingInput(body, options);
+  // A legacy completions prompt takes the shapes of an embeddings input (text, texts, token ids),
+  // with no chat framing around it.
+  if (route === 'completions') return countEmbeddingInput({ model: body.model, input: body.prompt }, options);
+  // The Responses API's instructions and input items say what chat messages say.
+  if (route === 'responses') return countChatTokens('openai', responsesAsChatView(body), options);
   return countChatTokens(dialect, body, options);
 }
 
@@ -285,6 +291,7 @@ const PROMPT_NOTE = 'tokens.prompt';
 
 interface PromptMemo {
   messages: unknown;
+  instructions: unknown;
   system: unknown;
   tools: unknown;
   input: unknown;
@@ -308,6 +315,7 @@ export function promptTokens(
     memo &&
     memo.model === model &&
     memo.messages === body.messages &&
+    memo.instructions === body.instructions &&
     memo.system === body.system &&
     memo.tools === body.tools &&
     memo.input === body.input
@@ -317,6 +325,7 @@ export function promptTokens(
   const result = countRequestTokens(ctx.dialect, ctx.route, body, { model, estimateFactor });
   ctx.notes.set(PROMPT_NOTE, {
     messages: body.messages,
+    instructions: body.instructions,
     system: body.system,
     tools: body.tools,
     input: body.input,

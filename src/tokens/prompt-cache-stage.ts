@@ -34,7 +34,7 @@ export function promptCacheStage(
   const minFor = minCacheableTokens(config);
   const fingerprint = options.fingerprint ?? true;
   return async (ctx, next) => {
-    if (ctx.route !== 'embeddings') {
+    if (ctx.route === 'chat' || ctx.route === 'messages') {
       // Dialect branch kept here (issue 10, stage C): a provider feature (explicit cache_control breakpoints exist only on Anthropic), not a wire shape; moving it into DialectSpec is pending.
       if (ctx.dialect === 'anthropic' && config.anthropicBreakpoints) {
         const result = insertCacheBreakpoints(ctx.body, {

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { Config, UpstreamConfig } from '../config/index.js';
+import { CircuitBreaker, type CircuitSnapshot } from './circuit-breaker.js';
 import { apiBasePath } from './providers.js';
 import { SecretScrubber } from './scrub.js';
 
@@ -13,6 +14,8 @@ export interface UpstreamTarget {
   readonly apiKey: string | undefined;
   readonly timeouts: Config['timeouts'];
   readonly retry: Config['retry'];
+  /** Undefined when the breaker is turned off for this upstream. */
+  readonly breaker: CircuitBreaker | undefined;
 }
 
 /** One undici pool per upstream, created at boot and closed at shutdown. */
@@ -22,12 +25,13 @@ export class UpstreamPools {
   readonly scrubber: SecretScrubber;
 
   constructor(
-    config: Pick<Config, 'upstreams' | 'timeouts' | 'retry'>,
+    config: Pick<Config, 'upstreams' | 'timeouts' | 'retry' | 'circuitBreaker'>,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     for (const upstream of config.upstreams) {
       const url = new URL(upstream.baseUrl);
       const timeouts = { ...config.timeouts, ...upstream.timeouts };
+      const breaker = { ...config.circuitBreaker, ...upstream.circuitBreaker };
       const pool = new Pool(url.origin, {
         connections: upstream.connections,
         keepAliveTimeout: 30_000,
@@ -43,6 +47,7 @@ export class UpstreamPools {
         apiKey: upstream.apiKeyEnv ? env[upstream.apiKeyEnv] : undefined,
         timeouts,
         retry: { ...config.retry, ...upstream.retry },
+        breaker: breaker.enabled ? new CircuitBreaker(breaker) : undefined,
       });
     }
     this.scrubber = new SecretScrubber(this.secrets());
@@ -52,6 +57,13 @@ export class UpstreamPools {
     const target = this.#targets.get(name);
     if (!target) throw new Error(`unknown upstream ${name}`);
     return target;
+  }
+
+  /** For `/v1/stats`: each upstream's circuit (absent when its breaker is off). */
+  circuits(): Record<string, CircuitSnapshot> {
+    const out: Record<string, CircuitSnapshot> = {};
+    for (const [name, target] of this.#targets) if (target.breaker) out[name] = target.breaker.snapshot();
+    return out;
   }
 
   /** Keys resolved at boot; the logger redacts them wherever they might appear. */

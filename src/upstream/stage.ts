@@ -3,12 +3,25 @@ import { errors as undiciErrors } from 'undici';
 import { DIALECTS, type ParsedEvent } from '../dialect/index.js';
 import { afterReply, dropEvents, observeEvents } from '../pipeline/reply.js';
 import { SluiceError } from '../errors.js';
-import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
-import type { Candidate, UpstreamRouter } from '../route/upstreams.js';
+import { type TranslationConfig, translationConfigSchema } from '../dialect/translate/index.js';
+import { ReplyEvents } from '../pipeline/stream-observer.js';
+import type {
+  Dialect,
+  JsonReply,
+  Reply,
+  RequestContext,
+  Stage,
+  StreamReply,
+  Usage,
+} from '../pipeline/types.js';
+import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
+import type { AttemptVerdict } from './circuit-breaker.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
 import { buildUpstreamHeaders, isForwardedResponseHeader, PROVIDERS } from './providers.js';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry.js';
 import type { SecretScrubber } from './scrub.js';
+import { type UpstreamCall, upstreamCallFor } from './translated-call.js';
+import { servingCandidates } from './wire.js';
 
 /** Reads the provider's usage from a reply; supplied by the token-economy module. */
 export interface UsageReader {
@@ -29,6 +42,8 @@ export interface UpstreamStageDeps {
   router: UpstreamRouter;
   pools: UpstreamPools;
   usage: UsageReader;
+  /** For calls translated to the other dialect (a model only the other kind of upstream serves); defaults as in config. */
+  translation?: TranslationConfig;
   /** Called for every failed attempt (for logs/metrics); never given secrets. */
   onAttemptFailed?: (
     ctx: RequestContext,
@@ -37,6 +52,7 @@ export interface UpstreamStageDeps {
 }
 
 interface Attempted {
+  call: UpstreamCall;
   status: number;
   headers: Record<string, string>;
   body: Uint8Array;
@@ -47,23 +63,71 @@ interface Attempted {
  * connection errors with backoff that honours Retry-After, within the request's deadline,
  * then falling back to the next candidate. A stream is committed once the upstream answers
  * 200: from then on nothing is retried, so no byte reaches the client twice.
+ *
+ * An upstream whose circuit is open (circuit-breaker.ts) is skipped without an attempt or a
+ * wait, so the fallback answers at once; when every candidate is open the answer is 503
+ * `circuit_open` with Retry-After = the shortest remaining cool-down.
  */
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
+  const translation = deps.translation ?? translationConfigSchema.parse({});
   return async (ctx) => {
-    const kind = ctx.dialect;
-    const candidates = deps.router.candidates(kind, ctx.model);
+    // Chat and messages may cross to the other kind's upstreams (translated); other routes stay on their own kind.
+    const acrossKinds = ctx.route === 'chat' || ctx.route === 'messages';
+    const candidates = servingCandidates(
+      ctx,
+      deps.router.candidates(UPSTREAM_KIND_OF[ctx.dialect], ctx.model, acrossKinds),
+    );
+    const calls = new Map<string, UpstreamCall>();
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
-    for (const candidate of candidates) {
+    const skipped: Skipped[] = [];
+    for (const [i, candidate] of candidates.entries()) {
+      let call: UpstreamCall;
+      try {
+        call = upstreamCallFor(ctx, candidate.upstream, translation, calls);
+      } catch (e) {
+        // Untranslatable: a 400 for the first candidate; a fallback that cannot take it is skipped.
+        if (i === 0 || !(e instanceof SluiceError)) throw e;
+        lastError ??= e;
+        continue;
+      }
       const target = deps.pools.get(candidate.upstream.name);
-      const outcome = await tryCandidate(ctx, deps, target, candidate);
-      if (outcome.reply) return outcome.reply;
+      const outcome = await tryCandidate(ctx, deps, target, candidate, call);
+      if (outcome.reply) return call.reply(outcome.reply);
+      if (outcome.skipped) skipped.push({ upstream: target.config.name, ...outcome.skipped });
       lastFailure = outcome.failure ?? lastFailure;
       lastError = outcome.error ?? lastError;
     }
-    if (lastFailure) return passThroughError(ctx, lastFailure);
-    throw lastError ?? new SluiceError('upstream_unreachable', 'no upstream answered');
+    if (lastFailure) return lastFailure.call.reply(passThroughError(lastFailure));
+    if (lastError) throw lastError;
+    if (skipped.length > 0 && skipped.length === candidates.length) throw allOpenError(ctx, skipped);
+    throw new SluiceError('upstream_unreachable', 'no upstream answered');
   };
+}
+
+interface Skipped {
+  upstream: string;
+  retryAfterMs: number;
+  reason: string;
+}
+
+function allOpenError(ctx: RequestContext, skipped: Skipped[]): SluiceError {
+  const retryAfterMs = Math.min(...skipped.map((s) => s.retryAfterMs));
+  const which = skipped.map((s) => `'${s.upstream}' (${s.reason})`).join(', ');
+  return new SluiceError(
+    'circuit_open',
+    `no upstream is available for model '${ctx.model ?? 'unknown'}': ${which}; retry later`,
+    {
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+      details: { reason: 'circuit_open', upstreams: skipped.map((s) => s.upstream) },
+    },
+  );
+}
+
+/** What an attempt's answer says about the upstream's health (429 is flow control's business). */
+function verdictOfStatus(status: number): AttemptVerdict {
+  if (status >= 500) return 'failure';
+  return status === 429 ? 'neutral' : 'success';
 }
 
 async function tryCandidate(
@@ -71,14 +135,22 @@ async function tryCandidate(
   deps: UpstreamStageDeps,
   target: UpstreamTarget,
   candidate: Candidate,
-): Promise<{ reply?: Reply; failure?: Attempted; error?: SluiceError }> {
-  const path = PROVIDERS[target.config.kind].paths[ctx.route];
+  call: UpstreamCall,
+): Promise<{
+  reply?: Reply;
+  failure?: Attempted;
+  error?: SluiceError;
+  /** Set when the circuit refused the first attempt: nothing was sent. */
+  skipped?: { retryAfterMs: number; reason: string };
+}> {
+  const path = PROVIDERS[target.config.kind].paths[call.route];
   if (!path)
-    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${ctx.route} route`);
-  let body = candidate.model === ctx.body.model ? ctx.body : { ...ctx.body, model: candidate.model };
+    throw new SluiceError('invalid_request', `upstream '${target.config.name}' has no ${call.route} route`);
+  let body = candidate.model === call.body.model ? call.body : { ...call.body, model: candidate.model };
   let dropEvent: ((event: ParsedEvent) => boolean) | undefined;
-  if (ctx.stream && deps.usage.prepareStream) {
-    const prepared = deps.usage.prepareStream(ctx.dialect, body);
+  // A translated stream already asks for usage and its transducer consumes the usage chunk.
+  if (ctx.stream && deps.usage.prepareStream && !call.translated) {
+    const prepared = deps.usage.prepareStream(call.dialect, body);
     body = prepared.body;
     dropEvent = prepared.dropEvent;
   }
@@ -97,6 +169,13 @@ async function tryCandidate(
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const remaining = ctx.deadline - Date.now();
     if (remaining <= 0) throw deadlineError();
+    const decision = target.breaker?.tryAcquire();
+    if (decision && !decision.allowed) {
+      if (attempt === 0) return { skipped: { retryAfterMs: decision.retryAfterMs, reason: decision.reason } };
+      break; // opened during this request's retries: the next candidate, without the backoff
+    }
+    const permit = decision?.permit;
+    const headersTimeout = Math.min(target.timeouts.firstByteMs, remaining);
     let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
     try {
       response = await target.pool.request({
@@ -105,35 +184,43 @@ async function tryCandidate(
         headers,
         body: payload,
         signal: upstreamSignal(ctx),
-        headersTimeout: Math.min(target.timeouts.firstByteMs, remaining),
+        headersTimeout,
       });
     } catch (e) {
       const mapped = mapTransportError(e, target.config.name, ctx.deadline);
+      // A timeout the request's own short deadline caused says nothing about the upstream.
+      const cutByDeadline =
+        mapped.code === 'upstream_timeout' && headersTimeout < target.timeouts.firstByteMs;
+      permit?.settle(mapped.code === 'client_closed' || cutByDeadline ? 'neutral' : 'failure');
       if (mapped.code === 'client_closed') throw mapped;
       deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
       error = mapped;
+      // The circuit just opened: waiting to retry would only delay the fallback.
+      if (target.breaker?.state === 'open') break;
       if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, backoffMs(attempt, baseDelayMs, maxDelayMs))))
         break;
       continue;
     }
 
     const status = response.statusCode;
+    permit?.settle(verdictOfStatus(status));
     const forwarded = forwardedHeaders(response.headers, deps.pools.scrubber);
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, response, forwarded, dropEvent) };
-      return { reply: await jsonReply(ctx, deps, response, forwarded) };
+      if (ctx.stream) return { reply: streamReply(ctx, deps, call, response, forwarded, dropEvent) };
+      return { reply: await jsonReply(ctx, deps, call.dialect, response, forwarded) };
     }
 
     const errorBody = deps.pools.scrubber.bytes(await readBody(response.body).catch(() => new Uint8Array()));
-    failure = { status, headers: forwarded, body: errorBody };
+    failure = { call, status, headers: forwarded, body: errorBody };
     deps.onAttemptFailed?.(ctx, { upstream: target.config.name, status });
-    if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
+    if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(failure) };
     const asked = retryAfterMs(response.headers);
     const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
     // Tell flow control the provider is throttling even when a retry then succeeds.
     if (status === 429) ctx.throttled = { retryAfterMs: asked };
+    if (target.breaker?.state === 'open') break;
     if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
   }
   return { failure, error };
@@ -164,6 +251,7 @@ async function waitBeforeRetry(ctx: RequestContext, attempt: number, maxAttempts
 async function jsonReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
+  dialect: Dialect,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> },
   headers: Record<string, string>,
 ): Promise<JsonReply> {
@@ -176,7 +264,7 @@ async function jsonReply(
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-    ctx.usage = deps.usage.fromJson(ctx.dialect, parsed);
+    ctx.usage = deps.usage.fromJson(dialect, parsed);
   } catch {
     // A 2xx that is not JSON is passed through as it is; usage stays unknown.
   }
@@ -187,12 +275,12 @@ async function jsonReply(
 function streamReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
+  call: UpstreamCall,
   response: { statusCode: number; body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown } },
   headers: Record<string, string>,
   dropEvent: ((event: ParsedEvent) => boolean) | undefined,
 ): Reply {
-  const meter = deps.usage.streamMeter(ctx.dialect);
-  ctx.replyEvents.subscribe((event) => meter.onEvent(event));
+  const meter = deps.usage.streamMeter(call.dialect);
   const upstreamName = ctx.upstream ?? 'upstream';
   // 2xx streams are scrubbed too: the provider's own SSE error events ride in them, and the
   // check is one indexOf per key per chunk (see scrub.ts).
@@ -215,12 +303,31 @@ function streamReply(
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8';
   headers['cache-control'] = 'no-cache';
-  // Parsed once, here: the meter, cache capture (and metrics) read the events, not the bytes.
-  let reply = observeEvents(
-    { kind: 'stream', status: response.statusCode, headers, chunks: relay() },
-    ctx.replyEvents,
-  );
-  if (dropEvent) reply = dropEvents(reply, dropEvent);
+  const upstreamReply: StreamReply = {
+    kind: 'stream',
+    status: response.statusCode,
+    headers,
+    chunks: relay(),
+  };
+  let reply: StreamReply;
+  if (!call.streamTransform && !call.clientStream) {
+    // Native: parsed once, here; the meter, cache capture (and metrics) read the events, not the bytes.
+    ctx.replyEvents.subscribe((event) => meter.onEvent(event));
+    reply = observeEvents(upstreamReply, ctx.replyEvents);
+    if (dropEvent) reply = dropEvents(reply, dropEvent);
+  } else {
+    // Translated: the meter reads the upstream's own events (usage of the model that answered);
+    // the request's observer (cache capture, metrics) gets the client-dialect events the
+    // translation produces, parsed as they leave it.
+    const upstreamEvents = new ReplyEvents();
+    upstreamEvents.subscribe((event) => meter.onEvent(event));
+    let upstream = observeEvents(upstreamReply, upstreamEvents);
+    if (dropEvent) upstream = dropEvents(upstream, dropEvent);
+    let chunks = upstream.chunks;
+    if (call.streamTransform) chunks = call.streamTransform(chunks);
+    if (call.clientStream) chunks = call.clientStream(chunks);
+    reply = observeEvents({ ...upstreamReply, chunks }, ctx.replyEvents);
+  }
   // First done-observer of the stream, so every stage's own sees ctx.usage. An aborted or broken
   // stream still spent tokens: the meter then estimates the partial output.
   return afterReply(reply, () => {
@@ -228,12 +335,13 @@ function streamReply(
   });
 }
 
-function passThroughError(ctx: RequestContext, failure: Attempted): JsonReply {
+function passThroughError(failure: Attempted): JsonReply {
   return {
     kind: 'json',
     status: failure.status,
     headers: { ...failure.headers, 'content-type': 'application/json' },
-    body: failure.body.byteLength > 0 ? failure.body : fallbackErrorBody(ctx.dialect, failure.status),
+    body:
+      failure.body.byteLength > 0 ? failure.body : fallbackErrorBody(failure.call.dialect, failure.status),
   };
 }
 

@@ -1,0 +1,183 @@
+/**
+ * What the upstream stage sends for one candidate, and how its reply comes back. A native
+ * call sends the client's body as it is. A translated call (the model is served only by an
+ * upstream of the other dialect) sends the body translated by src/dialect/translate/ to the
+ * other route, and turns the reply (JSON, SSE or error) back into the client's dialect.
+ * Usage is read from the upstream's own reply (`ctx.usage` is dialect-neutral), so prices and
+ * budgets see what the answering model reported; caches, keyed on the client's request, see
+ * only client-dialect bytes.
+ */
+import type { UpstreamConfig, UpstreamKind } from '../config/index.js';
+import { chatCallFor } from '../dialect/responses/chat-call.js';
+import {
+  ChatToMessagesStream,
+  chatResponseToMessages,
+  chatToMessagesRequest,
+  MessagesToChatStream,
+  messagesResponseToChat,
+  messagesToChatRequest,
+  type StreamTransducer,
+  type TranslationConfig,
+  translateErrorBody,
+} from '../dialect/translate/index.js';
+import { SluiceError } from '../errors.js';
+import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
+import { upstreamApis } from '../route/upstreams.js';
+import { SseParser } from '../dialect/sse.js';
+
+type Chunks = AsyncIterable<Uint8Array>;
+
+export interface UpstreamCall {
+  /** Dialect and route of the upstream request. */
+  dialect: Dialect;
+  route: RouteName;
+  body: Record<string, unknown>;
+  translated: boolean;
+  /** Turns the upstream's SSE bytes into the client's (translated streams only). */
+  streamTransform?: (chunks: Chunks) => Chunks;
+  /**
+   * Turns the client-bound stream (after usage is metered and the usage chunk handled) into
+   * the client's API: a Responses API request answered by chat completions.
+   */
+  clientStream?: (chunks: Chunks) => Chunks;
+  /** Turns the upstream's reply (a 2xx JSON body or an error body) into the client's dialect. */
+  reply(reply: Reply): Reply;
+}
+
+const ROUTE_OF: Record<UpstreamKind, RouteName> = { openai: 'chat', anthropic: 'messages' };
+
+type Way = 'native' | 'translated' | 'responses-as-chat';
+
+function wayTo(ctx: RequestContext, upstream: UpstreamConfig): Way {
+  if (ctx.route === 'responses')
+    return upstreamApis(upstream).has('responses') ? 'native' : 'responses-as-chat';
+  if ((ctx.route === 'chat' || ctx.route === 'messages') && upstream.kind !== ctx.dialect)
+    return 'translated';
+  return 'native';
+}
+
+/**
+ * How this request goes to `upstream`: as sent; translated to the other chat dialect (a
+ * model only the other kind serves); or, for a Responses API request to a server that only
+ * speaks chat completions, as chat completions. Built once per way and request (`memo`).
+ * Throws a 400 naming the first parameter the target cannot honour.
+ */
+export function upstreamCallFor(
+  ctx: RequestContext,
+  upstream: UpstreamConfig,
+  config: TranslationConfig,
+  memo: Map<string, UpstreamCall>,
+): UpstreamCall {
+  const way = wayTo(ctx, upstream);
+  const key = way === 'translated' ? `${way}:${upstream.kind}` : way;
+  let call = memo.get(key);
+  if (!call) {
+    call =
+      way === 'native'
+        ? nativeCall(ctx)
+        : way === 'translated'
+          ? translatedCall(ctx, upstream.kind, config)
+          : responsesAsChatCall(ctx);
+    memo.set(key, call);
+  }
+  return call;
+}
+
+/** Usage is read from the chat stream as for any chat call; the client gets Responses events. */
+function responsesAsChatCall(ctx: RequestContext): UpstreamCall {
+  const chat = chatCallFor(ctx.body);
+  return {
+    dialect: 'openai',
+    route: 'chat',
+    body: chat.body,
+    translated: false,
+    clientStream: ctx.stream ? chat.stream : undefined,
+    reply(reply) {
+      if (reply.kind === 'stream' || reply.status >= 400) return reply;
+      const parsed = reply.parsed;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return reply;
+      const translated = chat.reply(parsed as Record<string, unknown>);
+      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+    },
+  };
+}
+
+export function nativeCall(ctx: RequestContext): UpstreamCall {
+  return { dialect: ctx.dialect, route: ctx.route, body: ctx.body, translated: false, reply: (r) => r };
+}
+
+/** Throws a 400 naming the first parameter the upstream's dialect cannot honour. */
+export function translatedCall(
+  ctx: RequestContext,
+  upstream: UpstreamKind,
+  config: TranslationConfig,
+): UpstreamCall {
+  const client = ctx.dialect;
+  if (client === 'responses' || ctx.route === 'embeddings')
+    throw new SluiceError('internal', `a ${ctx.route} request is never translated to another chat dialect`);
+  const body =
+    upstream === 'anthropic'
+      ? chatToMessagesRequest(ctx.body, { defaultMaxTokens: config.defaultMaxTokens })
+      : messagesToChatRequest(ctx.body);
+  const transducer = (): StreamTransducer =>
+    upstream === 'anthropic'
+      ? new MessagesToChatStream({ includeUsage: includeUsage(ctx.body), requestedModel: ctx.requestedModel })
+      : new ChatToMessagesStream({ requestedModel: ctx.requestedModel });
+  return {
+    dialect: upstream,
+    route: ROUTE_OF[upstream],
+    body,
+    translated: true,
+    streamTransform: ctx.stream ? (chunks) => translateStream(chunks, transducer()) : undefined,
+    reply(reply) {
+      if (reply.kind === 'stream') return reply;
+      if (reply.status >= 400) {
+        const translated = translateErrorBody(upstream, client, reply.status, parseLoosely(reply.body));
+        return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+      }
+      const parsed = reply.parsed;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new SluiceError(
+          'upstream_error',
+          `upstream answered ${reply.status} with a body that is not a JSON object`,
+        );
+      const translated =
+        upstream === 'anthropic'
+          ? messagesResponseToChat(parsed as Record<string, unknown>, ctx.requestedModel)
+          : chatResponseToMessages(parsed as Record<string, unknown>);
+      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+    },
+  };
+}
+
+function includeUsage(body: Record<string, unknown>): boolean {
+  const options = body.stream_options as { include_usage?: unknown } | null | undefined;
+  return options?.include_usage === true;
+}
+
+function parseLoosely(body: Uint8Array): unknown {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The upstream's SSE bytes through a transducer. A transport failure propagates (the edge
+ * writes it as an error event in the client's dialect); so does an upstream that ended early.
+ */
+async function* translateStream(chunks: Chunks, transducer: StreamTransducer): AsyncGenerator<Uint8Array> {
+  const parser = new SseParser();
+  for await (const chunk of chunks) {
+    let out = '';
+    for (const event of parser.feed(chunk)) out += transducer.push(event);
+    if (out) yield Buffer.from(out);
+  }
+  let out = '';
+  for (const event of parser.end()) out += transducer.push(event);
+  if (out) yield Buffer.from(out);
+  const tail = transducer.end();
+  if (tail) yield Buffer.from(tail);
+}
