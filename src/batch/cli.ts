@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { usageMessage } from '../cli-errors.js';
+import { DIALECTS } from '../dialect/index.js';
 import { backpressureOfError, backpressureOfReply } from './backpressure.js';
 import {
   type BatchInputLine,
@@ -319,7 +320,8 @@ function positiveInteger(flag: string, raw: string | undefined, fallback: number
 /** The caller's credentials as that route's clients send them. */
 function keyHeaders(key: string | undefined, target: BatchTarget): Record<string, string> {
   if (key === undefined) return {};
-  return target.dialect === 'anthropic' ? { 'x-api-key': key } : { authorization: `Bearer ${key}` };
+  // The gateway takes a key the way the route's provider does.
+  return DIALECTS[target.dialect].provider.authHeaders(key);
 }
 
 async function sendLine(item: BatchInputLine, args: BatchArgs, send: BatchSend): Promise<SentLine> {

@@ -97,6 +97,7 @@ export function withSummary(
 ): Record<string, unknown> {
   const messages = messagesOf(body);
   const text = `${SUMMARY_HEADING}\n${summary}`;
+  // Dialect branch kept here (issue 10, stage C): a compression rule (where the system prompt sits), not a wire shape; moving it into DialectSpec is pending.
   if (dialect === 'anthropic') {
     const system = body.system;
     const blocks: unknown[] =
@@ -170,6 +171,7 @@ export async function compressHistory(input: CompressInput): Promise<Compression
   if (cut === -1) return undefined;
 
   // Per caller: another tenant with the same opening must neither reuse (nor learn of) this summary.
+  // The system prompt is part of the opening; on Anthropic it is its own field (a compression rule, not a wire shape: issue 10, stage C).
   const anchor = sha(
     JSON.stringify([dialect, config.model, dialect === 'anthropic' ? body.system : null, messages[0]]),
   );

@@ -233,6 +233,8 @@ function openAIFunctions(body: Record<string, unknown>): unknown[] {
   return out;
 }
 
+// Dialect branches kept here (issue 10, stage C): token-estimate rules (Anthropic's system field,
+// image and tool-prompt overheads per provider), not wire shapes; moving them into DialectSpec is pending.
 function estimateChat(dialect: Dialect, body: Record<string, unknown>, factor: number): TokenCount {
   const tally = tallyFor('o200k_base');
   const count = (s: string) => tally.count(s);
