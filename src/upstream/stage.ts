@@ -326,7 +326,9 @@ function streamReply(
     let chunks = upstream.chunks;
     if (call.streamTransform) chunks = call.streamTransform(chunks);
     if (call.clientStream) chunks = call.clientStream(chunks);
-    reply = observeEvents({ ...upstreamReply, chunks }, ctx.replyEvents);
+    // Stages subscribe before calling on, so nobody listening now means nobody will.
+    reply = { ...upstreamReply, chunks };
+    if (ctx.replyEvents.listening) reply = observeEvents(reply, ctx.replyEvents);
   }
   // First done-observer of the stream, so every stage's own sees ctx.usage. An aborted or broken
   // stream still spent tokens: the meter then estimates the partial output.
