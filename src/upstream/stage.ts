@@ -3,7 +3,11 @@ import { errors as undiciErrors } from 'undici';
 import { DIALECTS, type ParsedEvent } from '../dialect/index.js';
 import { afterReply, dropEvents, observeEvents } from '../pipeline/reply.js';
 import { SluiceError } from '../errors.js';
-import { type TranslationConfig, translationConfigSchema } from '../dialect/translate/index.js';
+import {
+  type StreamTransducer,
+  type TranslationConfig,
+  translationConfigSchema,
+} from '../dialect/translate/index.js';
 import { ReplyEvents } from '../pipeline/stream-observer.js';
 import type {
   Dialect,
@@ -310,21 +314,22 @@ function streamReply(
     chunks: relay(),
   };
   let reply: StreamReply;
-  if (!call.streamTransform && !call.clientStream) {
+  if (!call.streamTransducer && !call.clientStream) {
     // Native: parsed once, here; the meter, cache capture (and metrics) read the events, not the bytes.
     ctx.replyEvents.subscribe((event) => meter.onEvent(event));
     reply = observeEvents(upstreamReply, ctx.replyEvents);
     if (dropEvent) reply = dropEvents(reply, dropEvent);
   } else {
-    // Translated: the meter reads the upstream's own events (usage of the model that answered);
-    // the request's observer (cache capture, metrics) gets the client-dialect events the
-    // translation produces, parsed as they leave it.
+    // Translated: the upstream's stream is parsed once for the meter (usage of the model that
+    // answered) and the transducer; the request's observer (cache capture, metrics) gets the
+    // client-dialect events the translation produces, parsed as they leave it.
     const upstreamEvents = new ReplyEvents();
     upstreamEvents.subscribe((event) => meter.onEvent(event));
     let upstream = observeEvents(upstreamReply, upstreamEvents);
     if (dropEvent) upstream = dropEvents(upstream, dropEvent);
-    let chunks = upstream.chunks;
-    if (call.streamTransform) chunks = call.streamTransform(chunks);
+    let chunks = call.streamTransducer
+      ? translated(upstream.chunks, upstreamEvents, call.streamTransducer())
+      : upstream.chunks;
     if (call.clientStream) chunks = call.clientStream(chunks);
     // Stages subscribe before calling on, so nobody listening now means nobody will.
     reply = { ...upstreamReply, chunks };
@@ -335,6 +340,42 @@ function streamReply(
   return afterReply(reply, () => {
     ctx.usage = meter.usage();
   });
+}
+
+/**
+ * The client's bytes of a translated stream: each upstream chunk's events (parsed once, by the
+ * observer the upstream's chunks come through) pushed through the transducer. A transport
+ * failure propagates (the edge writes it as an error event in the client's dialect); so does
+ * an upstream that ended early.
+ */
+async function* translated(
+  upstream: AsyncIterable<Uint8Array>,
+  events: ReplyEvents,
+  transducer: StreamTransducer,
+): AsyncGenerator<Uint8Array> {
+  let out = '';
+  // A transducer that throws (not an upstream error, which it turns into an error event) ends
+  // the stream with that error, as if it had read the bytes itself.
+  let broken: { error: unknown } | undefined;
+  events.subscribe((event) => {
+    if (broken) return;
+    try {
+      out += transducer.push(event);
+    } catch (error) {
+      broken = { error };
+    }
+  });
+  for await (const _chunk of upstream) {
+    if (broken) throw broken.error;
+    if (!out) continue;
+    const text = out;
+    out = '';
+    yield Buffer.from(text);
+  }
+  if (broken) throw broken.error;
+  // The observer emits the parser's last events before the upstream's iteration ends.
+  out += transducer.end();
+  if (out) yield Buffer.from(out);
 }
 
 function passThroughError(failure: Attempted): JsonReply {

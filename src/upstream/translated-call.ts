@@ -23,7 +23,6 @@ import {
 import { SluiceError } from '../errors.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
 import { upstreamApis } from '../route/upstreams.js';
-import { SseParser } from '../dialect/sse.js';
 
 type Chunks = AsyncIterable<Uint8Array>;
 
@@ -33,8 +32,12 @@ export interface UpstreamCall {
   route: RouteName;
   body: Record<string, unknown>;
   translated: boolean;
-  /** Turns the upstream's SSE bytes into the client's (translated streams only). */
-  streamTransform?: (chunks: Chunks) => Chunks;
+  /**
+   * Turns the upstream's SSE events into the client's (translated streams only). Fed the
+   * events the upstream stage already parsed for the usage meter, so the upstream's stream
+   * is parsed once.
+   */
+  streamTransducer?: () => StreamTransducer;
   /**
    * Turns the client-bound stream (after usage is metered and the usage chunk handled) into
    * the client's API: a Responses API request answered by chat completions.
@@ -128,7 +131,7 @@ export function translatedCall(
     route: ROUTE_OF[upstream],
     body,
     translated: true,
-    streamTransform: ctx.stream ? (chunks) => translateStream(chunks, transducer()) : undefined,
+    streamTransducer: ctx.stream ? transducer : undefined,
     reply(reply) {
       if (reply.kind === 'stream') return reply;
       if (reply.status >= 400) {
@@ -162,22 +165,4 @@ function parseLoosely(body: Uint8Array): unknown {
   } catch {
     return text;
   }
-}
-
-/**
- * The upstream's SSE bytes through a transducer. A transport failure propagates (the edge
- * writes it as an error event in the client's dialect); so does an upstream that ended early.
- */
-async function* translateStream(chunks: Chunks, transducer: StreamTransducer): AsyncGenerator<Uint8Array> {
-  const parser = new SseParser();
-  for await (const chunk of chunks) {
-    let out = '';
-    for (const event of parser.feed(chunk)) out += transducer.push(event);
-    if (out) yield Buffer.from(out);
-  }
-  let out = '';
-  for (const event of parser.end()) out += transducer.push(event);
-  if (out) yield Buffer.from(out);
-  const tail = transducer.end();
-  if (tail) yield Buffer.from(tail);
 }
