@@ -73,9 +73,14 @@ describe('canonical JSON (key order at every depth)', () => {
       model: 'claude-3-5-haiku-latest',
       max_tokens: 64,
       system: [{ type: 'text', text: 'Be brief.' }],
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'ephemeral' } }] }],
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'ephemeral' } }] },
+      ],
     };
-    assert.equal(key(reversedKeys(anthropic) as Record<string, unknown>, 'anthropic'), key(anthropic, 'anthropic'));
+    assert.equal(
+      key(reversedKeys(anthropic) as Record<string, unknown>, 'anthropic'),
+      key(anthropic, 'anthropic'),
+    );
   });
 
   it('still tells apart what differs in content or array order', () => {
@@ -155,22 +160,22 @@ describe('key order through the HTTP gateway: one upstream call, then an exact h
     const client = new Anthropic({ baseURL: gw.url, apiKey: 'x', maxRetries: 0 });
     const text = `blocks ${Math.random()}`;
     const calls = gw.mock.counts().total;
-    const a = await client.messages
-      .create({
-        model: 'claude-3-5-haiku-latest',
-        max_tokens: 64,
-        temperature: 0,
-        messages: [{ role: 'user', content: [{ type: 'text', text }] }],
-      })
-      .withResponse();
-    const b = await client.messages
-      .create({
-        temperature: 0,
-        messages: [{ content: [{ text, type: 'text' }], role: 'user' }],
-        max_tokens: 64,
-        model: 'claude-3-5-haiku-latest',
-      })
-      .withResponse();
+    // Untyped literals: this SDK's types have no `temperature` (the API accepts it, and the
+    // exact cache needs it at 0).
+    const typeFirst = {
+      model: 'claude-3-5-haiku-latest',
+      max_tokens: 64,
+      temperature: 0,
+      messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text }] }],
+    };
+    const textFirst = {
+      temperature: 0,
+      messages: [{ content: [{ text, type: 'text' as const }], role: 'user' as const }],
+      max_tokens: 64,
+      model: 'claude-3-5-haiku-latest',
+    };
+    const a = await client.messages.create(typeFirst).withResponse();
+    const b = await client.messages.create(textFirst).withResponse();
     assert.equal(a.response.headers.get('x-sluice-cache'), 'miss');
     assert.equal(b.response.headers.get('x-sluice-cache'), 'exact');
     assert.deepEqual(b.data.content, a.data.content);
