@@ -106,7 +106,10 @@ export class Gateway {
           'budget store error; requests with a budget are refused unless store.failMode.budgets is open',
         ),
     });
-    this.#closers.push(() => this.economy.flush());
+    this.#closers.push(
+      () => this.economy.close(),
+      () => this.economy.flush(),
+    );
     const { stages: economy } = this.economy;
     this.flow = createFlowControl(config.flow, {
       store: backend.counters,

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as undiciErrors } from 'undici';
 import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { SluiceError } from '../errors.js';
-import { THROTTLED_NOTE } from '../flow/queue-stage.js';
+import { reportUpstreamThrottle } from '../flow/queue-stage.js';
 import { type TranslationConfig, translationConfigSchema } from '../dialect/translate/index.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
@@ -161,7 +161,8 @@ async function tryCandidate(
   let error: SluiceError | undefined;
 
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const remaining = ctx.deadline - Date.now();
+    const sentAt = Date.now();
+    const remaining = ctx.deadline - sentAt;
     if (remaining <= 0) throw deadlineError();
     const decision = target.breaker?.tryAcquire();
     if (decision && !decision.allowed) {
@@ -212,8 +213,8 @@ async function tryCandidate(
     if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
     const asked = retryAfterMs(response.headers);
     const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
-    // Tell flow control the provider is throttling even when a retry then succeeds.
-    if (status === 429) ctx.notes.set(THROTTLED_NOTE, { retryAfterMs: asked });
+    // Flow control reacts at this first 429, not when the retries are spent.
+    if (status === 429) reportUpstreamThrottle(ctx, { sentAt, retryAfterMs: asked });
     if (target.breaker?.state === 'open') break;
     if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
   }
