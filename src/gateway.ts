@@ -160,6 +160,8 @@ export class Gateway {
       memory: opts.memory,
       connectTimeoutMs: config.store.connectTimeoutMs,
       commandTimeoutMs: config.store.commandTimeoutMs,
+      databaseUrl: opts.memory ? undefined : config.databaseUrl,
+      database: config.database,
     });
     let gateway: Gateway | undefined;
     const semantic =

@@ -46,6 +46,8 @@ export interface EconomyDeps {
   /** The storage backend picked at boot (store/index.ts `openBackend`). */
   backend: {
     kv(namespace: string, limits?: KvLimits): KvStore;
+    /** Records that must last (virtual keys): PostgreSQL when configured. */
+    durableKv(namespace: string): KvStore;
     readonly counters: CounterStore;
     ledger<Row extends { ts: number }>(name: string): LedgerStore<Row>;
   };
@@ -70,7 +72,7 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
   const { backend, logger } = deps;
   const estimateFactor = config.tokens.estimateFactor;
   const prices = new PriceBook({ overrides: config.cost.prices });
-  const keys = new KeyStore(backend.kv('auth-keys'), config.auth);
+  const keys = new KeyStore(backend.durableKv('auth-keys'), config.auth);
   const ledger = new Ledger(backend.ledger<LedgerRow>('usage'), logger);
   const budgets = new Budgets(backend.counters, config.cost.budgets, { logger });
   const router = new ComplexityRouter(config.routing);

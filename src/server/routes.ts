@@ -49,11 +49,21 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
     };
   const { economy, cache } = gateway;
   return {
-    'GET /healthz': () => ({
-      status: 'ok',
-      uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
-    }),
+    /**
+     * Always 200 while the process serves: a shared dependency that is away (Redis, PostgreSQL)
+     * makes every instance equally degraded, so a load balancer taking instances out for it
+     * would only turn degraded service into none. `status` and `dependencies` say which.
+     */
+    'GET /healthz': () => {
+      const dependencies = gateway.backend.health();
+      const degraded = Object.values(dependencies).includes('degraded');
+      return {
+        status: degraded ? 'degraded' : 'ok',
+        dependencies,
+        uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
+      };
+    },
     'GET /v1/models': async (req) => modelListBody(await models(), wantsAnthropicShape(req)),
     /** `models.retrieve` of both SDKs: ids may hold `/` and `:`, so the whole rest of the path is the id. */
     'GET /v1/models/**': async (req) => modelBody(await models(), req),
