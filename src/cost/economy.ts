@@ -27,7 +27,7 @@ import { budgetStage } from './budget-stage.js';
 import type { CostConfig } from './config.js';
 import { Ledger, type LedgerRow } from './ledger.js';
 import { PriceBook } from './prices.js';
-import { recordStage } from './record-stage.js';
+import { type CallObserver, recordStage } from './record-stage.js';
 import { usageQueryFrom, usageReport } from './report.js';
 
 export interface EconomyConfig {
@@ -54,6 +54,8 @@ export interface EconomyDeps {
   logger?: { warn(obj: object, msg?: string): void };
   /** Store failures the budget stage met (the gateway logs them, rate-limited). */
   onStoreError?: (error: unknown) => void;
+  /** Told of every finished call with its ledger row (observability). */
+  callObservers?: readonly CallObserver[];
 }
 
 export type TokenEconomy = ReturnType<typeof createTokenEconomy>;
@@ -81,7 +83,7 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
       prices,
       estimateFactor,
       abortGraceMs: config.cost.budgets.abortGraceMs,
-      observers: [monitor.observer],
+      observers: [monitor.observer, ...(deps.callObservers ?? [])],
     }),
     budget: budgetStage({
       budgets,
