@@ -115,8 +115,7 @@ export class Observability implements ObserveHub {
   readonly stage: Stage = async (ctx, next) => {
     const obs = new RequestObservation(this, ctx);
     ctx.notes.set(OBSERVE_NOTE, obs);
-    const traceId = obs.traceId;
-    if (traceId) ctx.notes.set(TRACE_ID_NOTE, traceId);
+    if (obs.root) ctx.notes.set(TRACE_ID_NOTE, obs.traceId);
     this.metrics?.active.inc();
     let reply: Reply;
     try {

@@ -47,8 +47,11 @@ export class RequestObservation {
   /** Set once the request has been reported (metrics, span end, log line). */
   finished = false;
 
+  readonly #headers: RequestContext['headers'];
+
   constructor(hub: ObserveHub, ctx: RequestContext) {
     this.hub = hub;
+    this.#headers = ctx.headers;
     if (!hub.tracer) return;
     const parent = remoteParent(ctx);
     const operation = operationOf(ctx);
@@ -78,13 +81,21 @@ export class RequestObservation {
     this.rootContext = trace.setSpan(parent, this.root);
   }
 
-  /** The root span's trace id (the caller's, when it sent a traceparent). */
+  /**
+   * The root span's trace id (the caller's, when it sent a traceparent). Without tracing, the
+   * caller's own trace id, so its log lines still join its trace.
+   */
   get traceId(): string | undefined {
-    return this.root?.spanContext().traceId;
+    if (this.root) return this.root.spanContext().traceId;
+    const header = this.#headers.traceparent;
+    return typeof header === 'string' ? (parseTraceParent(header)?.traceId ?? undefined) : undefined;
   }
 
+  /** The root span's id; without tracing, the caller's parent span id. */
   get spanId(): string | undefined {
-    return this.root?.spanContext().spanId;
+    if (this.root) return this.root.spanContext().spanId;
+    const header = this.#headers.traceparent;
+    return typeof header === 'string' ? (parseTraceParent(header)?.spanId ?? undefined) : undefined;
   }
 
   upstreamSeconds(): number | undefined {
