@@ -75,7 +75,13 @@ describe('one log line per request', () => {
   let gw: Awaited<ReturnType<typeof start>>;
   before(async () => {
     collector = await OtlpCapture.start();
-    gw = await start({}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+    gw = await start(
+      {},
+      {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      },
+    );
   });
   after(async () => {
     await gw.close();

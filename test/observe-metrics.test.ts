@@ -30,13 +30,18 @@ function histogramCount(text: string, name: string, match: Record<string, string
   for (const line of text.split('\n')) {
     const m = new RegExp(`^${name}_count(?:\\{(.*)\\})? (\\S+)$`).exec(line);
     if (!m) continue;
-    const labels = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    const labels = Object.fromEntries(
+      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+    );
     if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(m[2]);
   }
   return sum;
 }
 
-async function scrape(gw: TestGateway, key = ADMIN_KEY): Promise<{ status: number; text: string; type: string }> {
+async function scrape(
+  gw: TestGateway,
+  key = ADMIN_KEY,
+): Promise<{ status: number; text: string; type: string }> {
   const res = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
   return { status: res.status, text: await res.text(), type: res.headers.get('content-type') ?? '' };
 }
@@ -102,7 +107,13 @@ describe('GET /metrics counts the traffic that was sent', () => {
     }
     await client.chat.completions.create(
       { model: 'gpt-4o', messages: [{ role: 'user', content: `retried ${Math.random()}` }] },
-      { headers: { 'x-mock-fail-times': '1', 'x-mock-fail-key': `k${Math.random()}`, 'x-mock-retry-after-ms': '1' } },
+      {
+        headers: {
+          'x-mock-fail-times': '1',
+          'x-mock-fail-key': `k${Math.random()}`,
+          'x-mock-retry-after-ms': '1',
+        },
+      },
     );
     const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'x', maxRetries: 0 });
     await anthropic.messages.create({
@@ -112,7 +123,10 @@ describe('GET /metrics counts the traffic that was sent', () => {
     });
     // A refusal: the second request of a user limited to 1 rpm.
     const limited = openai('limited-user');
-    await limited.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'a' }] });
+    await limited.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'a' }],
+    });
     await assert.rejects(
       limited.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'b' }] }),
       (e: unknown) => (e as { status?: number }).status === 429,
@@ -128,7 +142,10 @@ describe('GET /metrics counts the traffic that was sent', () => {
     const families = parsePrometheusTextFormat(text);
 
     assert.equal(total(families, 'llm_requests_total'), 3 + 2 + 1 + 1 + 1 + 2 + 5);
-    assert.equal(total(families, 'llm_requests_total', { model: 'gpt-4o-mini', status: '2xx' }), 3 + 2 + 1 + 1);
+    assert.equal(
+      total(families, 'llm_requests_total', { model: 'gpt-4o-mini', status: '2xx' }),
+      3 + 2 + 1 + 1,
+    );
     assert.equal(total(families, 'llm_requests_total', { model: 'gpt-4o-mini', status: '4xx' }), 1);
     assert.equal(total(families, 'llm_requests_total', { model: 'gpt-4o', status: '2xx' }), 1);
     assert.equal(total(families, 'llm_requests_total', { route: 'messages' }), 1);
@@ -154,7 +171,10 @@ describe('GET /metrics counts the traffic that was sent', () => {
     for (const family of families) {
       for (const m of family.metrics) {
         const labels = Object.keys(m.labels ?? {});
-        assert.ok(!labels.includes('user') && !labels.includes('key'), `${family.name} has no per-caller label`);
+        assert.ok(
+          !labels.includes('user') && !labels.includes('key'),
+          `${family.name} has no per-caller label`,
+        );
         assert.ok(!Object.values(m.labels ?? {}).includes('alice'), `${family.name} never names a user`);
       }
     }
@@ -164,8 +184,14 @@ describe('GET /metrics counts the traffic that was sent', () => {
     await gateway.economy.ledger.idle();
     const rows = await gateway.economy.ledger.store.query({ since: 0 });
     const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
-    assert.equal(total(families, 'llm_tokens_total', { type: 'input' }), sum((r) => r.inputTokens));
-    assert.equal(total(families, 'llm_tokens_total', { type: 'output' }), sum((r) => r.outputTokens));
+    assert.equal(
+      total(families, 'llm_tokens_total', { type: 'input' }),
+      sum((r) => r.inputTokens),
+    );
+    assert.equal(
+      total(families, 'llm_tokens_total', { type: 'output' }),
+      sum((r) => r.outputTokens),
+    );
     assert.ok(sum((r) => r.inputTokens) >= billedInput && billedOutput > 0);
     const cost = total(families, 'llm_cost_usd_total');
     assert.ok(Math.abs(cost - sum((r) => r.costUsd ?? 0)) < 1e-9, `cost ${cost}`);

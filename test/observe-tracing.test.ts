@@ -66,8 +66,10 @@ describe('OpenTelemetry traces to an OTLP/HTTP collector', () => {
     });
     await streamed.finalMessage();
 
-    await gw.sluice.gateway.observability.flush();
-    const spans = collector.spans();
+    const spans = await collector.spansWhen(
+      (all) => all.filter((s) => s.kind === SERVER).length === 4,
+      () => gw.sluice.gateway.observability.flush(),
+    );
     const traces = byTrace(spans);
     assert.equal(traces.size, 4, 'one trace per request');
 
@@ -102,7 +104,10 @@ describe('OpenTelemetry traces to an OTLP/HTTP collector', () => {
     assert.equal(typeof a['sluice.cost_usd'], 'number');
     assert.equal(a['sluice.queue_wait_ms'], 0);
     const names = first.trace.map((s) => s.name).sort();
-    assert.deepEqual(names, ['cache.exact lookup', 'chat gpt-4o-mini', 'chat gpt-4o-mini', 'queue wait'].sort());
+    assert.deepEqual(
+      names,
+      ['cache.exact lookup', 'chat gpt-4o-mini', 'chat gpt-4o-mini', 'queue wait'].sort(),
+    );
     const lookup = first.trace.find((s) => s.name === 'cache.exact lookup');
     assert.equal(lookup?.attributes['sluice.cache.hit'], false);
     const attempt = first.trace.find((s) => s.kind === CLIENT);
@@ -112,16 +117,16 @@ describe('OpenTelemetry traces to an OTLP/HTTP collector', () => {
     // The hit: the lookup span says hit; no upstream attempt.
     const second = rootOf(hit.response.headers.get('x-request-id'));
     assert.equal(second.root.attributes['sluice.cache.layer'], 'exact');
-    assert.equal(second.trace.find((s) => s.name === 'cache.exact lookup')?.attributes['sluice.cache.hit'], true);
+    assert.equal(
+      second.trace.find((s) => s.name === 'cache.exact lookup')?.attributes['sluice.cache.hit'],
+      true,
+    );
     assert.equal(second.trace.filter((s) => s.kind === CLIENT).length, 0);
 
     // The retried call: two CLIENT attempts, the first a 429 marked as an error.
     const third = rootOf(retried.response.headers.get('x-request-id'));
     const attempts = third.trace.filter((s) => s.kind === CLIENT);
-    assert.deepEqual(
-      attempts.map((s) => s.attributes['http.response.status_code']).sort(),
-      [200, 429],
-    );
+    assert.deepEqual(attempts.map((s) => s.attributes['http.response.status_code']).sort(), [200, 429]);
     assert.equal(attempts.find((s) => s.attributes['http.response.status_code'] === 429)?.status?.code, 2);
 
     // The Anthropic stream: provider anthropic, output tokens counted at the stream's end.

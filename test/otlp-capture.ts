@@ -34,17 +34,26 @@ export class OtlpCapture {
     this.#server = server;
   }
 
-  static async start(answer?: (req: CapturedRequest) => { status: number; body: unknown }): Promise<OtlpCapture> {
+  static async start(
+    answer?: (req: CapturedRequest) => { status: number; body: unknown },
+  ): Promise<OtlpCapture> {
     let capture: OtlpCapture | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const captured = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+        const captured = {
+          path: req.url ?? '/',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        };
         capture?.requests.push(captured);
         const reply = answer?.(captured) ?? { status: 200, body: {} };
         const text = JSON.stringify(reply.body);
-        res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.writeHead(reply.status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+        });
         res.end(text);
       });
     });
@@ -82,6 +91,25 @@ export class OtlpCapture {
     return out;
   }
 
+  /**
+   * Spans on `path` once `ready` holds for them, flushing the exporter between looks: a stream's
+   * root span ends when the gateway's own loop sees the stream end, which can be just after
+   * the client has read the last byte.
+   */
+  async spansWhen(
+    ready: (spans: CapturedSpan[]) => boolean,
+    flush: () => Promise<void>,
+    path = '/v1/traces',
+  ): Promise<CapturedSpan[]> {
+    for (let i = 0; i < 100; i++) {
+      await flush();
+      const spans = this.spans(path);
+      if (ready(spans)) return spans;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`spans on ${path} never became ready`);
+  }
+
   async close(): Promise<void> {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -112,15 +140,15 @@ interface OtlpJson {
   }>;
 }
 
-function valueOf(v: OtlpValue): unknown {
+function attributeValue(v: OtlpValue): unknown {
   if (v.stringValue !== undefined) return v.stringValue;
   if (v.intValue !== undefined) return Number(v.intValue);
   if (v.doubleValue !== undefined) return v.doubleValue;
   if (v.boolValue !== undefined) return v.boolValue;
-  if (v.arrayValue) return (v.arrayValue.values ?? []).map(valueOf);
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(attributeValue);
   return undefined;
 }
 
 function flatten(list: Array<{ key: string; value: OtlpValue }> | undefined): Record<string, unknown> {
-  return Object.fromEntries((list ?? []).map((a) => [a.key, valueOf(a.value)]));
+  return Object.fromEntries((list ?? []).map((a) => [a.key, attributeValue(a.value)]));
 }

@@ -76,10 +76,19 @@ export const observeConfigSchema = z.strictObject({
     .default({ content: true })
     .describe('Langfuse export (keys from the environment).'),
   redact: z
-    .array(z.string().min(1))
+    .array(z.string().min(1).refine(isRegExp, { message: 'not a valid regular expression' }))
     .default([])
     .describe(
       'Regular expressions (JavaScript syntax, case-insensitive) whose matches are replaced by `[redacted]` in any message content that leaves the gateway for logs, traces or Langfuse.',
     ),
 });
 export type ObserveConfig = z.infer<typeof observeConfigSchema>;
+
+function isRegExp(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'gi');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -104,7 +104,12 @@ export class Observability implements ObserveHub {
 
   /** Whether any part is on; when none is, the gateway leaves the stage out. */
   get enabled(): boolean {
-    return this.metrics !== undefined || this.tracer !== undefined || this.#config.requestLog.enabled;
+    const { requestLog } = this.#config;
+    return (
+      this.metrics !== undefined ||
+      this.tracer !== undefined ||
+      (requestLog.enabled && this.#log.isLevelEnabled(requestLog.level))
+    );
   }
 
   get #wantsContent(): boolean {
@@ -154,7 +159,7 @@ export class Observability implements ObserveHub {
     const response = this.#wantsContent || obs.root ? responseOf(ctx, this.#wantsContent) : undefined;
     if (obs.root) this.#endRoot(ctx, row, obs, response);
     const { requestLog } = this.#config;
-    if (requestLog.enabled) {
+    if (requestLog.enabled && this.#log.isLevelEnabled(requestLog.level)) {
       const content = this.#logContent
         ? {
             input: contentText(requestContent(ctx), this.#redact),
