@@ -103,18 +103,14 @@ describe('Langfuse: traces over its OTLP endpoint, scores on the right trace', (
       temperature: 0,
       stream: true,
     });
-    // Cache lookup, queue wait and the upstream call are spans under it.
+    // The cache lookup and the upstream call are spans under it (no queue span: no wait).
     const children = spans.filter((s) => s.traceId === root.traceId && s.parentSpanId === root.spanId);
-    assert.deepEqual(children.map((s) => s.name).sort(), [
-      'cache.exact lookup',
-      'chat gpt-4o-mini',
-      'queue wait',
-    ]);
+    assert.deepEqual(children.map((s) => s.name).sort(), ['cache.exact lookup', 'chat gpt-4o-mini']);
     for (const c of children) assert.equal(c.attributes['langfuse.observation.type'], 'span');
 
     // The general collector gets the same trace, without the conversation.
     const general = collector.spans().filter((s) => s.traceId === root.traceId);
-    assert.equal(general.length, 4);
+    assert.equal(general.length, 3);
     for (const s of general) {
       assert.ok(!Object.keys(s.attributes).some((k) => k.startsWith('langfuse.')), 'no langfuse.* attribute');
     }

@@ -86,7 +86,7 @@ describe('OpenTelemetry traces to an OTLP/HTTP collector', () => {
       return { root, trace: traces.get(root.traceId) ?? [] };
     };
 
-    // The miss: exact lookup (miss), queue wait, one upstream attempt; usage on the root.
+    // The miss: exact lookup (miss), one upstream attempt (a free slot: no queue span); usage on the root.
     const first = rootOf(miss.response.headers.get('x-request-id'));
     assert.equal(first.root.name, 'chat gpt-4o-mini');
     const a = first.root.attributes;
@@ -104,10 +104,7 @@ describe('OpenTelemetry traces to an OTLP/HTTP collector', () => {
     assert.equal(typeof a['sluice.cost_usd'], 'number');
     assert.equal(a['sluice.queue_wait_ms'], 0);
     const names = first.trace.map((s) => s.name).sort();
-    assert.deepEqual(
-      names,
-      ['cache.exact lookup', 'chat gpt-4o-mini', 'chat gpt-4o-mini', 'queue wait'].sort(),
-    );
+    assert.deepEqual(names, ['cache.exact lookup', 'chat gpt-4o-mini', 'chat gpt-4o-mini'].sort());
     const lookup = first.trace.find((s) => s.name === 'cache.exact lookup');
     assert.equal(lookup?.attributes['sluice.cache.hit'], false);
     const attempt = first.trace.find((s) => s.kind === CLIENT);
@@ -165,6 +162,78 @@ describe('OpenTelemetry traces to an OTLP/HTTP collector', () => {
     const attempt = spans.find((s) => s.kind === CLIENT);
     assert.equal(sent, `00-${traceId}-${attempt?.spanId}-01`);
     assert.equal(upstream?.headers.tracestate, 'vendor=1');
+  });
+});
+
+describe('a queue wait becomes a span', () => {
+  let collector: OtlpCapture;
+  let gw: TestGateway;
+  before(async () => {
+    collector = await OtlpCapture.start();
+    gw = await startTestGateway(
+      { flow: { defaults: { maxConcurrency: 1, maxQueue: 10 }, deadlineAdmission: { enabled: false } } },
+      { latencyMs: 150 },
+      {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      },
+    );
+  });
+  after(async () => {
+    await gw.close();
+    await collector.close();
+  });
+
+  it('the second of two requests on a one-slot upstream has a queue wait span as long as its wait', async () => {
+    const client = new OpenAI({ baseURL: gw.v1, apiKey: 'x', maxRetries: 0 });
+    const ask = (n: number) =>
+      client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: `q${n}` }],
+      });
+    await Promise.all([ask(1), ask(2)]);
+    const spans = await collector.spansWhen(
+      (all) => all.filter((s) => s.kind === SERVER).length === 2,
+      () => gw.sluice.gateway.observability.flush(),
+    );
+    const waits = spans.filter((s) => s.name === 'queue wait');
+    assert.equal(waits.length, 1);
+    assert.ok(Number(waits[0].attributes['sluice.queue_wait_ms']) >= 100);
+    const root = spans.find((s) => s.spanId === waits[0].parentSpanId);
+    assert.equal(root?.attributes['sluice.queue_wait_ms'], waits[0].attributes['sluice.queue_wait_ms']);
+  });
+});
+
+describe('sampled out', () => {
+  let collector: OtlpCapture;
+  let gw: TestGateway;
+  before(async () => {
+    collector = await OtlpCapture.start();
+    gw = await startTestGateway(
+      {},
+      {},
+      {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0',
+      },
+    );
+  });
+  after(async () => {
+    await gw.close();
+    await collector.close();
+  });
+
+  it('exports nothing and still propagates a trace context upstream (not sampled)', async () => {
+    const client = new OpenAI({ baseURL: gw.v1, apiKey: 'x', maxRetries: 0 });
+    await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await gw.sluice.gateway.observability.flush();
+    assert.equal(collector.spans().length, 0);
+    assert.match(String(gw.mock.received.at(-1)?.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
   });
 });
 

@@ -36,6 +36,14 @@ const tracingSchema = z.strictObject({
     .record(z.string(), z.string())
     .default({})
     .describe('Extra headers sent to the collector (added to `OTEL_EXPORTER_OTLP_HEADERS`).'),
+  sampleRatio: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe(
+      "Share of new traces recorded (a caller's traceparent decides for its own). Unset: `OTEL_TRACES_SAMPLER_ARG` with `OTEL_TRACES_SAMPLER=traceidratio` or `parentbased_traceidratio`, else 1.",
+    ),
   serviceName: z
     .string()
     .min(1)

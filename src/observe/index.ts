@@ -41,6 +41,7 @@ import {
   GEN_AI,
   otlpExporter,
   otlpTargetFrom,
+  sampleRatioFrom,
   type TracingHandle,
   withoutAttributes,
 } from './tracing.js';
@@ -95,7 +96,12 @@ export class Observability implements ObserveHub {
     if (this.langfuse) exporters.push(langfuseExporter(this.langfuse));
     if (exporters.length > 0) {
       const serviceName = config.tracing.serviceName ?? (env.OTEL_SERVICE_NAME?.trim() || 'sluice');
-      this.#tracing = createTracing(exporters, serviceName, { scheduledDelayMillis: opts.exportDelayMs });
+      this.#tracing = createTracing(
+        exporters,
+        serviceName,
+        { scheduledDelayMillis: opts.exportDelayMs },
+        sampleRatioFrom(config.tracing, env),
+      );
       this.tracer = this.#tracing.tracer;
     }
     this.#logContent = config.requestLog.enabled && config.requestLog.content;
@@ -157,7 +163,8 @@ export class Observability implements ObserveHub {
     }
     // Tracing alone reads finish reasons only from a body already parsed (never parses a cache hit for them).
     const response = this.#wantsContent || obs.root ? responseOf(ctx, this.#wantsContent) : undefined;
-    if (obs.root) this.#endRoot(ctx, row, obs, response);
+    if (obs.root?.isRecording()) this.#endRoot(ctx, row, obs, response);
+    else obs.root?.end();
     const { requestLog } = this.#config;
     if (requestLog.enabled && this.#log.isLevelEnabled(requestLog.level)) {
       const content = this.#logContent

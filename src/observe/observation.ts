@@ -110,8 +110,10 @@ export class RequestObservation {
   /** Child spans not ended yet: a step cut short by an error is ended with the request. */
   #open: Set<Span> | undefined;
 
-  child(name: string, kind: SpanKind, attributes?: Attributes): Span | undefined {
-    const span = this.hub.tracer?.startSpan(name, { kind, attributes }, this.rootContext);
+  child(name: string, kind: SpanKind, attributes?: Attributes, startTime?: number): Span | undefined {
+    // A request sampled out has a non-recording root: its steps are not worth a span either.
+    if (!this.root?.isRecording()) return undefined;
+    const span = this.hub.tracer?.startSpan(name, { kind, attributes, startTime }, this.rootContext);
     if (span) {
       this.#open ??= new Set();
       this.#open.add(span);
@@ -187,19 +189,23 @@ export interface QueueObservation {
 }
 const NO_QUEUE: QueueObservation = { end() {} };
 
-/** Waiting for an upstream slot: the wait histogram, and a child span when tracing. */
+/**
+ * Waiting for an upstream slot: the wait histogram, and, when tracing and the request did
+ * wait, a child span over the wait (most requests take a free slot at once: no span for those).
+ */
 export function observeQueue(ctx: RequestContext, upstream: string): QueueObservation {
   const obs = observationOf(ctx);
   if (!obs) return NO_QUEUE;
-  const span = obs.child('queue wait', SpanKind.INTERNAL, { 'sluice.upstream': upstream });
-  if (span && obs.hub.langfuseEnabled) span.setAttribute('langfuse.observation.type', 'span');
+  const startedAt = Date.now();
   return {
     end(waitedMs) {
       obs.hub.metrics?.queueWait(upstream, waitedMs / 1000);
-      if (span) {
-        span.setAttribute('sluice.queue_wait_ms', waitedMs);
-        obs.endChild(span);
-      }
+      if (waitedMs <= 0) return;
+      const span = obs.child('queue wait', SpanKind.INTERNAL, { 'sluice.upstream': upstream }, startedAt);
+      if (!span) return;
+      if (obs.hub.langfuseEnabled) span.setAttribute('langfuse.observation.type', 'span');
+      span.setAttribute('sluice.queue_wait_ms', waitedMs);
+      obs.endChild(span);
     },
   };
 }
@@ -235,11 +241,10 @@ export function observeAttempt(
     'sluice.upstream': upstream,
     'sluice.attempt': obs.attempts,
   });
-  if (span) {
-    if (obs.hub.langfuseEnabled) span.setAttribute('langfuse.observation.type', 'span');
-    const sc = span.spanContext();
-    headers.traceparent = `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
-  }
+  if (span && obs.hub.langfuseEnabled) span.setAttribute('langfuse.observation.type', 'span');
+  // Sampled out, the request's own (non-recording) span still names the trace for the provider.
+  const sc = (span ?? obs.root)?.spanContext();
+  if (sc) headers.traceparent = `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
   const end = (result: number | string) => {
     obs.upstreamEndedAt = performance.now();
     obs.hub.metrics?.upstreamAttempt(upstream, result, retry);

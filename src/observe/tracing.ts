@@ -12,6 +12,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
   BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
   type ReadableSpan,
   type SpanExporter,
   type SpanProcessor,
@@ -129,10 +131,23 @@ export interface TracingHandle {
   close(): Promise<void>;
 }
 
+/** The share of new traces to record: config, else the standard sampler variables, else all. */
+export function sampleRatioFrom(config: ObserveConfig['tracing'], env: NodeJS.ProcessEnv): number {
+  if (config.sampleRatio !== undefined) return config.sampleRatio;
+  const sampler = env.OTEL_TRACES_SAMPLER?.trim();
+  if (sampler === 'always_off' || sampler === 'parentbased_always_off') return 0;
+  if (sampler === 'traceidratio' || sampler === 'parentbased_traceidratio') {
+    const ratio = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
+    if (Number.isFinite(ratio) && ratio >= 0 && ratio <= 1) return ratio;
+  }
+  return 1;
+}
+
 export function createTracing(
   exporters: readonly SpanExporter[],
   serviceName: string,
   batch: { scheduledDelayMillis?: number } = {},
+  sampleRatio = 1,
 ): TracingHandle {
   const spanProcessors: SpanProcessor[] = exporters.map(
     (exporter) =>
@@ -144,6 +159,8 @@ export function createTracing(
   );
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': serviceName }),
+    // A caller's sampled flag is followed; new traces are kept at the configured ratio.
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
     spanProcessors,
   });
   return {
