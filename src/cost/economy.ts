@@ -30,7 +30,7 @@ import { budgetStage } from './budget-stage.js';
 import type { CostConfig } from './config.js';
 import { Ledger, type LedgerRow } from './ledger.js';
 import { PriceBook } from './prices.js';
-import { recordStage } from './record-stage.js';
+import { type CallObserver, recordStage } from './record-stage.js';
 import { usageQueryFrom, usageReport } from './report.js';
 
 export interface EconomyConfig {
@@ -64,6 +64,8 @@ export interface EconomyDeps {
    * alias has `mode: semantic`, and then owned and closed here; tests may pass their own.
    */
   routingEmbedder?: () => Embedder;
+  /** Told of every finished call with its ledger row (observability). */
+  callObservers?: readonly CallObserver[];
 }
 
 export type TokenEconomy = ReturnType<typeof createTokenEconomy>;
@@ -92,7 +94,7 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
       prices,
       estimateFactor,
       abortGraceMs: config.cost.budgets.abortGraceMs,
-      observers: [monitor.observer],
+      observers: [monitor.observer, ...(deps.callObservers ?? [])],
     }),
     budget: budgetStage({
       budgets,

@@ -7,6 +7,7 @@
 import { isSluiceError } from '../errors.js';
 import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
 import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
+import { TRACE_ID_NOTE } from '../observe/observation.js';
 import { keyRecordOf } from '../auth/stage.js';
 import { promptTokens } from '../tokens/count.js';
 import type { UsageDetail } from '../tokens/usage.js';
@@ -100,6 +101,7 @@ function write(
   };
   const keyId = ctx.caller.keyId ?? keyRecordOf(ctx)?.id;
   const purpose = ctx.notes.get(PURPOSE_NOTE);
+  const traceId = ctx.notes.get(TRACE_ID_NOTE);
   const row: LedgerRow = {
     ts: ctx.startedAt,
     requestId: ctx.id,
@@ -128,6 +130,7 @@ function write(
     stream: ctx.stream,
     ...(ctx.notes.get(FOLLOWER_NOTE) === true ? { coalesced: true } : {}),
     ...(typeof purpose === 'string' ? { purpose } : {}),
+    ...(typeof traceId === 'string' ? { traceId } : {}),
   };
   whenDelivered(ctx, (delivered) => {
     const final = delivered?.failure ? asDelivered(row, delivered) : row;

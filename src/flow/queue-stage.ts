@@ -1,5 +1,6 @@
 import { scopeOf } from '../cache/key.js';
 import { isSluiceError } from '../errors.js';
+import { observeQueue } from '../observe/observation.js';
 import { afterReply } from '../pipeline/reply.js';
 import type { Priority, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import type { FlowConfig } from './config.js';
@@ -50,7 +51,9 @@ export function queueStage(deps: QueueStageDeps): Stage {
   });
 
   return async (ctx, next) => {
-    const chain = limiters.chainFor(upstreamOf(ctx), ctx.model);
+    const upstream = upstreamOf(ctx);
+    const chain = limiters.chainFor(upstream, ctx.model);
+    const queued = observeQueue(ctx, upstream);
     // Fast path first: a free slot is taken synchronously, no request object, no extra promise.
     const first = chain[0].tryAcquire(ctx.deadline) ?? (await chain[0].acquire(requestOf(ctx)));
     let second: Permit | undefined;
@@ -66,6 +69,7 @@ export function queueStage(deps: QueueStageDeps): Stage {
     if (waited > 0) ctx.notes.set(QUEUE_WAIT_NOTE, waited);
     // The most specific limiter (the model's, for per-model limits) takes the 429s.
     ctx.notes.set(THROTTLE_REPORT_NOTE, (signal: ThrottleSignal) => first.throttled(signal));
+    queued.end(waited);
 
     let reply: Reply;
     try {

@@ -4,6 +4,7 @@ import { NOTE_FLIGHT_SIGNAL } from '../cache/single-flight.js';
 import { SluiceError } from '../errors.js';
 import { reportUpstreamThrottle } from '../flow/queue-stage.js';
 import { type TranslationConfig, translationConfigSchema } from '../dialect/translate/index.js';
+import { observeAttempt } from '../observe/observation.js';
 import type { Dialect, JsonReply, Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
 import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
 import type { AttemptVerdict } from './circuit-breaker.js';
@@ -172,6 +173,7 @@ async function tryCandidate(
     const permit = decision?.permit;
     const headersTimeout = Math.min(target.timeouts.firstByteMs, remaining);
     let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
+    const observed = observeAttempt(ctx, target.config.name, target.config.kind, candidate.model, headers);
     try {
       response = await target.pool.request({
         path: target.basePath + path,
@@ -187,6 +189,7 @@ async function tryCandidate(
       const cutByDeadline =
         mapped.code === 'upstream_timeout' && headersTimeout < target.timeouts.firstByteMs;
       permit?.settle(mapped.code === 'client_closed' || cutByDeadline ? 'neutral' : 'failure');
+      observed.failed(mapped.code);
       if (mapped.code === 'client_closed') throw mapped;
       deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
       error = mapped;
@@ -203,12 +206,14 @@ async function tryCandidate(
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, call, response, forwarded, transform) };
-      return { reply: await jsonReply(ctx, deps, call.dialect, response, forwarded) };
+      if (ctx.stream)
+        return { reply: observed.answered(streamReply(ctx, deps, call, response, forwarded, transform)) };
+      return { reply: observed.answered(await jsonReply(ctx, deps, call.dialect, response, forwarded)) };
     }
 
     const errorBody = deps.pools.scrubber.bytes(await readBody(response.body).catch(() => new Uint8Array()));
     failure = { call, status, headers: forwarded, body: errorBody };
+    observed.failed(status);
     deps.onAttemptFailed?.(ctx, { upstream: target.config.name, status });
     if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(ctx, failure) };
     const asked = retryAfterMs(response.headers);
