@@ -19,7 +19,7 @@ Usage (from a checkout: npx sluice …, or npx tsx src/cli.ts … without a buil
 
 'sluice COMMAND --help' lists a command's options.
 
-Environment: SLUICE_CONFIG, SLUICE_DATA_DIR, REDIS_URL, OPENAI_API_KEY, OPENAI_BASE_URL,
+Environment: SLUICE_CONFIG, SLUICE_DATA_DIR, REDIS_URL, DATABASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL,
 ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, SLUICE_ADMIN_KEY, PORT, HOST.`;
 
 const SERVE_USAGE = `Usage: sluice serve [options]

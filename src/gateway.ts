@@ -17,6 +17,7 @@ import { FeedbackBook, type FeedbackHook, type FeedbackRecord } from './observe/
 import type { Logger } from './observe/log.js';
 import { throttledWarn } from './observe/throttled-warn.js';
 import { ledgerTotals, type StatsSeries, statsSeries, statsWindow } from './observe/stats-series.js';
+import { Observability } from './observe/index.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage } from './upstream/stage.js';
@@ -32,6 +33,8 @@ export interface GatewayOptions {
    * score `POST /v1/feedback` has stored. Errors it throws are logged, never sent to the client.
    */
   onFeedback?: FeedbackHook;
+  /** Delay between span batch exports (default 1 s; tests shorten it). */
+  spanExportDelayMs?: number;
 }
 
 export interface InProcessRequest {
@@ -66,6 +69,8 @@ export class Gateway {
   readonly semantic: SemanticCacheHandle | undefined;
   /** Scores sent to `POST /v1/feedback`, in a ledger shared like the usage ledger. */
   readonly feedback: FeedbackBook;
+  /** Metrics, traces, request logs, Langfuse (src/observe/). */
+  readonly observability: Observability;
 
   private constructor(opts: GatewayOptions, backend: Backend, semantic: SemanticCacheHandle | undefined) {
     const { config, log } = opts;
@@ -96,6 +101,19 @@ export class Gateway {
       onFeedback: opts.onFeedback,
       onHookError: (err) => log.warn({ err }, 'feedback hook failed; the score is stored'),
     });
+    this.observability = new Observability({
+      config: config.observe,
+      env: opts.env ?? process.env,
+      log,
+      knownModels: knownModels(config, this.router),
+      queue: {
+        queued: () => Object.entries(this.flow.stats().upstreams).map(([name, s]) => [name, s.queued]),
+      },
+      exportDelayMs: opts.spanExportDelayMs,
+    });
+    // Closed after the ledger flush below: the last requests' spans still go out.
+    this.#closers.push(() => this.observability.close());
+    const observe = this.observability.enabled ? this.observability : undefined;
     this.economy = createTokenEconomy(config, {
       backend,
       runAfterAuth: (ctx) => this.#afterAuth(ctx),
@@ -105,8 +123,12 @@ export class Gateway {
           { err, failMode: config.store.failMode.budgets },
           'budget store error; requests with a budget are refused unless store.failMode.budgets is open',
         ),
+      callObservers: observe ? [observe.observer] : [],
     });
-    this.#closers.push(() => this.economy.flush());
+    this.#closers.push(
+      () => this.economy.close(),
+      () => this.economy.flush(),
+    );
     const { stages: economy } = this.economy;
     this.flow = createFlowControl(config.flow, {
       store: backend.counters,
@@ -145,7 +167,14 @@ export class Gateway {
       }),
     ];
     this.#afterAuth = compose(afterAuth.filter((s): s is Stage => typeof s === 'function'));
-    this.#pipeline = compose([this.flow.shutdownStage, economy.auth, (ctx) => this.#afterAuth(ctx)]);
+    this.#pipeline = compose(
+      [
+        observe?.stage,
+        this.flow.shutdownStage,
+        economy.auth,
+        (ctx: RequestContext) => this.#afterAuth(ctx),
+      ].filter((s): s is Stage => typeof s === 'function'),
+    );
   }
 
   /** Open storage and build the pipeline. */
@@ -157,6 +186,8 @@ export class Gateway {
       memory: opts.memory,
       connectTimeoutMs: config.store.connectTimeoutMs,
       commandTimeoutMs: config.store.commandTimeoutMs,
+      databaseUrl: opts.memory ? undefined : config.databaseUrl,
+      database: config.database,
     });
     let gateway: Gateway | undefined;
     const semantic =
@@ -299,4 +330,14 @@ export class Gateway {
       }
     }
   }
+}
+
+/** Model names that always get their own metrics label: the configured ones. */
+function knownModels(config: Config, router: UpstreamRouter): string[] {
+  const names = new Set(router.listedModels().map((m) => m.id));
+  for (const [model, fallbacks] of Object.entries(config.fallbacks)) {
+    names.add(model);
+    for (const f of fallbacks) names.add(f);
+  }
+  return [...names];
 }

@@ -47,7 +47,8 @@ const chatLine = (content: string) =>
 describe('sluice batch under gateway backpressure', () => {
   test('200 lines at the default concurrency against a queue of 4 all finish 200 (--config)', async () => {
     // The newcomer's setup: a slow provider, a gateway that runs 2 calls and queues 4, a batch of 8.
-    const mock = await startMockUpstream({ latencyMs: 25 });
+    // Slow enough that the first wave of 8 is in flight together even on a loaded machine.
+    const mock = await startMockUpstream({ latencyMs: 80 });
     const configFile = join(dir, 'queue-of-4.json');
     writeFileSync(
       configFile,
@@ -58,7 +59,11 @@ describe('sluice batch under gateway backpressure', () => {
       }),
     );
     try {
-      const lines = Array.from({ length: 200 }, (_, i) => chatLine(`question ${i}: what is ${i} squared?`));
+      // Unique per run: with REDIS_URL set the cache outlives the run, and hits would dodge the queue.
+      const run = Math.random().toString(36).slice(2);
+      const lines = Array.from({ length: 200 }, (_, i) =>
+        chatLine(`question ${i} (${run}): what is ${i} squared?`),
+      );
 
       const { input, output } = files(lines);
       let queueFull = 0;

@@ -74,7 +74,7 @@ describe('dialect registry: responses, completions, count_tokens', () => {
       ],
     };
     assert.equal(spec.replyText(reply), 'Hi. lookup{"q":1}');
-    assert.equal(spec.finishReason(reply), 'max_output_tokens');
+    assert.deepEqual(spec.finishReasons(reply), ['max_output_tokens']);
     assert.ok(spec.isCompleteReply('responses', reply));
     assert.equal(spec.maxOutputTokens(spec.withMaxOutputTokens({ model: 'm' }, 4)), 16);
   });

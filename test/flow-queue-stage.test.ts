@@ -3,7 +3,7 @@ import { afterEach, describe, mock, test } from 'node:test';
 import { SluiceError } from '../src/errors.js';
 import { type FlowConfig, flowConfigSchema } from '../src/flow/config.js';
 import { LimiterRegistry } from '../src/flow/limiters.js';
-import { QUEUE_WAIT_NOTE, queueStage } from '../src/flow/queue-stage.js';
+import { QUEUE_WAIT_NOTE, queueStage, reportUpstreamThrottle } from '../src/flow/queue-stage.js';
 import type { Reply, RequestContext, StreamReply } from '../src/pipeline/types.js';
 import { chatContext, controlledStream, drain, flush, jsonReply } from './flow-helpers.js';
 
@@ -201,9 +201,11 @@ describe('queue stage: adapting to provider 429s', () => {
   });
 
   test('a 429 reply (not thrown) and a rate_limited error also count; a gateway limit does not', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 5_000_000 });
     const { stage, limiter } = setup({ defaults: { maxConcurrency: 8, maxQueue: 10 } });
     await stage(chatContext(), async () => jsonReply(429, { 'retry-after': '0' }));
     assert.equal(limiter().limit, 4);
+    mock.timers.tick(1000); // past the decrease window
     await outcome(
       stage(chatContext(), async () => {
         throw new SluiceError('rate_limited', 'provider', { retryAfterSeconds: 0 });
@@ -219,14 +221,51 @@ describe('queue stage: adapting to provider 429s', () => {
     assert.equal(limiter().stats().throttled, 2);
   });
 
-  test('an upstream stage that retried past a 429 can report it through ctx.notes', async () => {
+  test('the upstream stage reports each 429 attempt: the limit drops at the first, not when the request ends', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 5_000_000 });
     const { stage, limiter } = setup({ defaults: { maxConcurrency: 8, maxQueue: 10 } });
     const ctx = chatContext();
+    let limitAfterFirst429 = 0;
     await stage(ctx, async () => {
-      ctx.throttled = { retryAfterMs: 0 };
+      reportUpstreamThrottle(ctx, { sentAt: Date.now(), retryAfterMs: 0 });
+      limitAfterFirst429 = limiter().limit;
+      mock.timers.tick(1500); // the retry waits; then it succeeds
       return jsonReply();
     });
+    assert.equal(limitAfterFirst429, 4, 'cut while the request was still retrying');
+    assert.equal(limiter().limit, 4, 'the success after the retry cuts nothing more');
+    assert.equal(limiter().stats().throttled, 1);
+  });
+
+  test('a 429 to an attempt sent before the last cut, or within the window, does not cut again', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 5_000_000 });
+    const { stage, limiter } = setup({ defaults: { maxConcurrency: 8, maxQueue: 10 } });
+    const upstream = manualUpstream();
+    const early = chatContext();
+    const earlyReply = stage(early, upstream.next(early));
+    const sentEarly = Date.now();
+    mock.timers.tick(10);
+    const ctx = chatContext();
+    await stage(ctx, async () => {
+      reportUpstreamThrottle(ctx, { sentAt: Date.now(), retryAfterMs: 0 });
+      return jsonReply(429, { 'retry-after': '0' });
+    });
     assert.equal(limiter().limit, 4);
+    mock.timers.tick(300);
+    const again = chatContext();
+    await stage(again, async () => {
+      reportUpstreamThrottle(again, { sentAt: Date.now(), retryAfterMs: 0 });
+      return jsonReply(429, { 'retry-after': '0' });
+    });
+    assert.equal(limiter().limit, 4, 'same window');
+    // Long after the window, the early request's slow 429 arrives: it measured the old load.
+    mock.timers.tick(5000);
+    await flush();
+    reportUpstreamThrottle(early, { sentAt: sentEarly, retryAfterMs: 0 });
+    upstream.calls[0].finish(jsonReply(429, { 'retry-after': '0' }));
+    await earlyReply;
+    assert.equal(limiter().limit, 4, 'sent before the cut: no second cut');
+    assert.equal(limiter().stats().throttled, 3);
   });
 
   test('AIMD end to end: injected 429s cut the concurrency reaching the upstream, then it recovers', async () => {
@@ -244,17 +283,18 @@ describe('queue stage: adapting to provider 429s', () => {
       inFlight--;
       return throttling ? jsonReply(429, { 'retry-after': '0' }) : jsonReply();
     };
+    mock.timers.enable({ apis: ['Date'], now: 5_000_000 });
     const wave = async () => {
+      mock.timers.tick(1000); // one decrease window per wave
       peak = 0;
       await Promise.all(Array.from({ length: 8 }, () => stage(chatContext(), upstream)));
       return { peak, limit: limiter().limit };
     };
-    // Each round of 429s halves the limit once (requests granted after a cut form a new round),
-    // and the next wave reaches the upstream with the lower concurrency.
-    assert.deepEqual(await wave(), { peak: 8, limit: 4 }, 'one cut for the first round of 8');
-    const second = await wave();
-    assert.equal(second.peak, 4);
-    assert.ok(second.limit < 4, `cut again to ${second.limit}`);
+    // Each wave (one decrease window) of 429s halves the limit once, and the next wave
+    // reaches the upstream with the lower concurrency.
+    assert.deepEqual(await wave(), { peak: 8, limit: 4 }, 'one cut for the first wave of 8 429s');
+    assert.deepEqual(await wave(), { peak: 4, limit: 2 });
+    assert.deepEqual(await wave(), { peak: 2, limit: 1 });
     assert.deepEqual(await wave(), { peak: 1, limit: 1 }, 'down to the minimum, never below');
     throttling = false;
     // Recovery is additive: +1 per 2 successes, so at most +4 per wave of 8, up to the maximum.
@@ -268,7 +308,7 @@ describe('queue stage: adapting to provider 429s', () => {
     }
     assert.equal(waves, 2);
     assert.deepEqual(await wave(), { peak: 8, limit: 8 });
-    assert.equal(limiter().stats().throttled, 24);
+    assert.equal(limiter().stats().throttled, 32);
   });
 
   test('provider remaining-quota headers of 0 hold further dispatch until the reset', async () => {

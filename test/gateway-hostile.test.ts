@@ -117,9 +117,7 @@ describe('hostile input at the edge', () => {
         user: '€uro',
         messages: [{ role: 'user' as const, content }],
       });
-      const quiet = await openai.chat.completions.create(ask('spend something')).withResponse();
-      assert.equal(quiet.response.headers.get('x-sluice-budget-warning'), null);
-
+      // The first call crosses the line, and the warning comes on it (issue 13 point 5).
       const warned = await openai.chat.completions.create(ask('now warn me')).withResponse();
       assert.equal(warned.response.status, 200);
       const warning = warned.response.headers.get('x-sluice-budget-warning') ?? '';
@@ -138,7 +136,7 @@ describe('hostile input at the edge', () => {
       const rows = await ledgerRows(gw, '€uro');
       assert.deepEqual(
         rows.map((r) => r.status),
-        [200, 200, 200, 200],
+        [200, 200, 200],
       );
       assert.ok(rows.every((r) => r.outcome === 'ok'));
     });

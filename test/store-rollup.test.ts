@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Backend, openBackend } from '../src/store/index.js';
 import { type LedgerRollupQuery, nearestRank } from '../src/store/ledger-rollup.js';
 import type { LedgerStore } from '../src/store/types.js';
+import { startTestPostgres } from './postgres-process.js';
 import { redisBackendHarness } from './store-redis-server.js';
 
 /**
@@ -61,6 +62,7 @@ describe('ledger rollup', async () => {
   const rows = makeRows();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-rollup-'));
   const redis = await redisBackendHarness();
+  const postgres = await startTestPostgres();
   const backends: Array<[string, Backend]> = [];
   const ledgers = new Map<string, LedgerStore<TestRow>>();
 
@@ -68,6 +70,12 @@ describe('ledger rollup', async () => {
     backends.push(['memory', await openBackend({ dataDir: '', memory: true })]);
     backends.push(['sqlite', await openBackend({ dataDir: dir })]);
     if (!('skip' in redis)) backends.push(['redis', await redis.open()]);
+    if (!('skip' in postgres)) {
+      backends.push([
+        'postgres',
+        await openBackend({ dataDir: dir, memory: true, databaseUrl: postgres.url }),
+      ]);
+    }
     for (const [name, backend] of backends) {
       const ledger = backend.ledger<TestRow>('rollup');
       await Promise.all(rows.map((r) => ledger.append(r)));
@@ -77,6 +85,7 @@ describe('ledger rollup', async () => {
   after(async () => {
     for (const [, backend] of backends) await backend.close();
     if (!('skip' in redis)) await redis.cleanup();
+    if (!('skip' in postgres)) await postgres.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -103,6 +112,7 @@ describe('ledger rollup', async () => {
 
   it('gives the same answer on every backend', async (t) => {
     if ('skip' in redis) t.diagnostic(redis.skip);
+    if ('skip' in postgres) t.diagnostic(postgres.skip);
     const expected = await ledgers.get('memory')!.rollup([QUERY]);
     for (const [name, ledger] of ledgers) {
       assert.deepEqual(await ledger.rollup([QUERY]), expected, `${name} equals memory`);

@@ -1,3 +1,4 @@
+import { observeLookup } from '../observe/observation.js';
 import { whenDelivered } from '../pipeline/delivery.js';
 import { afterReply } from '../pipeline/reply.js';
 import type {
@@ -55,7 +56,9 @@ export function exactCacheStage(cache: ExactCache): Stage {
     }
     ctx.notes.set(NOTE_KEY, plan.key);
     if (plan.lookup) {
+      const observed = observeLookup(ctx, 'exact');
       const entry = await cache.lookup(plan.key);
+      observed.end(entry !== undefined);
       if (entry) return hitReply(ctx, entry);
     }
     setOutcome(ctx, 'miss');

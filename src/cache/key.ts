@@ -3,6 +3,7 @@ import type { Caller, Dialect, RouteName } from '../pipeline/types.js';
 import type { CacheScope } from './config.js';
 import { compositeKey, compositeKeyPrefix, decodeCompositeKey } from '../store/composite-key.js';
 import { routeSpec } from '../dialect/index.js';
+import { canonicalJson } from './canonical-json.js';
 
 /**
  * The caller's cache scope as one string, built with `compositeKey` so that no two distinct
@@ -39,16 +40,18 @@ export interface KeyInput {
 }
 
 /** First piece of every exact-cache key; bumped when the key's format or hash input changes. */
-const EXACT_KEY_KIND = 'exact-v2';
+const EXACT_KEY_KIND = 'exact-v3';
 
 /**
- * The exact-cache key: `compositeKey('exact-v2', scope, model, hash)`, so purges by scope or
+ * The exact-cache key: `compositeKey('exact-v3', scope, model, hash)`, so purges by scope or
  * model are prefix/piece matches. The hash is SHA-256 over the dialect, route, scope and
  * every keyed field (see dialect/request-fields.ts), fields in name order, each as
- * `JSON(name) \0 JSON(value) \0`: JSON text never holds a raw NUL and the scope is escaped,
- * so the framing is unambiguous (and JSON escapes lone surrogates, so UTF-8 hashing loses
- * nothing). Values keep the client's own key order (objects are not re-sorted: the model sees
- * that order too). `null` counts as absent, as providers treat it.
+ * `JSON(name) \0 canonicalJson(value) \0`: JSON text never holds a raw NUL and the scope is
+ * escaped, so the framing is unambiguous (and JSON escapes lone surrogates, so UTF-8 hashing
+ * loses nothing). Objects are canonical at every depth (keys sorted, arrays in order): a
+ * provider reads a message or a content block by its field names, never by their order, so
+ * `{"content","role"}` and `{"role","content"}` are one request (v2 sorted only the top
+ * level). `null` counts as absent at the top level, as providers treat it.
  */
 export function canonicalKey(input: KeyInput): string {
   const { body } = input;
@@ -59,7 +62,7 @@ export function canonicalKey(input: KeyInput): string {
   for (const field of Object.keys(body).sort()) {
     const value = body[field];
     if (value === undefined || value === null || table[field] === false) continue;
-    canonical += `${JSON.stringify(field)}\0${JSON.stringify(value)}\0`;
+    canonical += `${JSON.stringify(field)}\0${canonicalJson(value)}\0`;
   }
   const hash = createHash('sha256').update(canonical).digest('base64url');
   const model = typeof body.model === 'string' ? body.model : '';

@@ -5,6 +5,7 @@ import { semanticCacheConfigSchema } from '../cache/semantic/config.js';
 import { costConfigSchema } from '../cost/config.js';
 import { translationConfigSchema } from '../dialect/translate/config.js';
 import { flowConfigSchema } from '../flow/config.js';
+import { observeConfigSchema } from '../observe/config.js';
 import { routingConfigSchema } from '../route/config.js';
 import { tokensConfigSchema } from '../tokens/config.js';
 import { coreConfigSchema } from './schema.js';
@@ -28,6 +29,15 @@ export const configSchema = coreConfigSchema.extend({
     .describe(
       'Calls translated between the OpenAI and Anthropic dialects (a model only the other kind of upstream serves; docs/translation.md).',
     ),
+  observe: observeConfigSchema
+    .default({
+      metrics: { enabled: true, maxModels: 50 },
+      tracing: { headers: {} },
+      requestLog: { enabled: true, level: 'info', content: false },
+      langfuse: { content: true },
+      redact: [],
+    })
+    .describe('Metrics, traces, the per-request log line, Langfuse (docs/observability.md).'),
 });
 export type Config = z.infer<typeof configSchema>;
 export type { UpstreamConfig, UpstreamKind } from './schema.js';

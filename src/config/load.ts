@@ -115,6 +115,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   if (env.HOST) raw.host = env.HOST;
   if (env.SLUICE_DATA_DIR) raw.dataDir = env.SLUICE_DATA_DIR;
   if (env.REDIS_URL) raw.redisUrl = env.REDIS_URL;
+  if (env.DATABASE_URL) raw.databaseUrl = env.DATABASE_URL;
   if (env.SLUICE_LOG_LEVEL) raw.logLevel = env.SLUICE_LOG_LEVEL;
 }
 

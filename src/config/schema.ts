@@ -196,6 +196,41 @@ export const storeConfigSchema = z.strictObject({
 });
 export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
+const retentionDays = (what: string, fallback: number) =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .default(fallback)
+    .describe(`${what} older than this many days are deleted (hourly, in batches); 0 keeps them forever.`);
+
+/** PostgreSQL (`databaseUrl`): pool, timeouts and how long the ledger keeps what. */
+export const databaseConfigSchema = z.strictObject({
+  poolSize: z
+    .number()
+    .int()
+    .positive()
+    .default(10)
+    .describe('Connections per gateway instance (the pool grows to this under load).'),
+  statementTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5_000)
+    .describe(
+      'A statement unanswered after this long fails and PostgreSQL counts as unavailable (ledger rows are then spooled, virtual-key lookups answer 503).',
+    ),
+  retention: z
+    .strictObject({
+      rowsDays: retentionDays('Ledger rows (one per call)', 0),
+      minuteRollupDays: retentionDays('Per-minute rollups', 30),
+      dayRollupDays: retentionDays('Per-day rollups', 0),
+    })
+    .default({ rowsDays: 0, minuteRollupDays: 30, dayRollupDays: 0 })
+    .describe('How long the ledger in PostgreSQL keeps raw rows and rollups.'),
+});
+export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
+
 export const coreConfigSchema = z.strictObject({
   host: z
     .string()
@@ -218,6 +253,19 @@ export const coreConfigSchema = z.strictObject({
     .string()
     .optional()
     .describe('Redis URL (`REDIS_URL`): shared state for several instances instead of SQLite.'),
+  databaseUrl: z
+    .string()
+    .optional()
+    .describe(
+      'PostgreSQL URL (`DATABASE_URL`): the ledger (rows and rollups) and virtual keys live there instead of with the hot state; see docs/operations.md.',
+    ),
+  database: databaseConfigSchema
+    .default({
+      poolSize: 10,
+      statementTimeoutMs: 5_000,
+      retention: { rowsDays: 0, minuteRollupDays: 30, dayRollupDays: 0 },
+    })
+    .describe('PostgreSQL pool, timeouts and ledger retention (used when `databaseUrl` is set).'),
   store: storeConfigSchema
     .default({
       connectTimeoutMs: 2_000,

@@ -76,8 +76,13 @@ export function budgetStage(deps: BudgetStageDeps): Stage {
       if (deps.onStoreUnavailable === 'open') return next();
       throw storeRefusal('Budgets', error);
     }
-    const warning = reservation.warning();
-    if (warning) ctx.responseHeaders['x-sluice-budget-warning'] = warning;
+    // A stream's head goes before its cost is known: it warns when its maximum cost could take
+    // a budget past warnAt. A JSON reply is settled before its head (below), so it warns on its
+    // actual cost; until then (and for a call that fails) the spend before the call counts.
+    setWarning(
+      ctx,
+      ctx.stream ? reservation.warning(reservation.amountNano, 'max_cost') : reservation.warning(),
+    );
 
     let reply: Awaited<ReturnType<typeof next>>;
     try {
@@ -96,11 +101,18 @@ export function budgetStage(deps: BudgetStageDeps): Stage {
           const cost = costOf(billed, prices.lookup(modelUsed(ctx)));
           actual = cost.unpriced ? 0 : toNano(cost.totalUsd);
         }
+        // JSON: this runs before the edge writes the head, so the call that crosses warnAt says so.
+        if (reply.kind === 'json') setWarning(ctx, reservation.warning(actual, 'actual'));
         void settleQuietly(reservation, actual, deps.logger);
       },
       config.abortGraceMs,
     );
   };
+}
+
+function setWarning(ctx: RequestContext, warning: string | undefined): void {
+  if (warning) ctx.responseHeaders['x-sluice-budget-warning'] = warning;
+  else delete ctx.responseHeaders['x-sluice-budget-warning'];
 }
 
 async function settleQuietly(

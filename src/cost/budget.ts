@@ -14,6 +14,8 @@ import type { BudgetLimits, BudgetsConfig } from './config.js';
 import { fromNano, toNano } from './cost.js';
 
 export type BudgetScopeKind = 'key' | 'user' | 'team';
+/** What the spend in a budget warning counts (see `Budgets.warningFor`). */
+export type WarningBasis = 'actual' | 'max_cost' | 'before';
 export type BudgetWindow = 'day' | 'month';
 
 export interface BudgetScope {
@@ -172,13 +174,18 @@ export class Budgets {
     }));
   }
 
-  /** @internal Move each scope's counter by `deltaNano` (settle / release). */
-  adjust(scopes: readonly BudgetScope[], deltaNano: number): Promise<void> {
-    if (deltaNano === 0) return Promise.resolve();
+  /**
+   * @internal Move each scope's counter by `deltaNano` (settle / release). A settlement is
+   * where a call's real cost lands, so the warning event is checked on the result whatever
+   * the sign (a settlement usually lowers the counter from the reserved upper bound, and it
+   * is still the moment the budget crosses `warnAt`); a release (`charged` false) is not.
+   */
+  adjust(scopes: readonly BudgetScope[], deltaNano: number, charged = deltaNano > 0): Promise<void> {
+    if (deltaNano === 0 && !charged) return Promise.resolve();
     const work = Promise.all(
       scopes.map((s) => this.#counters.add(s.counterKey, deltaNano, s.ttlSeconds)),
     ).then((values) => {
-      if (deltaNano > 0) for (let i = 0; i < scopes.length; i++) this.#checkWarning(scopes[i], values[i]);
+      if (charged) for (let i = 0; i < scopes.length; i++) this.#checkWarning(scopes[i], values[i]);
     });
     const tracked: Promise<void> = work.finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
@@ -246,12 +253,21 @@ export class Budgets {
       .catch((err: unknown) => this.#logger?.warn({ err, event }, 'budget notification failed'));
   }
 
-  /** Header value when spending before this call is at or above `warnAt` of some budget. */
-  warningFor(scopes: readonly BudgetScope[], spentBefore: readonly number[]): string | undefined {
+  /**
+   * Header value when `spent` (per scope) is at or above `warnAt` of some budget; the fullest
+   * budget is named. `basis` says what `spent` is: `actual` (spent before this call plus its
+   * actual cost), `max_cost` (plus the most it may cost: streams, whose cost is known only
+   * after the head) or `before` (before this call: a call that failed).
+   */
+  warningFor(
+    scopes: readonly BudgetScope[],
+    spent: readonly number[],
+    basis: WarningBasis,
+  ): string | undefined {
     let worst = -1;
     let ratio = 0;
     for (let i = 0; i < scopes.length; i++) {
-      const r = scopes[i].limitNano > 0 ? spentBefore[i] / scopes[i].limitNano : 1;
+      const r = scopes[i].limitNano > 0 ? spent[i] / scopes[i].limitNano : 1;
       if (r >= this.#config.warnAt && r > ratio) {
         worst = i;
         ratio = r;
@@ -261,7 +277,8 @@ export class Budgets {
     const s = scopes[worst];
     return (
       `scope=${s.scope}; id=${s.id}; window=${s.window}; used=${Math.floor(ratio * 100)}%; ` +
-      `spent_usd=${fromNano(spentBefore[worst])}; limit_usd=${fromNano(s.limitNano)}; reset_at=${new Date(s.resetAt).toISOString()}`
+      `spent_usd=${fromNano(spent[worst])}; limit_usd=${fromNano(s.limitNano)}; reset_at=${new Date(s.resetAt).toISOString()}; ` +
+      `basis=${basis}`
     );
   }
 }
@@ -291,15 +308,25 @@ export class Reservation {
     return this.#done;
   }
 
-  warning(): string | undefined {
-    return this.#budgets.warningFor(this.scopes, this.spentBefore);
+  /**
+   * The `x-sluice-budget-warning` value once this call has cost `costNano` (`basis` says what
+   * that is, see `Budgets.warningFor`): the call that takes a budget past `warnAt` carries it.
+   */
+  warning(costNano = 0, basis: WarningBasis = 'before'): string | undefined {
+    const cost = Math.max(0, Math.round(costNano));
+    return this.#budgets.warningFor(
+      this.scopes,
+      this.spentBefore.map((spent) => spent + cost),
+      basis,
+    );
   }
 
   /** Replace the held amount by the actual cost. */
   async settle(actualNano: number): Promise<void> {
     if (this.#done) return;
     this.#done = true;
-    await this.#budgets.adjust(this.scopes, Math.max(0, Math.round(actualNano)) - this.amountNano);
+    const actual = Math.max(0, Math.round(actualNano));
+    await this.#budgets.adjust(this.scopes, actual - this.amountNano, actual > 0);
   }
 
   release(): Promise<void> {

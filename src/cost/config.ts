@@ -79,7 +79,9 @@ const budgetsSchema = z.strictObject({
     .gt(0)
     .lt(1)
     .default(0.8)
-    .describe('Share of a budget at which callers are warned (header, log, webhook).'),
+    .describe(
+      'Share of a budget at which callers are warned (header on the call that crosses it, log, webhook).',
+    ),
   webhookUrl: z
     .url()
     .optional()

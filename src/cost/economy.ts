@@ -13,8 +13,11 @@ import { KeyStore } from '../auth/keys.js';
 import { authStage } from '../auth/stage.js';
 import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
 import { ComplexityRouter } from '../route/complexity.js';
-import { complexityRouteStage, estimateModelFor } from '../route/complexity-stage.js';
+import { complexityRouteStage, estimateModelFor, type SemanticRouting } from '../route/complexity-stage.js';
 import type { RoutingConfig } from '../route/config.js';
+import { SemanticTierScorer } from '../route/semantic-tier.js';
+import type { Embedder } from '../embed/types.js';
+import { UseLiteEmbedder } from '../embed/use-lite.js';
 import type { CounterStore, KvLimits, KvStore, LedgerStore } from '../store/types.js';
 import { compressionStage } from '../tokens/compress-stage.js';
 import type { TokensConfig } from '../tokens/config.js';
@@ -27,7 +30,7 @@ import { budgetStage } from './budget-stage.js';
 import type { CostConfig } from './config.js';
 import { Ledger, type LedgerRow } from './ledger.js';
 import { PriceBook } from './prices.js';
-import { recordStage } from './record-stage.js';
+import { type CallObserver, recordStage } from './record-stage.js';
 import { usageQueryFrom, usageReport } from './report.js';
 
 export interface EconomyConfig {
@@ -43,6 +46,8 @@ export interface EconomyDeps {
   /** The storage backend picked at boot (store/index.ts `openBackend`). */
   backend: {
     kv(namespace: string, limits?: KvLimits): KvStore;
+    /** Records that must last (virtual keys): PostgreSQL when configured. */
+    durableKv(namespace: string): KvStore;
     readonly counters: CounterStore;
     ledger<Row extends { ts: number }>(name: string): LedgerStore<Row>;
   };
@@ -54,6 +59,13 @@ export interface EconomyDeps {
   logger?: { warn(obj: object, msg?: string): void };
   /** Store failures the budget stage met (the gateway logs them, rate-limited). */
   onStoreError?: (error: unknown) => void;
+  /**
+   * The embedder for semantic `auto` routing. Made (USE-lite in a worker thread) only when some
+   * alias has `mode: semantic`, and then owned and closed here; tests may pass their own.
+   */
+  routingEmbedder?: () => Embedder;
+  /** Told of every finished call with its ledger row (observability). */
+  callObservers?: readonly CallObserver[];
 }
 
 export type TokenEconomy = ReturnType<typeof createTokenEconomy>;
@@ -62,11 +74,12 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
   const { backend, logger } = deps;
   const estimateFactor = config.tokens.estimateFactor;
   const prices = new PriceBook({ overrides: config.cost.prices });
-  const keys = new KeyStore(backend.kv('auth-keys'), config.auth);
+  const keys = new KeyStore(backend.durableKv('auth-keys'), config.auth);
   const ledger = new Ledger(backend.ledger<LedgerRow>('usage'), logger);
   const budgets = new Budgets(backend.counters, config.cost.budgets, { logger });
   const router = new ComplexityRouter(config.routing);
   const estimateModel = estimateModelFor(router, prices);
+  const semanticRouting = createSemanticRouting(router, deps);
   const monitor = new PromptCacheMonitor(config.tokens.promptCache.lowHitRate, { logger });
   const summarise = pipelineSummariser({
     run: (ctx) => deps.runAfterAuth(ctx),
@@ -81,7 +94,7 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
       prices,
       estimateFactor,
       abortGraceMs: config.cost.budgets.abortGraceMs,
-      observers: [monitor.observer],
+      observers: [monitor.observer, ...(deps.callObservers ?? [])],
     }),
     budget: budgetStage({
       budgets,
@@ -102,7 +115,11 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
         countModel: estimateModel,
         logger,
       }),
-      complexityRouteStage(router, { estimateFactor }),
+      complexityRouteStage(router, {
+        estimateFactor,
+        semantic: semanticRouting?.byAlias,
+        onError: (err) => logger?.warn({ err }, 'semantic routing failed; the alias default was used'),
+      }),
       promptCacheStage(pc, { estimateFactor }),
     ] as Stage[],
   };
@@ -134,5 +151,34 @@ export function createTokenEconomy(config: EconomyConfig, deps: EconomyDeps) {
     async flush(): Promise<void> {
       await Promise.all([ledger.idle(), budgets.idle()]);
     },
+    /** Stop the routing embedder's worker thread, if one was started. */
+    async close(): Promise<void> {
+      await semanticRouting?.embedder.close();
+    },
   };
+}
+
+/**
+ * Scorers for the aliases in `mode: semantic`, sharing one embedder; undefined (and no
+ * embedder, no worker thread, no model in memory) when no alias uses that mode. The model and
+ * the exemplars are loaded at boot in the background, so the first routed request does not
+ * pay for them (until then requests wait up to `semantic.timeoutMs`).
+ */
+function createSemanticRouting(
+  router: ComplexityRouter,
+  deps: EconomyDeps,
+): { byAlias: Map<string, SemanticRouting>; embedder: Embedder } | undefined {
+  const aliases = router.semanticAliases();
+  if (aliases.length === 0) return undefined;
+  const embedder = deps.routingEmbedder?.() ?? new UseLiteEmbedder();
+  const byAlias = new Map<string, SemanticRouting>();
+  for (const [name, alias] of aliases) {
+    const { exemplars, topK, threshold, timeoutMs } = alias.semantic;
+    const scorer = new SemanticTierScorer(embedder, exemplars, { topK, threshold });
+    scorer
+      .warm()
+      .catch((err: unknown) => deps.logger?.warn({ err, alias: name }, 'semantic routing warm-up failed'));
+    byAlias.set(name, { scorer, timeoutMs });
+  }
+  return { byAlias, embedder };
 }

@@ -44,6 +44,8 @@ export interface LedgerRow {
   coalesced?: boolean;
   /** Set on calls the gateway made for itself on the caller's behalf (e.g. `summary`). */
   purpose?: string;
+  /** OpenTelemetry trace id of the request, when tracing is on (feedback scores attach to it). */
+  traceId?: string;
 }
 
 export interface LedgerLogger {

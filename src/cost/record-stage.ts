@@ -7,6 +7,7 @@
 import { isSluiceError } from '../errors.js';
 import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
 import type { Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
+import { TRACE_ID_NOTE } from '../observe/observation.js';
 import { keyRecordOf } from '../auth/stage.js';
 import { promptTokens } from '../tokens/count.js';
 import { type Cost, costOf } from './cost.js';
@@ -96,6 +97,7 @@ function write(
   };
   const keyId = ctx.caller.keyId ?? keyRecordOf(ctx)?.id;
   const purpose = ctx.purpose;
+  const traceId = ctx.notes.get(TRACE_ID_NOTE);
   const row: LedgerRow = {
     ts: ctx.startedAt,
     requestId: ctx.id,
@@ -124,6 +126,7 @@ function write(
     stream: ctx.stream,
     ...(ctx.notes.get(FOLLOWER_NOTE) === true ? { coalesced: true } : {}),
     ...(typeof purpose === 'string' ? { purpose } : {}),
+    ...(typeof traceId === 'string' ? { traceId } : {}),
   };
   whenDelivered(ctx, (delivered) => {
     const final = delivered?.failure ? asDelivered(row, delivered) : row;

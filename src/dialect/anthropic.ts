@@ -152,10 +152,11 @@ export const anthropic = {
     if (typeof d.thinking === 'string') return d.thinking;
     return '';
   },
-  finishReason: (reply) => {
+  finishReasons: (reply) => {
     const reason = record(reply)?.stop_reason;
-    return typeof reason === 'string' ? reason : undefined;
+    return typeof reason === 'string' ? [reason] : undefined;
   },
+  replyContent: (reply) => record(reply)?.content,
   isCompleteReply: (_route, reply) => reply.type === 'message' && typeof reply.stop_reason === 'string',
   createAggregator: () => new AnthropicStreamAggregator(),
   replay: (reply) => replayAnthropic(reply).map((e) => formatSse(e.data, e.event)),

@@ -230,10 +230,21 @@ export const openai = {
   },
   replyText,
   streamText,
-  finishReason: (reply) => {
+  finishReasons: (reply) => {
     const choices = record(reply)?.choices;
-    const first = Array.isArray(choices) ? record(choices[0]) : undefined;
-    return typeof first?.finish_reason === 'string' ? first.finish_reason : undefined;
+    if (!Array.isArray(choices)) return undefined;
+    const reasons = choices.flatMap((c) => {
+      const reason = record(c)?.finish_reason;
+      return typeof reason === 'string' ? [reason] : [];
+    });
+    return reasons.length > 0 ? reasons : undefined;
+  },
+  replyContent: (reply) => {
+    const choices = record(reply)?.choices;
+    if (!Array.isArray(choices)) return undefined;
+    // Legacy completions answer with `text`, chat with `message`.
+    const messages = choices.map((c) => record(c)?.message ?? record(c)?.text);
+    return messages.length === 1 ? messages[0] : messages;
   },
   isCompleteReply,
   createAggregator: () => new OpenAIStreamAggregator(),

@@ -130,12 +130,13 @@ export const responses = {
     const delta = record(event.json())?.delta;
     return typeof delta === 'string' ? delta : '';
   },
-  finishReason: (reply) => {
+  finishReasons: (reply) => {
     const r = record(reply);
     const reason = record(r?.incomplete_details)?.reason;
-    if (typeof reason === 'string') return reason;
-    return typeof r?.status === 'string' ? r.status : undefined;
+    if (typeof reason === 'string') return [reason];
+    return typeof r?.status === 'string' ? [r.status] : undefined;
   },
+  replyContent: (reply) => record(reply)?.output,
   // A response cut at max_output_tokens is as complete as a chat completion cut at max_tokens.
   isCompleteReply: (_route, reply) =>
     reply.object === 'response' && (reply.status === 'completed' || reply.status === 'incomplete'),

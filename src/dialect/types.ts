@@ -124,8 +124,10 @@ export interface DialectSpec {
   replyText(reply: unknown): string;
   /** Generated text a stream event carries (for a local count when the provider reports none). */
   streamText(event: ParsedEvent): string;
-  /** Why the model stopped, in this dialect's words; undefined when the reply says nothing. */
-  finishReason(reply: unknown): string | undefined;
+  /** Why the model stopped, in this dialect's words, one per choice; undefined when the reply says nothing. */
+  finishReasons(reply: unknown): string[] | undefined;
+  /** The answer's message(s) of a complete reply, for logs and traces (undefined when none). */
+  replyContent(reply: unknown): unknown;
   /** Is this parsed 2xx body a complete answer worth storing? */
   isCompleteReply(route: RouteName, reply: Json): boolean;
 

@@ -43,7 +43,9 @@ export const aimdConfigSchema = z
       .gt(0)
       .lt(1)
       .default(0.5)
-      .describe('On an upstream 429 the limit is multiplied by this (once per round of in-flight requests).'),
+      .describe(
+        'On an upstream 429 the limit is multiplied by this (at the first 429 of an overload, at most once per decreaseWindowMs).',
+      ),
     increaseEvery: z
       .number()
       .int()
@@ -56,8 +58,23 @@ export const aimdConfigSchema = z
       .nonnegative()
       .default(1000)
       .describe('Hold used when an upstream 429 carries no Retry-After.'),
+    decreaseWindowMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1000)
+      .describe(
+        'At most one decrease per this many ms: the 429s of one overload arrive together. A 429 to an attempt sent before the last decrease never decreases again.',
+      ),
   })
-  .default({ enabled: true, min: 1, decreaseFactor: 0.5, increaseEvery: 10, defaultRetryAfterMs: 1000 });
+  .default({
+    enabled: true,
+    min: 1,
+    decreaseFactor: 0.5,
+    increaseEvery: 10,
+    defaultRetryAfterMs: 1000,
+    decreaseWindowMs: 1000,
+  });
 
 /**
  * Deadline-aware admission: a request is not sent upstream when what is left of its deadline
@@ -177,7 +194,14 @@ export const flowConfigSchema = z
   .default({
     defaults: { maxConcurrency: 64, maxQueue: 1000 },
     upstreams: {},
-    aimd: { enabled: true, min: 1, decreaseFactor: 0.5, increaseEvery: 10, defaultRetryAfterMs: 1000 },
+    aimd: {
+      enabled: true,
+      min: 1,
+      decreaseFactor: 0.5,
+      increaseEvery: 10,
+      defaultRetryAfterMs: 1000,
+      decreaseWindowMs: 1000,
+    },
     deadlineAdmission: { enabled: true, quantile: 0.9, window: 64, minSamples: 5, maxSampleAgeMs: 60_000 },
     fairnessKey: 'key',
     rateLimits: [],

@@ -9,9 +9,13 @@ import { RecentSamples } from './wait-stats.js';
 /**
  * Admission control for one upstream (or one model of it): at most `limit` requests in
  * flight, the rest wait in a bounded fair queue (priority levels x per-caller round-robin).
- * The limit adapts AIMD-style to the provider: halve on a 429 (once per round of in-flight
- * requests), +1 after a run of successes, and no dispatch at all until the provider's
- * Retry-After has passed. Every request either gets a permit or a SluiceError:
+ * The limit adapts AIMD-style to the provider: halve at the first 429 of an overload, +1 after
+ * a run of successes, and no dispatch at all until the provider's Retry-After has passed.
+ * A 429 is reported per upstream attempt (`Permit.throttled`), not when the request gives up
+ * after its retries: the 429s of one overload arrive together, and waiting for retries to run
+ * out left the limit high while most of them came in. One cut per `decreaseWindowMs`, and none
+ * for a 429 to an attempt sent before the last cut (it measured the load the cut already
+ * answered), so a request that retried past a 429 does not cut again once the fault is over. Every request either gets a permit or a SluiceError:
  * `queue_full` (429), `queue_timeout` (504, its deadline passed while waiting) or
  * `client_closed` (the client went away while waiting; it never reaches the upstream).
  *
@@ -93,6 +97,7 @@ const DEFAULT_AIMD: AimdConfig = {
   decreaseFactor: 0.5,
   increaseEvery: 10,
   defaultRetryAfterMs: 1000,
+  decreaseWindowMs: 1000,
 };
 const DEFAULT_DEADLINE_ADMISSION: DeadlineAdmissionConfig = {
   enabled: true,
@@ -109,17 +114,41 @@ const MAX_QUOTA_HOLD_MS = 60_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const kRelease = Symbol('release');
+const kThrottle = Symbol('throttle');
+
+/** One upstream attempt answered 429 (or 529). */
+export interface ThrottleSignal {
+  /** Epoch ms the attempt was sent. */
+  sentAt: number;
+  /** The provider's Retry-After, in ms. */
+  retryAfterMs?: number;
+}
 
 export class Permit {
   #released = false;
+  #throttled = false;
   constructor(
     private readonly limiter: ConcurrencyLimiter,
-    /** AIMD round the permit was granted in (only one decrease per round). */
-    readonly generation: number,
     readonly grantedAt: number,
     /** Time spent in the queue; 0 on the fast path. */
     readonly waitedMs: number,
   ) {}
+
+  /** Whether an attempt made under this permit was answered 429 (reported by `throttled`). */
+  get sawThrottle(): boolean {
+    return this.#throttled;
+  }
+
+  /**
+   * An attempt made under this permit was answered 429: the limiter reacts now, while the
+   * request may still retry. The release then needs no `throttled` outcome (one given is not
+   * counted twice).
+   */
+  throttled(signal: ThrottleSignal): void {
+    if (this.#released) return;
+    this.#throttled = true;
+    this.limiter[kThrottle](signal);
+  }
 
   /** Give the slot back. Safe to call more than once; only the first call counts. */
   release(outcome?: ReleaseOutcome): void {
@@ -166,7 +195,8 @@ export class ConcurrencyLimiter {
   #limit: number;
   #effectiveLimit: number;
   #inFlight = 0;
-  #generation = 0;
+  /** When the limit was last cut; -Infinity before the first cut. */
+  #lastDecreaseAt = Number.NEGATIVE_INFINITY;
   #successStreak = 0;
   #holdUntil = 0;
   #holdTimer: NodeJS.Timeout | undefined = undefined;
@@ -192,7 +222,13 @@ export class ConcurrencyLimiter {
     if (!Number.isInteger(maxQueue) || maxQueue < 0)
       throw new TypeError(`limiter ${name}: maxQueue must be >= 0`);
     const aimd = { ...DEFAULT_AIMD, ...options.aimd };
-    if (aimd.min < 1 || aimd.decreaseFactor <= 0 || aimd.decreaseFactor >= 1 || aimd.increaseEvery < 1) {
+    if (
+      aimd.min < 1 ||
+      aimd.decreaseFactor <= 0 ||
+      aimd.decreaseFactor >= 1 ||
+      aimd.increaseEvery < 1 ||
+      !(aimd.decreaseWindowMs >= 0)
+    ) {
       throw new TypeError(`limiter ${name}: invalid aimd settings`);
     }
     this.name = name;
@@ -242,7 +278,7 @@ export class ConcurrencyLimiter {
     this.#admitted++;
     this.#lastGrantAt = now;
     this.#waits.record(0);
-    return new Permit(this, this.#generation, now, 0);
+    return new Permit(this, now, 0);
   }
 
   /** A permit when a slot is free and it is this request's turn; rejects as described above. */
@@ -322,12 +358,21 @@ export class ConcurrencyLimiter {
     this.#serviceMsAvg =
       this.#serviceMsAvg === 0 ? heldMs : this.#serviceMsAvg + (heldMs - this.#serviceMsAvg) / 16;
     this.#recordServiceTime(heldMs, outcome, now);
-    if (outcome?.throttled) this.#onThrottled(permit, outcome.retryAfterMs, now);
-    else {
+    if (permit.sawThrottle) {
+      // Already counted attempt by attempt. A success after a retried 429 is no evidence the
+      // provider has room again: it neither cuts nor grows the limit.
+    } else if (outcome?.throttled) {
+      // Reported only at the end (no attempt-level report): the attempt went out at the grant.
+      this.#onThrottled({ sentAt: permit.grantedAt, retryAfterMs: outcome.retryAfterMs }, now);
+    } else {
       if (outcome?.remaining !== undefined) this.#onRemaining(outcome.remaining, now);
       if (!outcome?.failed) this.#onSuccess();
     }
     this.#pump();
+  }
+
+  [kThrottle](signal: ThrottleSignal): void {
+    this.#onThrottled(signal, Date.now());
   }
 
   /**
@@ -359,14 +404,16 @@ export class ConcurrencyLimiter {
     waiter.reject(cause === 'queue_timeout' ? timeoutError(this.name, waited) : closedError(this.name));
   }
 
-  #onThrottled(permit: Permit, retryAfterMs: number | undefined, now: number): void {
+  #onThrottled(signal: ThrottleSignal, now: number): void {
     this.#throttled++;
-    this.#holdFor(retryAfterMs ?? this.#aimd.defaultRetryAfterMs, now);
+    this.#holdFor(signal.retryAfterMs ?? this.#aimd.defaultRetryAfterMs, now);
     if (!this.#aimd.enabled) return;
     this.#successStreak = 0;
-    // Requests granted before the last decrease saw the same overload: one cut per round.
-    if (permit.generation !== this.#generation) return;
-    this.#generation++;
+    // An attempt sent before the last cut measured the load that cut answered; and the 429s
+    // of one overload arrive together: one cut per window.
+    if (signal.sentAt < this.#lastDecreaseAt) return;
+    if (now - this.#lastDecreaseAt < this.#aimd.decreaseWindowMs) return;
+    this.#lastDecreaseAt = now;
     this.#setLimit(Math.floor(this.#limit * this.#aimd.decreaseFactor));
   }
 
@@ -421,7 +468,7 @@ export class ConcurrencyLimiter {
       this.#lastGrantAt = now;
       const waited = now - waiter.enqueuedAt;
       this.#waits.record(waited);
-      waiter.resolve(new Permit(this, this.#generation, now, waited));
+      waiter.resolve(new Permit(this, now, waited));
     }
   }
 

@@ -1,20 +1,27 @@
 import { scopeOf } from '../cache/key.js';
 import { isSluiceError } from '../errors.js';
+import { observeQueue } from '../observe/observation.js';
 import { afterReply } from '../pipeline/reply.js';
 import type { Priority, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import type { FlowConfig } from './config.js';
-import type { AcquireRequest, Permit, ReleaseOutcome } from './limiter.js';
+import type { AcquireRequest, Permit, ReleaseOutcome, ThrottleSignal } from './limiter.js';
 import type { LimiterRegistry } from './limiters.js';
 import { providerRemainingFrom, retryAfterMsFrom } from './provider-headers.js';
 import { isGatewayRateLimit } from './rate-limit.js';
 
 /**
- * ctx.notes keys this stage reads and writes.
- * It reads `ctx.throttled`: an upstream stage that retried past a 429 sets `{ retryAfterMs? }`
- * there, so the limiter backs off even though the final attempt succeeded.
- * - QUEUE_WAIT_NOTE (written): ms the request waited for its permit(s), when it waited.
+ * ctx.notes keys this stage writes.
+ * - QUEUE_WAIT_NOTE: ms the request waited for its permit(s), when it waited.
+ * It sets `ctx.reportThrottle`, which the upstream stage calls (through `reportUpstreamThrottle`)
+ * for every attempt the provider answers 429, so the limiter backs off at the first one rather
+ * than when the request has spent its retries.
  */
 export const QUEUE_WAIT_NOTE = 'flow.queueWaitMs';
+
+/** Tell the request's limiter that one upstream attempt was answered 429 (no-op without a queue stage). */
+export function reportUpstreamThrottle(ctx: RequestContext, signal: ThrottleSignal): void {
+  ctx.reportThrottle?.(signal);
+}
 
 export interface QueueStageDeps {
   limiters: LimiterRegistry;
@@ -42,7 +49,9 @@ export function queueStage(deps: QueueStageDeps): Stage {
   });
 
   return async (ctx, next) => {
-    const chain = limiters.chainFor(upstreamOf(ctx), ctx.model);
+    const upstream = upstreamOf(ctx);
+    const chain = limiters.chainFor(upstream, ctx.model);
+    const queued = observeQueue(ctx, upstream);
     // Fast path first: a free slot is taken synchronously, no request object, no extra promise.
     const first = chain[0].tryAcquire(ctx.deadline) ?? (await chain[0].acquire(requestOf(ctx)));
     let second: Permit | undefined;
@@ -56,17 +65,20 @@ export function queueStage(deps: QueueStageDeps): Stage {
     }
     const waited = first.waitedMs + (second?.waitedMs ?? 0);
     if (waited > 0) ctx.notes.set(QUEUE_WAIT_NOTE, waited);
+    // The most specific limiter (the model's, for per-model limits) takes the 429s.
+    ctx.reportThrottle = (signal: ThrottleSignal) => first.throttled(signal);
+    queued.end(waited);
 
     let reply: Reply;
     try {
       reply = await next();
     } catch (error) {
-      const outcome = outcomeOfError(error, ctx);
+      const outcome = outcomeOfError(error);
       first.release(outcome);
       second?.release(upstreamShare(outcome));
       throw error;
     }
-    const outcome = outcomeOfReply(reply, ctx);
+    const outcome = outcomeOfReply(reply);
     if (reply.kind === 'json') {
       first.release(outcome);
       second?.release(upstreamShare(outcome));
@@ -105,16 +117,14 @@ function releaseAtStreamEnd(
   });
 }
 
-function outcomeOfReply(reply: Reply, ctx: RequestContext): ReleaseOutcome {
+function outcomeOfReply(reply: Reply): ReleaseOutcome {
   if (reply.status === 429) return { throttled: true, retryAfterMs: retryAfterMsFrom(reply.headers) };
-  const noted = throttledNote(ctx);
-  if (noted !== undefined) return noted;
   const remaining = providerRemainingFrom(reply.headers);
   if (reply.status >= 500) return { failed: true, remaining };
   return remaining === undefined ? SUCCESS : { remaining };
 }
 
-function outcomeOfError(error: unknown, ctx: RequestContext): ReleaseOutcome {
+function outcomeOfError(error: unknown): ReleaseOutcome {
   if (isSluiceError(error) && !isGatewayRateLimit(error)) {
     const providerThrottled =
       error.code === 'rate_limited' || (error.code === 'upstream_error' && error.status === 429);
@@ -124,12 +134,7 @@ function outcomeOfError(error: unknown, ctx: RequestContext): ReleaseOutcome {
       return { throttled: true, retryAfterMs: seconds !== undefined ? seconds * 1000 : fromHeaders };
     }
   }
-  return throttledNote(ctx) ?? FAILED;
-}
-
-function throttledNote(ctx: RequestContext): ReleaseOutcome | undefined {
-  const note = ctx.throttled;
-  return note === undefined ? undefined : { throttled: true, retryAfterMs: note.retryAfterMs };
+  return FAILED;
 }
 
 const SUCCESS: ReleaseOutcome = Object.freeze({});

@@ -24,29 +24,41 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(v) ? v[0] : v;
 };
 
+function checkedRates(rates: FaultRates): FaultRates {
+  for (const [name, value] of Object.entries(rates)) {
+    if (!(Number.isFinite(value) && value >= 0)) throw new TypeError(`faults.${name} must be a number >= 0`);
+  }
+  const total = rates.rate429 + rates.rate500 + rates.rateSlow + rates.rateDrop;
+  if (total > 1) throw new TypeError(`fault rates add up to ${total}, more than 1`);
+  return { ...rates };
+}
+
+const anyRate = (rates: FaultRates): boolean =>
+  rates.rate429 + rates.rate500 + rates.rateSlow + rates.rateDrop > 0;
+
 /**
  * Decides each request's fault: from its `x-mock-*` headers when present, otherwise from
  * the global rates, drawn with a seeded PRNG so a run's sequence of faults repeats.
  */
 export class FaultInjector {
-  readonly #rates: FaultRates;
+  #rates: FaultRates;
   readonly #seed: number;
-  readonly #anyRate: boolean;
+  #anyRate: boolean;
   #rand: () => number;
   // x-mock-fail-key → failures already served.
   readonly #failures = new Map<string, number>();
 
   constructor(rates: FaultRates, seed: number) {
-    for (const [name, value] of Object.entries(rates)) {
-      if (!(Number.isFinite(value) && value >= 0))
-        throw new TypeError(`faults.${name} must be a number >= 0`);
-    }
-    const total = rates.rate429 + rates.rate500 + rates.rateSlow + rates.rateDrop;
-    if (total > 1) throw new TypeError(`fault rates add up to ${total}, more than 1`);
-    this.#rates = rates;
+    this.#rates = checkedRates(rates);
+    this.#anyRate = anyRate(rates);
     this.#seed = seed;
-    this.#anyRate = total > 0;
     this.#rand = seededRandom(seed);
+  }
+
+  /** Change the global rates from now on (a fault that lasts a period: set, wait, set back). */
+  setRates(rates: Partial<FaultRates>): void {
+    this.#rates = checkedRates({ ...this.#rates, ...rates });
+    this.#anyRate = anyRate(this.#rates);
   }
 
   decide(headers: IncomingHttpHeaders): Fault | undefined {

@@ -56,6 +56,11 @@ export interface MockUpstream {
   counts(): MockCounts;
   /** Forget received requests, counts, fail-times counters and the prompt cache; restart the fault PRNG. */
   reset(): void;
+  /**
+   * Change the global fault rates from now on, e.g. `{ rate429: 1 }` then `{ rate429: 0 }` for
+   * an upstream that answers 429 for a period. Throws on invalid rates, as the options do.
+   */
+  setFaults(rates: Partial<FaultRates>): void;
   close(): Promise<void>;
 }
 

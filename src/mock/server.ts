@@ -11,7 +11,7 @@ import { renderCountTokens } from './count-tokens.js';
 import { deliverJson, deliverStream, sendJson, type Timing } from './deliver.js';
 import { renderEmbeddings, validateEmbeddings } from './embeddings.js';
 import { type Dialect, type ErrorSpec, errorBody } from './errors.js';
-import { FaultInjector } from './faults.js';
+import { FaultInjector, type FaultRates } from './faults.js';
 import { anthropicModelsBody, openAIModelsBody } from './models.js';
 import { renderOpenAIChat, validateOpenAIChat } from './openai-chat.js';
 import { renderOpenAICompletions, validateOpenAICompletions } from './openai-completions.js';
@@ -103,6 +103,10 @@ class MockProvider {
       byPath: Object.fromEntries(this.#byPath),
       byModel: Object.fromEntries(this.#byModel),
     };
+  }
+
+  setFaults(rates: Partial<FaultRates>): void {
+    this.#faults.setRates(rates);
   }
 
   reset(): void {
@@ -310,6 +314,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     received: provider.received,
     counts: () => provider.counts(),
     reset: () => provider.reset(),
+    setFaults: (rates) => provider.setFaults(rates),
     close: () => {
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -77,10 +77,11 @@ export interface RequestContext {
    */
   upstreamSignal?: AbortSignal;
   /**
-   * Set by the upstream stage when the provider answered 429 (even if a retry then
-   * succeeded), so flow control backs off.
+   * Set by the queue stage: the upstream stage calls it for every attempt the provider
+   * answers 429 (`sentAt` epoch ms, the provider's Retry-After), so flow control backs off at
+   * the first one (see flow/queue-stage.ts `reportUpstreamThrottle`).
    */
-  throttled?: { retryAfterMs?: number };
+  reportThrottle?: (signal: { sentAt: number; retryAfterMs?: number }) => void;
   /** A call the gateway makes for itself (`summary`): recorded as such, never compressed. */
   purpose?: string;
   /** The stream observer: stages subscribe to the upstream stream's parsed events (stream-observer.ts). */

@@ -2,7 +2,8 @@ import type { PriceBook } from '../cost/prices.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import { promptTokens } from '../tokens/count.js';
 import { lastUserText } from '../dialect/messages.js';
-import type { ComplexityRouter, RouteDecision } from './complexity.js';
+import type { ComplexityRouter, RouteDecision, RouteSignals } from './complexity.js';
+import type { SemanticTierScorer } from './semantic-tier.js';
 
 /** `ctx.notes` key holding the RouteDecision of an aliased request. */
 export const ROUTE_NOTE = 'route.decision';
@@ -12,35 +13,83 @@ export const ROUTE_NOTE = 'route.decision';
  * upstream. Sets `ctx.model` and the body's `model`; says why in `x-sluice-route`. The model
  * that finally answered is reported by the upstream stage in `x-sluice-model`.
  */
-export function complexityRouteStage(
-  router: ComplexityRouter,
-  options: { estimateFactor?: number } = {},
-): Stage {
+export interface RouteStageOptions {
+  estimateFactor?: number;
+  /** One scorer per alias in `mode: semantic` (see semantic-tier.ts). */
+  semantic?: ReadonlyMap<string, SemanticRouting>;
+  /** An embedder failure (logged; the request goes to the alias default). */
+  onError?: (error: unknown) => void;
+}
+
+export interface SemanticRouting {
+  scorer: Pick<SemanticTierScorer, 'score'>;
+  timeoutMs: number;
+}
+
+export function complexityRouteStage(router: ComplexityRouter, options: RouteStageOptions = {}): Stage {
   return async (ctx, next) => {
-    const decision = routeRequest(router, ctx, options.estimateFactor);
+    const decision = await routeRequest(router, ctx, options);
     if (decision) {
       ctx.model = decision.model;
       ctx.body.model = decision.model;
       ctx.notes.set(ROUTE_NOTE, decision);
-      ctx.responseHeaders['x-sluice-route'] = `${decision.alias}->${decision.model}; rule=${decision.rule}`;
+      ctx.responseHeaders['x-sluice-route'] = routeHeader(decision);
       ctx.responseHeaders['x-sluice-model'] = decision.model;
     }
     return next();
   };
 }
 
-export function routeRequest(
+/** `auto->gpt-4o; rule=semantic; score=0.0412` (the edge makes any non-ASCII alias name safe). */
+export function routeHeader(decision: RouteDecision): string {
+  const score = decision.score === undefined ? '' : `; score=${decision.score.toFixed(4)}`;
+  return `${decision.alias}->${decision.model}; rule=${decision.rule}${score}`;
+}
+
+/**
+ * Rules first (in semantic mode they are overrides); then, for a semantic alias, the prompt's
+ * meaning; else the alias default.
+ */
+export async function routeRequest(
   router: ComplexityRouter,
   ctx: RequestContext,
-  estimateFactor?: number,
-): RouteDecision | undefined {
+  options: RouteStageOptions = {},
+): Promise<RouteDecision | undefined> {
   if (!router.isAlias(ctx.model)) return undefined;
-  const targets = router.targets(ctx.model)!;
-  return router.decide(ctx.model, {
+  const alias = ctx.model;
+  const targets = router.targets(alias)!;
+  const signals: RouteSignals = {
     text: lastUserText(ctx.body).trim(),
-    contextTokens: () => promptTokens(ctx, targets.strong, estimateFactor).tokens,
+    contextTokens: () => promptTokens(ctx, targets.strong, options.estimateFactor).tokens,
     hasTools: Array.isArray(ctx.body.tools) && ctx.body.tools.length > 0,
+  };
+  const byRule = router.matchRule(alias, signals);
+  if (byRule) return byRule;
+  const semantic = options.semantic?.get(alias);
+  if (semantic === undefined || signals.text === '') return router.choose(alias, undefined, 'default');
+  try {
+    const tier = await withTimeout(semantic.scorer.score(signals.text), semantic.timeoutMs);
+    if (tier === undefined) return router.choose(alias, undefined, 'semantic-timeout');
+    return router.choose(alias, tier.use, 'semantic', tier.score);
+  } catch (error) {
+    options.onError?.(error);
+    return router.choose(alias, undefined, 'semantic-error');
+  }
+}
+
+/** The promise's value, or undefined when it takes longer than `ms` (it is left to finish). */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
   });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+    // A late failure must not become an unhandled rejection.
+    promise.catch(() => {});
+  }
 }
 
 /**

@@ -17,8 +17,13 @@ export interface RouteDecision {
   alias: string;
   model: string;
   use: 'cheap' | 'strong';
-  /** Name of the rule that matched, or `default`. */
+  /**
+   * Name of the rule that matched, `default`, `semantic` (chosen by meaning, see `score`) or
+   * `semantic-timeout` / `semantic-error` (the embedder could not answer: the alias default).
+   */
   rule: string;
+  /** Semantic mode: similarity to strong exemplars minus similarity to cheap ones. */
+  score?: number;
 }
 
 type Test = (s: RouteSignals) => boolean;
@@ -92,15 +97,44 @@ export class ComplexityRouter {
     return a && { cheap: a.cheap, strong: a.strong };
   }
 
+  /** How an alias decides when no rule matches (`rules`: its default; `semantic`: by meaning). */
+  modeOf(alias: string): 'rules' | 'semantic' | undefined {
+    return this.#aliases.get(alias)?.alias.mode;
+  }
+
+  /** Aliases configured with `mode: semantic`, with their settings. */
+  semanticAliases(): Array<[string, RoutingAlias]> {
+    return [...this.#aliases]
+      .filter(([, c]) => c.alias.mode === 'semantic')
+      .map(([name, c]) => [name, c.alias]);
+  }
+
   /** Decide for an alias; undefined when `model` is not an alias (an explicit model is never changed). */
   decide(model: string, signals: RouteSignals): RouteDecision | undefined {
+    return this.matchRule(model, signals) ?? this.choose(model, undefined, 'default');
+  }
+
+  /** The decision of the first rule that matches, or undefined when none does (or `model` is no alias). */
+  matchRule(model: string, signals: RouteSignals): RouteDecision | undefined {
     const compiled = this.#aliases.get(model);
     if (!compiled) return undefined;
     for (const rule of compiled.rules) {
       if (rule.test(signals))
         return { alias: model, model: compiled.alias[rule.use], use: rule.use, rule: rule.name };
     }
-    const use = compiled.alias.default;
-    return { alias: model, model: compiled.alias[use], use, rule: 'default' };
+    return undefined;
+  }
+
+  /** A decision for `use` (the alias default when undefined), named `rule`. */
+  choose(
+    alias: string,
+    use: 'cheap' | 'strong' | undefined,
+    rule: string,
+    score?: number,
+  ): RouteDecision | undefined {
+    const compiled = this.#aliases.get(alias);
+    if (!compiled) return undefined;
+    const tier = use ?? compiled.alias.default;
+    return { alias, model: compiled.alias[tier], use: tier, rule, ...(score === undefined ? {} : { score }) };
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_CHEAP_EXEMPLARS, DEFAULT_STRONG_EXEMPLARS } from './exemplars.js';
 
 /**
  * Model routing by complexity. Mounted by the root config under the key `routing`; `{}` parses.
@@ -144,10 +145,63 @@ export const SEED_RULES: z.input<typeof routingRuleSchema>[] = [
   { name: 'short-translation', use: 'cheap', when: { pattern: '^(翻译|translate)(?![a-z])', maxChars: 120 } },
 ];
 
+const exemplarList = z.array(z.string().min(1).max(2000)).min(1).max(1000);
+
+export const semanticRoutingSchema = z
+  .strictObject({
+    exemplars: z
+      .strictObject({
+        cheap: exemplarList
+          .prefault([...DEFAULT_CHEAP_EXEMPLARS])
+          .describe(
+            'Prompts the cheap model answers well (default: shipped examples, src/route/exemplars.ts).',
+          ),
+        strong: exemplarList
+          .prefault([...DEFAULT_STRONG_EXEMPLARS])
+          .describe('Prompts that need the strong model (default: shipped examples).'),
+      })
+      .prefault({})
+      .describe('Example prompts per tier; a prompt goes to the tier it is closer to in meaning.'),
+    topK: z
+      .number()
+      .int()
+      .positive()
+      .default(5)
+      .describe('Similarity to a tier is the mean cosine to its this many nearest exemplars.'),
+    threshold: z
+      .number()
+      .min(-2)
+      .max(2)
+      .default(0)
+      .describe(
+        'Strong when (similarity to strong exemplars) - (similarity to cheap ones) is above this; raise it to send fewer prompts to the strong model.',
+      ),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(1000)
+      .describe(
+        'Longest wait for the prompt embedding (the embedder takes seconds to start); past it the alias default is used (rule=semantic-timeout).',
+      ),
+  })
+  .prefault({});
+export type SemanticRoutingConfig = z.infer<typeof semanticRoutingSchema>;
+
 export const routingAliasSchema = z.strictObject({
   cheap: z.string().min(1).describe('Model for simple requests.'),
   strong: z.string().min(1).describe('Model for complex requests.'),
-  default: z.enum(['cheap', 'strong']).default('cheap').describe('Used when no rule matches.'),
+  default: z
+    .enum(['cheap', 'strong'])
+    .default('cheap')
+    .describe('Used when no rule matches (and, in semantic mode, when the embedder cannot answer in time).'),
+  mode: z
+    .enum(['rules', 'semantic'])
+    .default('rules')
+    .describe(
+      '`rules`: the first matching rule decides, else `default`. `semantic`: rules still decide when one matches (overrides); otherwise the prompt is embedded offline (USE-lite in a worker thread, ~480 MB resident, started only when some alias uses this mode) and compared with `semantic.exemplars`.',
+    ),
+  semantic: semanticRoutingSchema.describe('Settings of `mode: semantic`.'),
   rules: z
     .array(routingRuleSchema)
     .prefault(SEED_RULES)

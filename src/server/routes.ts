@@ -12,7 +12,7 @@ import { parseAdminBody } from './admin-body.js';
 import { dashboardAsset } from './dashboard/assets.js';
 import { requireJsonContentType } from './content-type.js';
 import { countTokensRoute } from './count-tokens.js';
-import { type ExtraRoute, parseJson, readBody } from './http.js';
+import { type ExtraRoute, parseJson, RawReply, readBody } from './http.js';
 import { type ModelEntry, modelBody, modelListBody, wantsAnthropicShape } from './model-routes.js';
 import { malformedError } from '../dialect/validate.js';
 import { findMalformed } from '../dialect/well-formed.js';
@@ -44,16 +44,29 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
     (route: ExtraRoute): ExtraRoute =>
     (req, url) => {
       if (adminKey && !isAdmin(req.headers, adminKey))
-        throw new SluiceError('unauthorized', 'admin key missing or wrong: /v1/stats needs SLUICE_ADMIN_KEY');
+        throw new SluiceError(
+          'unauthorized',
+          `admin key missing or wrong: ${url.pathname} needs SLUICE_ADMIN_KEY`,
+        );
       return route(req, url);
     };
   const { economy, cache } = gateway;
   return {
-    'GET /healthz': () => ({
-      status: 'ok',
-      uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
-    }),
+    /**
+     * Always 200 while the process serves: a shared dependency that is away (Redis, PostgreSQL)
+     * makes every instance equally degraded, so a load balancer taking instances out for it
+     * would only turn degraded service into none. `status` and `dependencies` say which.
+     */
+    'GET /healthz': () => {
+      const dependencies = gateway.backend.health();
+      const degraded = Object.values(dependencies).includes('degraded');
+      return {
+        status: degraded ? 'degraded' : 'ok',
+        dependencies,
+        uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        upstreams: gateway.router.upstreams.map((u) => ({ name: u.name, kind: u.kind })),
+      };
+    },
     'GET /v1/models': async (req) => modelListBody(await models(), wantsAnthropicShape(req)),
     /** `models.retrieve` of both SDKs: ids may hold `/` and `:`, so the whole rest of the path is the id. */
     'GET /v1/models/**': async (req) => modelBody(await models(), req),
@@ -75,6 +88,14 @@ export function extraRoutes(gateway: Gateway, adminKey: string | undefined): Rec
     // The page carries no data (it asks the stats routes above, with the admin key): open to load.
     'GET /dashboard': () => dashboardAsset('index.html'),
     'GET /dashboard/*': (_req, url) => dashboardAsset(url.pathname.slice('/dashboard/'.length)),
+    ...(gateway.observability.metrics
+      ? {
+          'GET /metrics': adminIfSet(async () => {
+            const { contentType, body } = await gateway.observability.metricsText();
+            return new RawReply(Buffer.from(body), { 'content-type': contentType });
+          }),
+        }
+      : {}),
     'GET /admin/usage': admin((_req, url) => economy.admin.usage(url.searchParams)),
     'GET /admin/keys': admin(() => economy.admin.listKeys()),
     'POST /admin/keys': admin(async (req) => economy.admin.createKey(await jsonBody(req, gateway))),

@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryCounterStore, MemoryKvStore, MemoryLedgerStore } from './memory.js';
+import type { LedgerRetention } from './postgres-ledger.js';
+import { PostgresStore } from './postgres.js';
 import { RedisStore } from './redis.js';
 import { SqliteStore } from './sqlite.js';
 import { TieredKvStore } from './tiered.js';
@@ -26,7 +28,20 @@ export interface BackendOptions {
   connectTimeoutMs?: number;
   /** Redis command timeout: past it the store counts as unavailable; default 500 ms. */
   commandTimeoutMs?: number;
+  /**
+   * What must last (ledgers, virtual keys) in PostgreSQL; hot state stays on Redis or the
+   * embedded store.
+   */
+  databaseUrl?: string;
+  database?: {
+    poolSize?: number;
+    statementTimeoutMs?: number;
+    retention?: LedgerRetention;
+  };
 }
+
+/** A shared dependency's state for `/healthz`: `degraded` while its last use failed. */
+export type DependencyHealth = 'ok' | 'degraded';
 
 export interface Backend {
   readonly kind: BackendKind;
@@ -36,10 +51,17 @@ export interface Backend {
    */
   kv(namespace: string, limits?: KvLimits): KvStore;
   readonly counters: CounterStore;
+  /**
+   * A KV namespace for records that must last (virtual keys): PostgreSQL when configured,
+   * else the same as `kv(namespace)`. Never size-limited.
+   */
+  durableKv(namespace: string): KvStore;
   /** The ledger `name`, created on first use (the same store on every call). */
   ledger<Row extends { ts: number }>(name: string): LedgerStore<Row>;
   /** Store health for `/v1/stats` (Redis only: failed commands, ledger rows spooled/replayed). */
   stats?(): BackendStats;
+  /** Shared dependencies in use and whether each is answering (`/healthz`). */
+  health(): Partial<Record<'redis' | 'postgres', DependencyHealth>>;
   close(): Promise<void>;
 }
 
@@ -50,13 +72,50 @@ export interface BackendStats {
   /** Ledger rows written to the local spool while the store was away, and replayed since. */
   ledgerSpooled: number;
   ledgerReplayed: number;
+  /** Present when `DATABASE_URL` is set: the same counts for PostgreSQL. */
+  postgres?: { unavailable: number; ledgerSpooled: number; ledgerReplayed: number };
 }
 
 /**
- * Open the storage picked at boot: Redis when `redisUrl` is set, else memory when asked, else
- * the embedded default (SQLite in `dataDir`, KV namespaces with a memory front).
+ * Open the storage picked at boot: hot state (caches, counters) on Redis when `redisUrl` is
+ * set, else in memory when asked, else embedded (SQLite in `dataDir`, KV namespaces with a
+ * memory front); ledgers and durable namespaces on PostgreSQL when `databaseUrl` is set, else
+ * with the hot state.
  */
 export async function openBackend(options: BackendOptions): Promise<Backend> {
+  const hot = await openHotParts(options);
+  if (!options.databaseUrl) return assemble(hot.kind, hot);
+  let postgres: PostgresStore;
+  try {
+    postgres = await PostgresStore.connect(options.databaseUrl, {
+      connectTimeoutMs: options.connectTimeoutMs,
+      statementTimeoutMs: options.database?.statementTimeoutMs,
+      maxConnections: options.database?.poolSize,
+      retention: options.database?.retention,
+      // Ledger rows wait here while PostgreSQL is away (none without a data directory).
+      spoolDir: options.dataDir ? join(options.dataDir, 'spool') : undefined,
+    });
+  } catch (error) {
+    await hot.close();
+    throw error;
+  }
+  return assemble(hot.kind, {
+    ...hot,
+    durableKv: (ns) => postgres.kv(ns),
+    ledger: (name) => postgres.ledger(name),
+    stats: () => ({
+      ...hot.stats?.(),
+      postgres: { unavailable: postgres.link.failures, ...postgres.spoolStats() },
+    }),
+    health: () => ({ ...hot.health?.(), postgres: postgres.link.healthy ? 'ok' : 'degraded' }),
+    close: async () => {
+      await postgres.close();
+      await hot.close();
+    },
+  });
+}
+
+async function openHotParts(options: BackendOptions): Promise<Parts & { kind: BackendKind }> {
   if (options.redisUrl) {
     const store = await RedisStore.connect(options.redisUrl, {
       keyPrefix: options.redisKeyPrefix,
@@ -66,27 +125,31 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
       // Ledger rows wait here while Redis is away (none without a data directory).
       spoolDir: options.dataDir ? join(options.dataDir, 'spool') : undefined,
     });
-    return assemble('redis', {
+    return {
+      kind: 'redis',
       kv: (ns, limits) => store.kv(ns, limits),
       counters: store.counters,
       ledger: (name) => store.ledger(name),
       stats: () => ({ unavailable: store.link.failures, ...store.spoolStats() }),
+      health: () => ({ redis: store.redis.status === 'ready' && store.link.available ? 'ok' : 'degraded' }),
       close: () => store.close(),
-    });
+    };
   }
   if (options.memory) {
-    return assemble('memory', {
+    return {
+      kind: 'memory',
       kv: (_ns, limits) => new MemoryKvStore({ ...limits, sweepIntervalMs: options.sweepIntervalMs }),
       counters: new MemoryCounterStore(),
       ledger: () => new MemoryLedgerStore(),
       close: async () => {},
-    });
+    };
   }
   mkdirSync(options.dataDir, { recursive: true });
   const sqlite = new SqliteStore(join(options.dataDir, 'sluice.db'), {
     sweepIntervalMs: options.sweepIntervalMs,
   });
-  return assemble('sqlite', {
+  return {
+    kind: 'sqlite',
     kv: (ns, limits) => {
       const front = new MemoryKvStore({ ...limits, sweepIntervalMs: options.sweepIntervalMs });
       const back = sqlite.kv(ns, limits, {
@@ -99,14 +162,17 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
     counters: sqlite.counters,
     ledger: (name) => sqlite.ledger(name),
     close: () => sqlite.close(),
-  });
+  };
 }
 
 interface Parts {
   kv(namespace: string, limits: KvLimits): KvStore;
+  /** Durable namespaces; default: `kv` without limits. */
+  durableKv?(namespace: string): KvStore;
   counters: CounterStore;
   ledger(name: string): LedgerStore<{ ts: number }>;
-  stats?(): Omit<BackendStats, 'kind'>;
+  stats?(): Partial<Omit<BackendStats, 'kind'>>;
+  health?(): Partial<Record<'redis' | 'postgres', DependencyHealth>>;
   close(): Promise<void>;
 }
 
@@ -128,6 +194,7 @@ function assemble(kind: BackendKind, parts: Parts): Backend {
     kind,
     counters: parts.counters,
     stats: () => ({ kind, unavailable: 0, ledgerSpooled: 0, ledgerReplayed: 0, ...parts.stats?.() }),
+    health: () => parts.health?.() ?? {},
     kv(namespace, limits = {}) {
       checkStoreName('kv namespace', namespace);
       const fingerprint = JSON.stringify([limits.maxEntries ?? null, limits.maxBytes ?? null]);
@@ -139,6 +206,21 @@ function assemble(kind: BackendKind, parts: Parts): Backend {
         return known.store;
       }
       const store = parts.kv(namespace, limits);
+      namespaces.set(namespace, { store, limits: fingerprint });
+      return store;
+    },
+    durableKv(namespace) {
+      checkStoreName('kv namespace', namespace);
+      if (!parts.durableKv) return this.kv(namespace);
+      const fingerprint = 'durable';
+      const known = namespaces.get(namespace);
+      if (known) {
+        if (known.limits !== fingerprint) {
+          throw new TypeError(`kv namespace '${namespace}' already opened as a non-durable namespace`);
+        }
+        return known.store;
+      }
+      const store = parts.durableKv(namespace);
       namespaces.set(namespace, { store, limits: fingerprint });
       return store;
     },

@@ -4,8 +4,10 @@
  * A backend is picked once at boot (see `store/index.ts`); nothing else imports a backend.
  */
 import type { LedgerRollupGroup, LedgerRollupQuery } from './ledger-rollup.js';
+import type { StoredRollupFilter, StoredRollupRow } from './ledger-stored-rollup.js';
 
 export type { LedgerRollupGroup, LedgerRollupQuery, LedgerSumSpec } from './ledger-rollup.js';
+export type { RollupGrain, StoredRollupFilter, StoredRollupRow } from './ledger-stored-rollup.js';
 
 /** Key-value bytes with a TTL in seconds. Used by the exact cache, summaries, embeddings. */
 export interface KvStore {
@@ -83,5 +85,10 @@ export interface LedgerStore<Row extends { ts: number }> {
    * scan of the union of their ranges (see ledger-rollup.ts for the rules).
    */
   rollup(queries: readonly LedgerRollupQuery[]): Promise<LedgerRollupGroup[][]>;
+  /**
+   * Per-minute and per-day sums kept as rows are written (`ledger-stored-rollup.ts`): read in
+   * time proportional to the buckets, not the rows. Only backends that keep them (PostgreSQL).
+   */
+  storedRollups?(filter: StoredRollupFilter): Promise<StoredRollupRow[]>;
   close(): Promise<void>;
 }

@@ -26,6 +26,8 @@ export function isForwardedResponseHeader(name: string): boolean {
   );
 }
 
+const TRACE_CONTEXT_HEADERS = ['traceparent', 'tracestate'] as const;
+
 export function buildUpstreamHeaders(
   kind: UpstreamKind,
   clientHeaders: IncomingHttpHeaders,
@@ -40,6 +42,11 @@ export function buildUpstreamHeaders(
     ...extra,
   };
   for (const name of spec.forwardedRequestHeaders) {
+    const v = clientHeaders[name];
+    if (typeof v === 'string') headers[name] = v;
+  }
+  // W3C trace context passes through; with tracing on, the attempt's own span replaces the parent id.
+  for (const name of TRACE_CONTEXT_HEADERS) {
     const v = clientHeaders[name];
     if (typeof v === 'string') headers[name] = v;
   }

@@ -18,6 +18,8 @@ import type {
   StreamReply,
   Usage,
 } from '../pipeline/types.js';
+import { reportUpstreamThrottle } from '../flow/queue-stage.js';
+import { observeAttempt } from '../observe/observation.js';
 import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
 import type { AttemptVerdict } from './circuit-breaker.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
@@ -171,7 +173,8 @@ async function tryCandidate(
   let error: SluiceError | undefined;
 
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const remaining = ctx.deadline - Date.now();
+    const sentAt = Date.now();
+    const remaining = ctx.deadline - sentAt;
     if (remaining <= 0) throw deadlineError();
     const decision = target.breaker?.tryAcquire();
     if (decision && !decision.allowed) {
@@ -181,6 +184,7 @@ async function tryCandidate(
     const permit = decision?.permit;
     const headersTimeout = Math.min(target.timeouts.firstByteMs, remaining);
     let response: Awaited<ReturnType<UpstreamTarget['pool']['request']>>;
+    const observed = observeAttempt(ctx, target.config.name, target.config.kind, candidate.model, headers);
     try {
       response = await target.pool.request({
         path: target.basePath + path,
@@ -196,6 +200,7 @@ async function tryCandidate(
       const cutByDeadline =
         mapped.code === 'upstream_timeout' && headersTimeout < target.timeouts.firstByteMs;
       permit?.settle(mapped.code === 'client_closed' || cutByDeadline ? 'neutral' : 'failure');
+      observed.failed(mapped.code);
       if (mapped.code === 'client_closed') throw mapped;
       deps.onAttemptFailed?.(ctx, { upstream: target.config.name, error: mapped.code });
       error = mapped;
@@ -212,18 +217,20 @@ async function tryCandidate(
     if (status >= 200 && status < 300) {
       ctx.upstream = target.config.name;
       ctx.responseHeaders['x-sluice-model'] = candidate.model;
-      if (ctx.stream) return { reply: streamReply(ctx, deps, call, response, forwarded, dropEvent) };
-      return { reply: await jsonReply(ctx, deps, call.dialect, response, forwarded) };
+      if (ctx.stream)
+        return { reply: observed.answered(streamReply(ctx, deps, call, response, forwarded, dropEvent)) };
+      return { reply: observed.answered(await jsonReply(ctx, deps, call.dialect, response, forwarded)) };
     }
 
     const errorBody = deps.pools.scrubber.bytes(await readBody(response.body).catch(() => new Uint8Array()));
     failure = { call, status, headers: forwarded, body: errorBody };
+    observed.failed(status);
     deps.onAttemptFailed?.(ctx, { upstream: target.config.name, status });
     if (!isRetryableStatus(status)) return { failure: undefined, reply: passThroughError(failure) };
     const asked = retryAfterMs(response.headers);
     const wait = asked ?? backoffMs(attempt, baseDelayMs, maxDelayMs);
-    // Tell flow control the provider is throttling even when a retry then succeeds.
-    if (status === 429) ctx.throttled = { retryAfterMs: asked };
+    // Flow control reacts at this first 429, not when the retries are spent.
+    if (status === 429) reportUpstreamThrottle(ctx, { sentAt, retryAfterMs: asked });
     if (target.breaker?.state === 'open') break;
     if (!(await waitBeforeRetry(ctx, attempt, maxAttempts, wait))) break;
   }

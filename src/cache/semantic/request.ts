@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dialect } from '../../pipeline/types.js';
+import { canonicalJson } from '../canonical-json.js';
 
 export interface SemanticRequestOptions {
   /** Cache requests that carry tool results (they are still matched exactly). Default false. */
@@ -114,18 +115,7 @@ function splitContent(content: unknown): { text: string | undefined; extras: unk
   return { text: texts.length > 0 ? texts.join('\n') : undefined, extras };
 }
 
-/** JSON with object keys sorted at every level; undefined members are dropped like JSON.stringify. */
-export function canonicalJson(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v) ?? 'null').join(',')}]`;
-  const entries = Object.keys(value as Record<string, unknown>)
-    .sort()
-    .flatMap((key) => {
-      const v = canonicalJson((value as Record<string, unknown>)[key]);
-      return v === undefined ? [] : [`${JSON.stringify(key)}:${v}`];
-    });
-  return `{${entries.join(',')}}`;
-}
+export { canonicalJson };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

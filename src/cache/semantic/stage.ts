@@ -11,6 +11,7 @@
 import { cacheDirectives } from '../policy.js';
 import { NOTE_FOLLOWER, NOTE_KEY } from '../exact-stage.js';
 import { scopeOf } from '../key.js';
+import { observeLookup } from '../../observe/observation.js';
 import { afterReply } from '../../pipeline/reply.js';
 import type { Caller, Reply, RequestContext, RouteName, Stage } from '../../pipeline/types.js';
 import type { CacheScope } from '../config.js';
@@ -70,7 +71,9 @@ export function semanticCacheStage(deps: SemanticStageDeps): Stage {
     const partition = callerPartition(config.scope, ctx.caller, ctx.route, ctx.model, request.context);
 
     if (!directives.noCache) {
+      const observed = observeLookup(ctx, 'semantic');
       const hit = await lookup(ctx, partition, request.text);
+      observed.end(hit !== undefined);
       if (hit) return hit;
     }
 
