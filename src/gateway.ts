@@ -18,6 +18,9 @@ import type { Logger } from './observe/log.js';
 import { throttledWarn } from './observe/throttled-warn.js';
 import { ledgerTotals, type StatsSeries, statsSeries, statsWindow } from './observe/stats-series.js';
 import { Observability } from './observe/index.js';
+import { LangfuseScores } from './observe/langfuse-scores.js';
+import type { LedgerRow } from './cost/ledger.js';
+import type { CallObserver } from './cost/record-stage.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage } from './upstream/stage.js';
@@ -69,6 +72,8 @@ export class Gateway {
   readonly semantic: SemanticCacheHandle | undefined;
   /** Scores sent to `POST /v1/feedback`, in a ledger shared like the usage ledger. */
   readonly feedback: FeedbackBook;
+  /** Sends feedback scores to Langfuse when it is configured (LANGFUSE_* variables). */
+  readonly langfuseScores: LangfuseScores | undefined;
   /** Metrics, traces, request logs, Langfuse (src/observe/). */
   readonly observability: Observability;
 
@@ -97,10 +102,6 @@ export class Gateway {
     );
     // During an outage every request meets the same store error: log it once per 10 s.
     const storeWarn = throttledWarn(log);
-    this.feedback = new FeedbackBook(backend.ledger<FeedbackRecord>('feedback'), {
-      onFeedback: opts.onFeedback,
-      onHookError: (err) => log.warn({ err }, 'feedback hook failed; the score is stored'),
-    });
     this.observability = new Observability({
       config: config.observe,
       env: opts.env ?? process.env,
@@ -114,6 +115,21 @@ export class Gateway {
     // Closed after the ledger flush below: the last requests' spans still go out.
     this.#closers.push(() => this.observability.close());
     const observe = this.observability.enabled ? this.observability : undefined;
+    const { langfuse } = this.observability;
+    this.langfuseScores = langfuse
+      ? new LangfuseScores({ config: langfuse, usage: backend.ledger<LedgerRow>('usage'), log })
+      : undefined;
+    const scores = this.langfuseScores;
+    this.feedback = new FeedbackBook(backend.ledger<FeedbackRecord>('feedback'), {
+      onFeedback:
+        scores || opts.onFeedback
+          ? (feedback) => {
+              scores?.onFeedback(feedback);
+              opts.onFeedback?.(feedback);
+            }
+          : undefined,
+      onHookError: (err) => log.warn({ err }, 'feedback hook failed; the score is stored'),
+    });
     this.economy = createTokenEconomy(config, {
       backend,
       runAfterAuth: (ctx) => this.#afterAuth(ctx),
@@ -123,7 +139,7 @@ export class Gateway {
           { err, failMode: config.store.failMode.budgets },
           'budget store error; requests with a budget are refused unless store.failMode.budgets is open',
         ),
-      callObservers: observe ? [observe.observer] : [],
+      callObservers: [observe?.observer, scores?.observer].filter((o): o is CallObserver => o !== undefined),
     });
     this.#closers.push(
       () => this.economy.close(),

@@ -152,6 +152,33 @@ describe('Langfuse: traces over its OTLP endpoint, scores on the right trace', (
     assert.equal(root?.traceId, row.traceId, 'the score names the trace Langfuse received');
   });
 
+  it('POST /v1/feedback forwards the score to Langfuse on the answered request’s trace', async () => {
+    const client = new OpenAI({ baseURL: gw.v1, apiKey: 'x', maxRetries: 0 });
+    const res = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `score me ${Math.random()}` }] })
+      .withResponse();
+    const requestId = res.response.headers.get('x-request-id') ?? '';
+    const gateway = gw.sluice.gateway;
+    await gateway.economy.ledger.idle();
+    const [row] = await gateway.economy.ledger.store.query({ since: 0, where: { requestId } });
+    const before = langfuse.requests.filter((r) => r.path === '/api/public/scores').length;
+
+    const posted = await fetch(`${gw.v1}/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: requestId, score: 0.5, name: 'thumbs', comment: 'ok-ish' }),
+    });
+    assert.equal(posted.status, 200, await posted.text());
+    await gateway.langfuseScores?.idle();
+    const scores = langfuse.requests.filter((r) => r.path === '/api/public/scores').slice(before);
+    assert.equal(scores.length, 1, 'one score sent to Langfuse');
+    const sent = JSON.parse(scores[0].body) as Record<string, unknown>;
+    assert.equal(sent.traceId, row.traceId);
+    assert.equal(sent.value, 0.5);
+    assert.equal(sent.name, 'thumbs');
+    assert.equal(sent.comment, 'ok-ish');
+  });
+
   it('reports Langfuse refusing a score', async () => {
     const wrong = { baseUrl: langfuse.url, publicKey: PUBLIC_KEY, secretKey: 'nope' };
     await assert.rejects(
