@@ -171,7 +171,18 @@ export class Gateway {
           onError: (what, err) => log.warn({ err, what }, 'semantic cache error; treated as a miss'),
         }),
       ...economy.shape,
-      config.cache.enabled && config.cache.singleFlight && singleFlightStage(),
+      config.cache.enabled &&
+        config.cache.singleFlight &&
+        singleFlightStage({
+          // Several instances on Redis: one upstream call per request across all of them.
+          shared: backend.leases && {
+            leases: backend.leases,
+            storedReply: (key, ctx) => cachedReply(this.cache, key, ctx),
+            leaseMs: config.cache.flightLeaseMs,
+            onError: (err) =>
+              storeWarn({ err }, 'single-flight lease store error; this instance goes on alone'),
+          },
+        }),
       this.flow.upstreamRateLimitStage,
       this.flow.queueStage,
       upstreamStage({
@@ -199,6 +210,7 @@ export class Gateway {
     const backend = await openBackend({
       dataDir: config.dataDir,
       redisUrl: config.redisUrl,
+      redisKeyPrefix: config.store.keyPrefix,
       memory: opts.memory,
       connectTimeoutMs: config.store.connectTimeoutMs,
       commandTimeoutMs: config.store.commandTimeoutMs,
