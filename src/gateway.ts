@@ -84,7 +84,17 @@ export class Gateway {
     this.backend = backend;
     this.semantic = semantic;
     this.router = new UpstreamRouter(config);
-    this.pools = new UpstreamPools(config, opts.env);
+    // During an outage every request meets the same store error: log it once per 10 s.
+    const storeWarn = throttledWarn(log);
+    const { circuit } = backend;
+    this.pools = new UpstreamPools(
+      config,
+      opts.env,
+      circuit && {
+        circuit,
+        onError: (err) => storeWarn({ err }, 'shared circuit store error; this instance decides alone'),
+      },
+    );
     this.cache = new ExactCache({
       store: backend.kv('exact', { maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes }),
       config: config.cache,
@@ -100,8 +110,6 @@ export class Gateway {
       () => this.pools.close(),
       async () => semantic?.close(),
     );
-    // During an outage every request meets the same store error: log it once per 10 s.
-    const storeWarn = throttledWarn(log);
     this.observability = new Observability({
       config: config.observe,
       env: opts.env ?? process.env,
