@@ -81,7 +81,11 @@ describe('single-flight across three instances on one Redis', { skip }, () => {
       ),
     );
     assert.equal(chatCalls(), 1, 'one upstream call for nine requests over three instances');
-    assert.equal(new Set(answers.map((a) => a.data.choices[0].message.content)).size, 1, 'one answer for all');
+    assert.equal(
+      new Set(answers.map((a) => a.data.choices[0].message.content)).size,
+      1,
+      'one answer for all',
+    );
     // Each other instance's first request waited for the stored entry and served it as a hit
     // (its local followers share that and say `miss`, as every single-flight follower does).
     const served = answers.map((a) => a.response.headers.get('x-sluice-cache'));
@@ -188,12 +192,16 @@ describe('single-flight with its lease store away', () => {
           object: 'chat.completion',
           created: 1,
           model: 'gpt-4o-mini',
-          choices: [{ index: 0, message: { role: 'assistant', content: 'Still here.' }, finish_reason: 'stop' }],
+          choices: [
+            { index: 0, message: { role: 'assistant', content: 'Still here.' }, finish_reason: 'stop' },
+          ],
           usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
         });
       },
     ]);
-    const bodies = await Promise.all(Array.from({ length: 5 }, async () => readReply(await handle(makeCtx()))));
+    const bodies = await Promise.all(
+      Array.from({ length: 5 }, async () => readReply(await handle(makeCtx()))),
+    );
     assert.equal(calls, 1, 'identical requests in one process still share one call');
     assert.equal(new Set(bodies).size, 1);
     assert.equal(JSON.parse(bodies[0]).id, 'chatcmpl-away');

@@ -207,12 +207,7 @@ export class CircuitBreaker {
       this.#openedAt = openedAt;
       this.#opens++;
       this.#tellShared((shared) =>
-        shared.open(
-          openedAt,
-          this.#cooldownMs,
-          SHARED_HALF_OPEN_HOLD_MS,
-          probe ? this.#owner : undefined,
-        ),
+        shared.open(openedAt, this.#cooldownMs, SHARED_HALF_OPEN_HOLD_MS, probe ? this.#owner : undefined),
       );
     }
   }
