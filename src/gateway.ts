@@ -84,7 +84,17 @@ export class Gateway {
     this.backend = backend;
     this.semantic = semantic;
     this.router = new UpstreamRouter(config);
-    this.pools = new UpstreamPools(config, opts.env);
+    // During an outage every request meets the same store error: log it once per 10 s.
+    const storeWarn = throttledWarn(log);
+    const { circuit } = backend;
+    this.pools = new UpstreamPools(
+      config,
+      opts.env,
+      circuit && {
+        circuit,
+        onError: (err) => storeWarn({ err }, 'shared circuit store error; this instance decides alone'),
+      },
+    );
     this.cache = new ExactCache({
       store: backend.kv('exact', { maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes }),
       config: config.cache,
@@ -100,8 +110,6 @@ export class Gateway {
       () => this.pools.close(),
       async () => semantic?.close(),
     );
-    // During an outage every request meets the same store error: log it once per 10 s.
-    const storeWarn = throttledWarn(log);
     this.observability = new Observability({
       config: config.observe,
       env: opts.env ?? process.env,
@@ -171,7 +179,18 @@ export class Gateway {
           onError: (what, err) => log.warn({ err, what }, 'semantic cache error; treated as a miss'),
         }),
       ...economy.shape,
-      config.cache.enabled && config.cache.singleFlight && singleFlightStage(),
+      config.cache.enabled &&
+        config.cache.singleFlight &&
+        singleFlightStage({
+          // Several instances on Redis: one upstream call per request across all of them.
+          shared: backend.leases && {
+            leases: backend.leases,
+            storedReply: (key, ctx) => cachedReply(this.cache, key, ctx),
+            leaseMs: config.cache.flightLeaseMs,
+            onError: (err) =>
+              storeWarn({ err }, 'single-flight lease store error; this instance goes on alone'),
+          },
+        }),
       this.flow.upstreamRateLimitStage,
       this.flow.queueStage,
       upstreamStage({
@@ -199,6 +218,7 @@ export class Gateway {
     const backend = await openBackend({
       dataDir: config.dataDir,
       redisUrl: config.redisUrl,
+      redisKeyPrefix: config.store.keyPrefix,
       memory: opts.memory,
       connectTimeoutMs: config.store.connectTimeoutMs,
       commandTimeoutMs: config.store.commandTimeoutMs,

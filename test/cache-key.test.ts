@@ -161,6 +161,7 @@ describe('cache policy', () => {
       cacheNGreaterThanOne: false,
       embeddings: true,
       singleFlight: true,
+      flightLeaseMs: 5_000,
     });
   });
 

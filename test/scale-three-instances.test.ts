@@ -120,7 +120,7 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
   async function budgetSpentNano(user: string): Promise<number> {
     const client = new Redis(redis.url);
     try {
-      const keys = (await client.keys('sluice:ctr:*')).filter(
+      const keys = (await client.keys('sluice:{ctr}:*')).filter(
         (k) => k.includes('budget') && k.includes(user),
       );
       assert.ok(keys.length > 0, `a budget counter for ${user}`);

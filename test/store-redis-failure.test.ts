@@ -57,7 +57,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 async function budgetCounters(url: string, user: string): Promise<Record<string, string | null>> {
   const client = new Redis(url);
   try {
-    const keys = (await client.keys('sluice:ctr:*budget*')).filter((k) => k.includes(user)).sort();
+    const keys = (await client.keys('sluice:{ctr}:*budget*')).filter((k) => k.includes(user)).sort();
     const values = keys.length > 0 ? await client.mget(...keys) : [];
     return Object.fromEntries(keys.map((k, i) => [k, values[i]]));
   } finally {

@@ -55,6 +55,14 @@ export const cacheConfigSchema = z
       .boolean()
       .default(true)
       .describe('Collapse identical cacheable requests in flight into one upstream call.'),
+    flightLeaseMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5_000)
+      .describe(
+        'With Redis: how long another instance waits for a single-flight leader that stopped answering (crashed) before it calls upstream itself. The leader renews its lease every third of this while its call runs, so a long answer is never duplicated.',
+      ),
   })
   .prefault({});
 

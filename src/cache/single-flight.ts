@@ -2,6 +2,7 @@ import { isSluiceError, SluiceError } from '../errors.js';
 import { compositeKey } from '../store/composite-key.js';
 import type { Next, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import { Broadcast } from './broadcast.js';
+import { type FlightLeaseDeps, underFlightLease } from './flight-lease.js';
 import { NOTE_FOLLOWER, NOTE_KEY } from './exact-stage.js';
 import { DIALECTS, ZERO_USAGE } from '../dialect/index.js';
 
@@ -13,6 +14,11 @@ export interface SingleFlightOptions {
    * byte-for-byte the same shape.
    */
   keyOf?: (ctx: RequestContext) => string | undefined;
+  /**
+   * With a shared store (Redis): flights span instances (flight-lease.ts). Each instance's
+   * local leader takes the request's lease or waits for the instance holding it.
+   */
+  shared?: FlightLeaseDeps;
 }
 
 export interface SingleFlightStage extends Stage {
@@ -32,9 +38,13 @@ export interface SingleFlightStage extends Stage {
  * When the leader fails, followers get the same error, except when the leader's own client
  * went away (`client_closed`): then each follower runs the pipeline itself. A follower whose
  * own client leaves, or whose deadline passes, stops waiting.
+ *
+ * With `shared`, the local leader first takes the request's lease across instances; when
+ * another instance holds it, the local flight's answer is that instance's stored answer.
  */
 export function singleFlightStage(options: SingleFlightOptions = {}): SingleFlightStage {
   const keyOf = options.keyOf ?? defaultFlightKey;
+  const { shared } = options;
   const flights = new Map<string, Flight>();
   let joined = 0;
 
@@ -50,7 +60,7 @@ export function singleFlightStage(options: SingleFlightOptions = {}): SingleFlig
       if (flights.get(key) === flight) flights.delete(key);
     });
     flights.set(key, flight);
-    return flight.lead(next);
+    return flight.lead(shared ? () => underFlightLease(ctx, next, shared) : next);
   };
   return Object.assign(stage, { inFlight: () => flights.size, joined: () => joined });
 }

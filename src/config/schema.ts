@@ -166,6 +166,13 @@ const failModeSchema = z.enum(['closed', 'open']);
 
 /** How the gateway talks to its shared store (Redis) and what it does while the store is away. */
 export const storeConfigSchema = z.strictObject({
+  keyPrefix: z
+    .string()
+    .min(1)
+    .default('sluice:')
+    .describe(
+      'Prefix of every Redis key the gateway writes: instances of one deployment share it; deployments (or test runs) sharing one Redis each use their own.',
+    ),
   connectTimeoutMs: z
     .number()
     .int()
@@ -268,6 +275,7 @@ export const coreConfigSchema = z.strictObject({
     .describe('PostgreSQL pool, timeouts and ledger retention (used when `databaseUrl` is set).'),
   store: storeConfigSchema
     .default({
+      keyPrefix: 'sluice:',
       connectTimeoutMs: 2_000,
       commandTimeoutMs: 500,
       failMode: { rateLimits: 'closed', budgets: 'closed' },

@@ -6,7 +6,14 @@ import { PostgresStore } from './postgres.js';
 import { RedisStore } from './redis.js';
 import { SqliteStore } from './sqlite.js';
 import { TieredKvStore } from './tiered.js';
-import type { CounterStore, KvLimits, KvStore, LedgerStore } from './types.js';
+import type {
+  CounterStore,
+  KvLimits,
+  KvStore,
+  LeaseStore,
+  LedgerStore,
+  SharedCircuitStore,
+} from './types.js';
 
 export type * from './types.js';
 export { isStoreUnavailable, StoreUnavailableError } from './errors.js';
@@ -58,6 +65,12 @@ export interface Backend {
   durableKv(namespace: string): KvStore;
   /** The ledger `name`, created on first use (the same store on every call). */
   ledger<Row extends { ts: number }>(name: string): LedgerStore<Row>;
+  /**
+   * Coordination between instances, present only on a shared backend (Redis): single-flight
+   * leases, and each upstream's shared circuit-breaker state.
+   */
+  readonly leases?: LeaseStore;
+  circuit?(upstream: string): SharedCircuitStore;
   /** Store health for `/v1/stats` (Redis only: failed commands, ledger rows spooled/replayed). */
   stats?(): BackendStats;
   /** Shared dependencies in use and whether each is answering (`/healthz`). */
@@ -129,6 +142,8 @@ async function openHotParts(options: BackendOptions): Promise<Parts & { kind: Ba
       kind: 'redis',
       kv: (ns, limits) => store.kv(ns, limits),
       counters: store.counters,
+      leases: store.leases,
+      circuit: (upstream) => store.circuit(upstream),
       ledger: (name) => store.ledger(name),
       stats: () => ({ unavailable: store.link.failures, ...store.spoolStats() }),
       health: () => ({ redis: store.redis.status === 'ready' && store.link.available ? 'ok' : 'degraded' }),
@@ -170,6 +185,8 @@ interface Parts {
   /** Durable namespaces; default: `kv` without limits. */
   durableKv?(namespace: string): KvStore;
   counters: CounterStore;
+  leases?: LeaseStore;
+  circuit?(upstream: string): SharedCircuitStore;
   ledger(name: string): LedgerStore<{ ts: number }>;
   stats?(): Partial<Omit<BackendStats, 'kind'>>;
   health?(): Partial<Record<'redis' | 'postgres', DependencyHealth>>;
@@ -193,6 +210,8 @@ function assemble(kind: BackendKind, parts: Parts): Backend {
   return {
     kind,
     counters: parts.counters,
+    leases: parts.leases,
+    circuit: parts.circuit,
     stats: () => ({ kind, unavailable: 0, ledgerSpooled: 0, ledgerReplayed: 0, ...parts.stats?.() }),
     health: () => parts.health?.() ?? {},
     kv(namespace, limits = {}) {

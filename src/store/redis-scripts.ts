@@ -5,8 +5,11 @@ import type { Redis } from 'ioredis';
  * A Lua script run with EVALSHA, loaded with EVAL on the first NOSCRIPT (after a restart or
  * SCRIPT FLUSH). Replies come back with bulk strings as Buffers (values are bytes).
  *
- * Scripts that touch keys built inside Lua (the KV eviction) assume a single Redis instance or
- * a primary with replicas, not Redis Cluster.
+ * Redis Cluster runs a script only when all its keys hash to one slot. Every multi-key script
+ * here is given keys sharing a hash tag (`{...}`, see redis.ts): counters and their operation
+ * tokens share `{ctr}`, a size-limited KV namespace's data keys and LRU books share
+ * `{<namespace>}` (the eviction builds victims' data keys inside Lua: same tag, same slot),
+ * an upstream's circuit keys share `{circuit:<upstream>}`.
  */
 export class LuaScript {
   readonly #lua: string;
@@ -124,15 +127,18 @@ end
 return evicted
 `;
 
-/** KEYS: data, lru, clock. ARGV: member, '1' to record the use. Reply: nil or {value, pttl}. */
+/**
+ * KEYS: data, then (limited namespaces only) lru, clock: the use is recorded when they are
+ * given. ARGV: member. Reply: nil or {value, pttl}.
+ */
 export const KV_GET_ENTRY = `
 local value = redis.call('GET', KEYS[1])
 if not value then return nil end
-if ARGV[2] == '1' then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), ARGV[1]) end
+if #KEYS == 3 then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), ARGV[1]) end
 return {value, redis.call('PTTL', KEYS[1])}
 `;
 
-/** KEYS: data, lru, clock. ARGV: ttl ms (0 = none), member, '1' to record the use. Reply: 1 or 0. */
+/** KEYS: data [, lru, clock] as for KV_GET_ENTRY. ARGV: ttl ms (0 = none), member. Reply: 1 or 0. */
 export const KV_TOUCH = `
 local ok
 local ttl = tonumber(ARGV[1])
@@ -142,7 +148,7 @@ else
   ok = redis.call('EXISTS', KEYS[1])
   if ok == 1 then redis.call('PERSIST', KEYS[1]) end
 end
-if ok == 1 and ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), ARGV[2]) end
+if ok == 1 and #KEYS == 3 then redis.call('ZADD', KEYS[2], 'XX', redis.call('INCR', KEYS[3]), ARGV[2]) end
 return ok
 `;
 
@@ -174,4 +180,74 @@ for _, member in ipairs(members) do
   end
 end
 return removed
+`;
+
+/**
+ * Move one counter from the key layout before hash tags to the tagged one, adding its value
+ * (a reservation made meanwhile under the new key is kept) and keeping its expiry. KEYS: old,
+ * new. Reply: 1 if moved. Only for a single Redis (the old keys never worked on Cluster).
+ */
+export const COUNTER_MIGRATE = `
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('INCRBYFLOAT', KEYS[2], value)
+if ttl > 0 and redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/* Leases: one key, its value the holder's token. */
+
+/** KEYS: lease. ARGV: owner, ttl ms. Extends the lease only while `owner` holds it. Reply: 1 or 0. */
+export const LEASE_RENEW = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: lease. ARGV: owner, marker ('' = none), marker ttl ms. Gives the lease up only while
+ * `owner` holds it, leaving the marker in its place when one is given. Reply: 1 or 0.
+ */
+export const LEASE_RELEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+`;
+
+/*
+ * Circuit state shared by instances, three keys per upstream: `open` (present while the
+ * cool-down runs; value: when it opened, epoch ms), `tripped` (present from opening until a
+ * probe closes it, or its hold time passes), `probe` (the half-open probe's owner, SET NX).
+ */
+
+/**
+ * KEYS: open, tripped, probe. ARGV: owner, probe ttl ms. Reply: {'closed'}, {'open', pttl,
+ * openedAt}, {'probe'} (this caller now holds the probe) or {'busy', probe pttl}.
+ */
+export const CIRCUIT_ACQUIRE = `
+local open = redis.call('PTTL', KEYS[1])
+if open > 0 then return {'open', open, redis.call('GET', KEYS[1])} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'closed'} end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'probe'} end
+return {'busy', redis.call('PTTL', KEYS[3])}
+`;
+
+/** KEYS: open, tripped, probe. ARGV: opened-at ms, cool-down ms, hold ms, owner of a failed probe ('' = none). */
+export const CIRCUIT_OPEN = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return 1
+`;
+
+/**
+ * KEYS: open, tripped, probe. ARGV: owner, '1' when its probe succeeded (close the circuit)
+ * or '0' (only free the probe). Acts only while `owner` holds the probe. Reply: 1 or 0.
+ */
+export const CIRCUIT_SETTLE_PROBE = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) else redis.call('DEL', KEYS[3]) end
+return 1
 `;

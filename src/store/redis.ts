@@ -4,10 +4,13 @@ import { isStoreUnavailable } from './errors.js';
 import { checkLimits } from './expiry.js';
 import { ledgerRowMatches } from './ledger-match.js';
 import { LedgerSpool, type SpooledRow } from './ledger-spool.js';
+import { RedisCircuitStore, RedisLeaseStore } from './redis-coordination.js';
 import { RedisLink } from './redis-link.js';
 import { type LedgerRollupGroup, type LedgerRollupQuery, MultiRollup, ROLLUP_PAGE } from './ledger-rollup.js';
+import { keyPart } from './composite-key.js';
 import {
   CANCEL_ADD,
+  COUNTER_MIGRATE,
   KV_DELETE_LIMITED,
   KV_GET_ENTRY,
   KV_SET_LIMITED,
@@ -29,10 +32,11 @@ import type {
 const tryAddScript = new LuaScript(TRY_ADD);
 const cancelAddScript = new LuaScript(CANCEL_ADD);
 const setLimitedScript = new LuaScript(KV_SET_LIMITED, 5);
-const getEntryScript = new LuaScript(KV_GET_ENTRY, 3);
-const touchScript = new LuaScript(KV_TOUCH, 3);
+const getEntryScript = new LuaScript(KV_GET_ENTRY);
+const touchScript = new LuaScript(KV_TOUCH);
 const deleteLimitedScript = new LuaScript(KV_DELETE_LIMITED, 3);
 const sweepLimitedScript = new LuaScript(KV_SWEEP_LIMITED, 3);
+const counterMigrateScript = new LuaScript(COUNTER_MIGRATE, 2);
 
 const SCAN_COUNT = 500;
 const SWEEP_BATCH = 500;
@@ -55,11 +59,26 @@ export interface RedisConnectOptions extends RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
-/** Shared state on Redis: what makes several gateway instances one cache and one budget. */
+/**
+ * Shared state on Redis: what makes several gateway instances one cache and one budget.
+ *
+ * Key layout (after the prefix, default `sluice:`), hash-tagged where a script touches several
+ * keys so that each script's keys share one Redis Cluster slot:
+ * - `{ctr}:<key>`, `{ctr}:op:<token>`: counters (budgets, rate limits, hit counts) and
+ *   reservation tokens. A reservation spans counters of different callers (key, user, team),
+ *   so all counters share one tag, hence one slot: counters do not spread over a Cluster.
+ * - `kv:{<ns>}:d:<key>`, `kv:{<ns>}:m:*`: a size-limited KV namespace (the exact cache) and its
+ *   LRU books, one slot per namespace (eviction picks victims anywhere in the namespace).
+ * - `kv:<ns>:d:<key>`: an unlimited namespace (virtual keys without PostgreSQL...): single-key
+ *   commands only, so its keys spread over the slots.
+ * - `ledger:<name>`: one sorted set per ledger. `flight:<key>`: single-flight leases.
+ * - `circuit:{<upstream>}:open|tripped|probe`: an upstream's shared circuit.
+ */
 export class RedisStore {
   readonly redis: Redis;
   readonly link: RedisLink;
   readonly counters: RedisCounterStore;
+  readonly leases: RedisLeaseStore;
   readonly #prefix: string;
   readonly #sweepIntervalMs: number;
   readonly #spoolDir: string | undefined;
@@ -74,7 +93,36 @@ export class RedisStore {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
     this.#spoolDir = options.spoolDir;
     this.#replayIntervalMs = options.replayIntervalMs ?? 2_000;
-    this.counters = new RedisCounterStore(this.link, `${this.#prefix}ctr:`, `${this.#prefix}ctr-op:`);
+    this.counters = new RedisCounterStore(this.link, `${this.#prefix}{ctr}:`, `${this.#prefix}{ctr}:op:`);
+    this.leases = new RedisLeaseStore(this.link, `${this.#prefix}flight:`);
+  }
+
+  /** The shared circuit of upstream `name`. */
+  circuit(name: string): RedisCircuitStore {
+    return new RedisCircuitStore(this.link, `${this.#prefix}circuit:{${keyPart(name)}}:`);
+  }
+
+  /**
+   * Counters written before keys were hash-tagged (`ctr:<key>`) move to `{ctr}:<key>`, their
+   * values added, so budgets spent so far survive the upgrade. Runs once at connect; on a
+   * Redis with no old keys it is one SCAN. Resolves with how many moved.
+   */
+  async migrateCounters(): Promise<number> {
+    const oldPrefix = `${this.#prefix}ctr:`;
+    const newPrefix = `${this.#prefix}{ctr}:`;
+    let moved = 0;
+    let cursor = '0';
+    do {
+      const [next, found] = await this.link.run((r) =>
+        r.scan(cursor, 'MATCH', `${escapeGlob(oldPrefix)}*`, 'COUNT', SCAN_COUNT),
+      );
+      cursor = next;
+      for (const key of found) {
+        const renamed = newPrefix + key.slice(oldPrefix.length);
+        moved += Number(await this.link.run((r) => counterMigrateScript.run(r, [key, renamed], [])));
+      }
+    } while (cursor !== '0');
+    return moved;
   }
 
   /**
@@ -103,16 +151,25 @@ export class RedisStore {
       const where = safeHost(url);
       throw new Error(`cannot connect to Redis at ${where}: ${(error as Error).message}`, { cause: error });
     }
-    return new RedisStore(redis, options);
+    const store = new RedisStore(redis, options);
+    // Best effort: a failure leaves the old counters where they were (and logs nothing: the
+    // store's own errors surface on the first real command).
+    await store.migrateCounters().catch(() => 0);
+    return store;
   }
 
   kv(namespace: string, limits: KvLimits = {}): RedisKvStore {
-    const store = new RedisKvStore(
-      this.link,
-      `${this.#prefix}kv:${namespace}:`,
-      limits,
-      this.#sweepIntervalMs,
-    );
+    const { maxEntries, maxBytes } = checkLimits(limits);
+    const limited = Number.isFinite(maxEntries) || Number.isFinite(maxBytes);
+    const base = limited ? `${this.#prefix}kv:{${namespace}}:` : `${this.#prefix}kv:${namespace}:`;
+    const store = new RedisKvStore(this.link, base, limits, this.#sweepIntervalMs);
+    if (limited) {
+      // The books of the layout before hash tags: no longer read, and the sorted set never expires.
+      const old = `${this.#prefix}kv:${namespace}:m:`;
+      this.link
+        .run((r) => r.unlink(`${old}lru`, `${old}sizes`, `${old}bytes`, `${old}clock`))
+        .catch(() => {});
+    }
     this.#namespaces.add(store);
     return store;
   }
@@ -202,10 +259,9 @@ export class RedisKvStore implements KvStore {
   }
 
   async getEntry(key: string): Promise<KvEntry | undefined> {
-    const [lru, , , clock] = this.#meta;
-    const reply = (await this.#link.run((r) =>
-      getEntryScript.run(r, [this.#data + key, lru, clock], [key, this.#limited ? '1' : '0']),
-    )) as [Buffer, number] | null;
+    const reply = (await this.#link.run((r) => getEntryScript.run(r, this.#useKeys(key), [key]))) as
+      | [Buffer, number]
+      | null;
     if (!reply) return undefined;
     const [value, pttl] = reply;
     return { value, expiresAt: pttl >= 0 ? Date.now() + pttl : 0 };
@@ -241,11 +297,14 @@ export class RedisKvStore implements KvStore {
 
   async touch(key: string, ttlSeconds: number): Promise<boolean> {
     const ttlMs = ttlSeconds > 0 ? Math.max(1, Math.round(ttlSeconds * 1000)) : 0;
-    const [lru, , , clock] = this.#meta;
-    const ok = await this.#link.run((r) =>
-      touchScript.run(r, [this.#data + key, lru, clock], [ttlMs, key, this.#limited ? '1' : '0']),
-    );
+    const ok = await this.#link.run((r) => touchScript.run(r, this.#useKeys(key), [ttlMs, key]));
     return ok === 1;
+  }
+
+  /** The data key, plus the LRU books when a read or touch counts as use (limited namespaces). */
+  #useKeys(key: string): string[] {
+    const [lru, , , clock] = this.#meta;
+    return this.#limited ? [this.#data + key, lru, clock] : [this.#data + key];
   }
 
   async delete(key: string): Promise<boolean> {

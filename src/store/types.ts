@@ -92,3 +92,40 @@ export interface LedgerStore<Row extends { ts: number }> {
   storedRollups?(filter: StoredRollupFilter): Promise<StoredRollupRow[]>;
   close(): Promise<void>;
 }
+
+/**
+ * Short exclusive leases shared by instances (Redis `SET NX PX`): one instance's single-flight
+ * leader holds the lease of a request while it calls upstream. Only a shared backend has them.
+ */
+export interface LeaseStore {
+  /** Take the lease for `owner` unless someone holds it (or its marker is still there). */
+  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Push the expiry `ttlMs` from now, only while `owner` holds it. False when it is lost. */
+  renew(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Give it up if `owner` holds it; `marker` is left in its place for a while when given. */
+  release(key: string, owner: string, marker?: { value: string; ttlMs: number }): Promise<void>;
+  /** The holder's token (or a marker), undefined when the key is free. */
+  holder(key: string): Promise<string | undefined>;
+}
+
+/** What the shared circuit of one upstream says to an instance about to send an attempt. */
+export type SharedCircuitView =
+  | { state: 'closed' }
+  | { state: 'open'; retryInMs: number; openedAt: number }
+  /** Half-open, and the caller now holds the probe. */
+  | { state: 'probe' }
+  /** Half-open, another instance's probe is running. */
+  | { state: 'probe_busy'; retryInMs: number };
+
+/**
+ * Circuit-breaker state of one upstream shared by instances, so when one instance opens the
+ * circuit the others skip that upstream too, and one instance in all probes it when half-open.
+ */
+export interface SharedCircuitStore {
+  /** One round trip: the shared state; when half-open, try to take the probe for `owner`. */
+  acquire(owner: string, probeTtlMs: number): Promise<SharedCircuitView>;
+  /** Open it for `cooldownMs`; half-open after that for at most `holdMs`. A failed probe's owner frees the probe. */
+  open(openedAt: number, cooldownMs: number, holdMs: number, probeOwner?: string): Promise<void>;
+  /** The probe of `owner` answered: close the circuit (success) or only free the probe (neutral). */
+  settleProbe(owner: string, success: boolean): Promise<void>;
+}

@@ -29,6 +29,7 @@ export const EXACT_CHARS = 32_768;
 /** A power of two (see WINDOW_ORDER). */
 const SAMPLE_WINDOWS = 64;
 const SAMPLE_WINDOW_CHARS = 128;
+const SAMPLE_WINDOW_BYTES = 192;
 const MIN_SAMPLE_WINDOWS = 4;
 /** Tokens per character assumed before a tally has counted anything (o200k on English is ≈ 0.25). */
 const FALLBACK_TOKENS_PER_CHAR = 0.25;
@@ -159,7 +160,7 @@ export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to 
   for (const k of WINDOW_ORDER) {
     const nominal = from + Math.floor(k * step);
     const start = k === 0 ? from : alignStart(text, nominal, nominal + SAMPLE_WINDOW_CHARS);
-    const limit = start + SAMPLE_WINDOW_CHARS;
+    const limit = windowLimit(text, start, to);
     const cut = limit >= to ? to : lastCutAtOrBefore(text, start, limit);
     const end = cut > start ? cut : charBoundary(text, limit);
     if (end <= start) continue;
@@ -167,6 +168,22 @@ export function estimateBySample(text: string, tokenize: Tokenize, from = 0, to 
     chars += end - start;
   }
   return chars === 0 ? 0 : Math.round((tokens * n) / chars);
+}
+
+/**
+ * Where a sample window starting at `start` ends: SAMPLE_WINDOW_CHARS characters, or fewer
+ * when they take more than SAMPLE_WINDOW_BYTES in UTF-8. Byte-pair merging costs the square
+ * of a piece's bytes, so a window of CJK (3 bytes a character) would cost 9× one of ASCII.
+ */
+function windowLimit(text: string, start: number, to: number): number {
+  const end = Math.min(to, start + SAMPLE_WINDOW_CHARS);
+  let bytes = 0;
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i);
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : isLowSurrogate(code) ? 1 : 3;
+    if (bytes > SAMPLE_WINDOW_BYTES) return i;
+  }
+  return end;
 }
 
 /** Moves `i` forward to the next exact cut point before `end`, else to a character boundary. */

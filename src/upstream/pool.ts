@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { Config, UpstreamConfig } from '../config/index.js';
+import type { SharedCircuitStore } from '../store/types.js';
 import { CircuitBreaker, type CircuitSnapshot } from './circuit-breaker.js';
 import { apiBasePath } from './providers.js';
 import { SecretScrubber } from './scrub.js';
@@ -18,6 +19,15 @@ export interface UpstreamTarget {
   readonly breaker: CircuitBreaker | undefined;
 }
 
+/** What makes circuits shared between instances (the Redis store), when there is one. */
+export interface SharedCircuits {
+  circuit(upstream: string): SharedCircuitStore;
+  onError?(error: unknown): void;
+}
+
+/** A probe holds the half-open slot this much past the longest an attempt can wait for headers. */
+const PROBE_MARGIN_MS = 5_000;
+
 /** One undici pool per upstream, created at boot and closed at shutdown. */
 export class UpstreamPools {
   readonly #targets = new Map<string, UpstreamTarget>();
@@ -27,6 +37,7 @@ export class UpstreamPools {
   constructor(
     config: Pick<Config, 'upstreams' | 'timeouts' | 'retry' | 'circuitBreaker'>,
     env: NodeJS.ProcessEnv = process.env,
+    shared?: SharedCircuits,
   ) {
     for (const upstream of config.upstreams) {
       const url = new URL(upstream.baseUrl);
@@ -47,7 +58,14 @@ export class UpstreamPools {
         apiKey: upstream.apiKeyEnv ? env[upstream.apiKeyEnv] : undefined,
         timeouts,
         retry: { ...config.retry, ...upstream.retry },
-        breaker: breaker.enabled ? new CircuitBreaker(breaker) : undefined,
+        breaker: breaker.enabled
+          ? new CircuitBreaker({
+              ...breaker,
+              shared: shared?.circuit(upstream.name),
+              probeTtlMs: timeouts.firstByteMs + PROBE_MARGIN_MS,
+              onSharedError: shared?.onError,
+            })
+          : undefined,
       });
     }
     this.scrubber = new SecretScrubber(this.secrets());

@@ -176,7 +176,7 @@ async function tryCandidate(
     const sentAt = Date.now();
     const remaining = ctx.deadline - sentAt;
     if (remaining <= 0) throw deadlineError();
-    const decision = target.breaker?.tryAcquire();
+    const decision = await target.breaker?.acquire();
     if (decision && !decision.allowed) {
       if (attempt === 0) return { skipped: { retryAfterMs: decision.retryAfterMs, reason: decision.reason } };
       break; // opened during this request's retries: the next candidate, without the backoff
