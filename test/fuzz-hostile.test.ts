@@ -727,6 +727,20 @@ describe('fuzz: hostile input on every route changes nothing', { timeout: 120_00
     await healthy();
   });
 
+  it('answers a malformed percent-encoded key id with a 400, not a 500 (found by the fuzz above)', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      for (const id of ['%zz', '(%eMNIQ', '%ED%A0%80', '%']) {
+        const res = await rawRequest(
+          sluice.port,
+          requestBytes(method, `/admin/keys/${id}`, [['authorization', `Bearer ${ADMIN_KEY}`]]),
+        );
+        assert.equal(res.status, 400, `${method} /admin/keys/${id}: ${res.status} ${res.body}`);
+        const body = jsonBodyOf(res) as { error: { param: string } };
+        assert.equal(body.error.param, 'id');
+      }
+    }
+  });
+
   it('cuts bodies that drip or stall with a 408, answers others meanwhile, calls nothing', async () => {
     const attempts = mock.counts().attempts;
     const rowsBefore = await ledgerCount();
