@@ -81,8 +81,9 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
     const config = {
       redisUrl: redis.url,
       databaseUrl: postgres.url,
-      store: { commandTimeoutMs: 300, connectTimeoutMs: 500 },
-      database: { statementTimeoutMs: 1_000 },
+      // Generous for a loaded CI box: a slow (not stopped) Redis must not read as an outage here.
+      store: { commandTimeoutMs: 1_500, connectTimeoutMs: 1_000 },
+      database: { statementTimeoutMs: 3_000 },
       cost: { budgets: { users: { edge: { dailyUsd: BUDGET_USD }, settled: { dailyUsd: 1_000 } } } },
       flow: { rateLimits: [{ scope: 'user', match: 'limited', rpm: RATE_LIMIT_RPM }] },
     };

@@ -167,7 +167,16 @@ function purgeRequest(body: unknown): z.infer<typeof purgeSchema> {
 const KEYS_PATH = '/admin/keys/';
 
 function keyIdFromPath(url: URL): string {
-  const id = decodeURIComponent(url.pathname.slice(KEYS_PATH.length));
+  const encoded = url.pathname.slice(KEYS_PATH.length);
+  let id: string;
+  try {
+    id = decodeURIComponent(encoded);
+  } catch {
+    // Malformed percent-encoding (`%zz`, an encoded lone surrogate) is the client's error, not a 500.
+    throw new SluiceError('invalid_request', `the key id in the path is not valid percent-encoded UTF-8`, {
+      param: 'id',
+    });
+  }
   if (!id || id.includes('/'))
     throw new SluiceError('invalid_request', 'expected /admin/keys/{id}', { param: 'id' });
   return id;
