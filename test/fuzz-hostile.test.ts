@@ -22,7 +22,7 @@ import { validateConfig } from '../src/config/load.js';
 import { upstreamSchema } from '../src/config/schema.js';
 import { startMockUpstream, type MockUpstream } from '../src/mock/index.js';
 import { createLogger } from '../src/observe/log.js';
-import { MAX_JSON_DEPTH } from '../src/server/well-formed.js';
+import { MAX_JSON_DEPTH } from '../src/dialect/well-formed.js';
 
 const PROVIDER_KEY = `sk-fuzz-provider-${Math.random().toString(36).slice(2)}-0123456789`;
 const ADMIN_KEY = 'fuzz-admin-key-0123456789';
