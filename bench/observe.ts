@@ -9,6 +9,7 @@
  * machine hits them alike; each variant's median round is reported. `--profile DIR` writes and
  * summarises a CPU profile per variant; `--md` writes the table into BENCHMARKS.md.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -93,6 +94,11 @@ async function main(): Promise<void> {
     (v) => v.name === 'off' || !only || only.some((o) => v.name.startsWith(o)),
   );
   const results = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  // CPU the gateway (all its threads) and the collector spent per answered request: steadier than
+  // throughput on a machine shared with other work, since it does not depend on who else got the cores.
+  const cpuPerRequest = new Map<string, Array<{ gateway: number; collector: number }>>(
+    variants.map((v) => [v.name, []]),
+  );
   // One lab (simulated upstream + Sluice process) per variant, started once.
   const labs = variants.map((variant, i) => {
     const saved = { ...process.env };
@@ -113,9 +119,17 @@ async function main(): Promise<void> {
     const specs = await Promise.all(
       labs.map((lab) => chatRequest(lab, 'sluice', { stream: false, paced: false })),
     );
+    const gateways = await Promise.all(labs.map((lab) => lab.get('sluice')));
     for (let round = 0; round < rounds; round++) {
       for (const [i, variant] of variants.entries()) {
-        const result = await runLoad(specs[i], { connections, durationS, warmupS: 1 });
+        await runLoad(specs[i], { connections, durationS: 1, warmupS: 0 });
+        const gatewayBefore = cpuMs(gateways[i].pid);
+        const collectorBefore = cpuMs(collector.pid);
+        const result = await runLoad(specs[i], { connections, durationS, warmupS: 0 });
+        cpuPerRequest.get(variant.name)?.push({
+          gateway: ((cpuMs(gateways[i].pid) - gatewayBefore) * 1000) / result.responses,
+          collector: ((cpuMs(collector.pid) - collectorBefore) * 1000) / result.responses,
+        });
         results.get(variant.name)?.push(result.rps);
         errors += result.errors + result.non2xx;
         console.log(
@@ -130,14 +144,18 @@ async function main(): Promise<void> {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const offName = variants.find((v) => v.name === 'off') ? 'off' : variants[0].name;
   const off = median(results.get(offName) ?? [0]);
+  const cpu = (name: string) => {
+    const xs = cpuPerRequest.get(name) ?? [];
+    return { gateway: median(xs.map((x) => x.gateway)), collector: median(xs.map((x) => x.collector)) };
+  };
   const rows = [...results].map(([name, xs]) => {
     const m = median(xs);
-    return { name, rounds: xs, median: m, share: m / off };
+    return { name, rounds: xs, median: m, share: m / off, cpu: cpu(name) };
   });
   console.log(`\nmedian of ${rounds} rounds, c${connections}, ${durationS} s each:`);
   for (const r of rows) {
     console.log(
-      `  ${r.name.padEnd(38)} ${r.median.toFixed(0).padStart(7)} req/s  ${(r.share * 100).toFixed(1)} % of ${offName}`,
+      `  ${r.name.padEnd(38)} ${r.median.toFixed(0).padStart(7)} req/s  ${(r.share * 100).toFixed(1).padStart(5)} % of ${offName}  gateway CPU ${r.cpu.gateway.toFixed(0)} µs/req  collector ${r.cpu.collector.toFixed(0)} µs/req`,
     );
   }
   if (values.profile) {
@@ -151,7 +169,13 @@ async function main(): Promise<void> {
 }
 
 function markdown(
-  rows: Array<{ name: string; rounds: number[]; median: number; share: number }>,
+  rows: Array<{
+    name: string;
+    rounds: number[];
+    median: number;
+    share: number;
+    cpu: { gateway: number; collector: number };
+  }>,
   offName: string,
   errors: number,
 ): string {
@@ -159,17 +183,30 @@ function markdown(
   const lines = [
     '### What observability costs',
     '',
-    `| variant | req/s (median) | vs ${offName} | rounds (req/s) |`,
-    '|---|--:|--:|---|',
+    `| variant | req/s (median) | vs ${offName} | rounds (req/s) | gateway CPU µs/request | collector CPU µs/request |`,
+    '|---|--:|--:|---|--:|--:|',
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${fmt(r.median)} | ${(r.share * 100).toFixed(1)} % | ${r.rounds.map(fmt).join(', ')} |`,
+        `| ${r.name} | ${fmt(r.median)} | ${(r.share * 100).toFixed(1)} % | ${r.rounds.map(fmt).join(', ')} | ${fmt(r.cpu.gateway)} | ${r.name.startsWith('full') ? fmt(r.cpu.collector) : ''} |`,
     ),
     '',
-    `Produced by \`npm run bench:observe -- --rounds ${rounds} --duration ${durationS}${values.baseline ? ' --baseline DIR' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (${describeRevision(gitRevision(ROOT))}): ${describeMachine(machineInfo())}. Non-streaming chat completions, concurrency ${connections}, ${durationS} s measured after 1 s warm-up per round; rounds alternate the variants; ${errors} errors or non-2xx answers in all. "off" disables metrics and the request log (no tracing configured), so the observability stage is left out of the pipeline. Log level \`info\` (the default) in every variant; stdout (the JSON logs, one line per request) is redirected to a file, as \`sluice serve > sluice.log\` would. Traces go to a local HTTP collector in its own process that drains each export and answers 200. The simulated upstream, the gateway and the load generator share 2 cores with other work, so only differences well above the spread between rounds mean anything.`,
+    `Produced by \`npm run bench:observe -- --rounds ${rounds} --duration ${durationS}${values.baseline ? ' --baseline DIR' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (${describeRevision(gitRevision(ROOT))}): ${describeMachine(machineInfo())}. Non-streaming chat completions, concurrency ${connections}, ${durationS} s measured after 1 s warm-up per round; rounds alternate the variants; ${errors} errors or non-2xx answers in all. "off" disables metrics and the request log (no tracing configured), so the observability stage is left out of the pipeline. Log level \`info\` (the default) in every variant; stdout (the JSON logs, one line per request) is redirected to a file, as \`sluice serve > sluice.log\` would. Traces go to a local HTTP collector in its own process that drains each export and answers 200. The simulated upstream, the gateway and the load generator share 2 cores with other work, so only differences well above the spread between rounds mean anything; the CPU time per request (user + system, all threads, from /proc, median round) does not depend on who else had the cores and is the steadier measure. The collector's CPU is counted in the same window as the variant's load (exports trail by up to a second).`,
   ];
   return lines.join('\n');
 }
+
+/** User + system CPU time of a process and all its threads so far, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = 100;
 
 main().catch((e) => {
   console.error(e);
