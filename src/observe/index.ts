@@ -122,7 +122,7 @@ export class Observability implements ObserveHub {
     const obs = new RequestObservation(this, ctx);
     ctx.notes.set(OBSERVE_NOTE, obs);
     if (obs.root) ctx.notes.set(TRACE_ID_NOTE, obs.traceId);
-    this.metrics?.active.inc();
+    if (this.metrics) this.metrics.active++;
     let reply: Reply;
     try {
       reply = await next();
@@ -153,7 +153,7 @@ export class Observability implements ObserveHub {
     if (!obs || obs.finished) return;
     obs.finished = true;
     if (this.metrics) {
-      this.metrics.active.dec();
+      this.metrics.active--;
       this.metrics.request(row, { ttftSeconds: obs.ttftSeconds(), upstreamSeconds: obs.upstreamSeconds() });
     }
     // Tracing alone reads finish reasons only from a body already parsed (never parses a cache hit for them).
