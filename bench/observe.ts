@@ -126,14 +126,15 @@ async function main(): Promise<void> {
         const gatewayBefore = cpuMs(gateways[i].pid);
         const collectorBefore = cpuMs(collector.pid);
         const result = await runLoad(specs[i], { connections, durationS, warmupS: 0 });
-        cpuPerRequest.get(variant.name)?.push({
+        const used = {
           gateway: ((cpuMs(gateways[i].pid) - gatewayBefore) * 1000) / result.responses,
           collector: ((cpuMs(collector.pid) - collectorBefore) * 1000) / result.responses,
-        });
+        };
+        cpuPerRequest.get(variant.name)?.push(used);
         results.get(variant.name)?.push(result.rps);
         errors += result.errors + result.non2xx;
         console.log(
-          `round ${round + 1} ${variant.name}: ${result.rps.toFixed(0)} req/s (errors ${result.errors}, non-2xx ${result.non2xx})`,
+          `round ${round + 1} ${variant.name}: ${result.rps.toFixed(0)} req/s, gateway CPU ${used.gateway.toFixed(0)} µs/req (errors ${result.errors}, non-2xx ${result.non2xx})`,
         );
       }
     }
