@@ -121,7 +121,10 @@ async function main(): Promise<void> {
     );
     const gateways = await Promise.all(labs.map((lab) => lab.get('sluice')));
     for (let round = 0; round < rounds; round++) {
-      for (const [i, variant] of variants.entries()) {
+      // Each round starts one variant later, so none always runs first or right after another.
+      const order = variants.map((_, k) => (k + round) % variants.length);
+      for (const i of order) {
+        const variant = variants[i];
         await runLoad(specs[i], { connections, durationS: 1, warmupS: 0 });
         const gatewayBefore = cpuMs(gateways[i].pid);
         const collectorBefore = cpuMs(collector.pid);
@@ -149,14 +152,27 @@ async function main(): Promise<void> {
     const xs = cpuPerRequest.get(name) ?? [];
     return { gateway: median(xs.map((x) => x.gateway)), collector: median(xs.map((x) => x.collector)) };
   };
+  // Paired per round: each variant against "off" in the same round, then the median of those
+  // ratios. Drift on the machine (other work coming and going) cancels out better than in a
+  // ratio of medians taken over different moments.
+  const offRounds = results.get(offName) ?? [];
+  const offCpu = cpuPerRequest.get(offName) ?? [];
   const rows = [...results].map(([name, xs]) => {
     const m = median(xs);
-    return { name, rounds: xs, median: m, share: m / off, cpu: cpu(name) };
+    const cpuRounds = cpuPerRequest.get(name) ?? [];
+    return {
+      name,
+      rounds: xs,
+      median: m,
+      share: median(xs.map((x, r) => x / offRounds[r])),
+      cpu: cpu(name),
+      cpuShare: median(cpuRounds.map((c, r) => c.gateway / offCpu[r].gateway)),
+    };
   });
   console.log(`\nmedian of ${rounds} rounds, c${connections}, ${durationS} s each:`);
   for (const r of rows) {
     console.log(
-      `  ${r.name.padEnd(38)} ${r.median.toFixed(0).padStart(7)} req/s  ${(r.share * 100).toFixed(1).padStart(5)} % of ${offName}  gateway CPU ${r.cpu.gateway.toFixed(0)} µs/req  collector ${r.cpu.collector.toFixed(0)} µs/req`,
+      `  ${r.name.padEnd(38)} ${r.median.toFixed(0).padStart(7)} req/s  ${(r.share * 100).toFixed(1).padStart(5)} % of ${offName}  gateway CPU ${r.cpu.gateway.toFixed(0)} µs/req (${(r.cpuShare * 100).toFixed(0)} % of ${offName})  collector ${r.cpu.collector.toFixed(0)} µs/req`,
     );
   }
   if (values.profile) {
@@ -176,6 +192,7 @@ function markdown(
     median: number;
     share: number;
     cpu: { gateway: number; collector: number };
+    cpuShare: number;
   }>,
   offName: string,
   errors: number,
@@ -184,14 +201,14 @@ function markdown(
   const lines = [
     '### What observability costs',
     '',
-    `| variant | req/s (median) | vs ${offName} | rounds (req/s) | gateway CPU µs/request | collector CPU µs/request |`,
-    '|---|--:|--:|---|--:|--:|',
+    `| variant | req/s (median) | throughput vs ${offName} | rounds (req/s) | gateway CPU µs/request | CPU vs ${offName} | collector CPU µs/request |`,
+    '|---|--:|--:|---|--:|--:|--:|',
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${fmt(r.median)} | ${(r.share * 100).toFixed(1)} % | ${r.rounds.map(fmt).join(', ')} | ${fmt(r.cpu.gateway)} | ${r.name.startsWith('full') ? fmt(r.cpu.collector) : ''} |`,
+        `| ${r.name} | ${fmt(r.median)} | ${(r.share * 100).toFixed(1)} % | ${r.rounds.map(fmt).join(', ')} | ${fmt(r.cpu.gateway)} | ${(r.cpuShare * 100).toFixed(0)} % | ${r.name.startsWith('full') ? fmt(r.cpu.collector) : ''} |`,
     ),
     '',
-    `Produced by \`npm run bench:observe -- --rounds ${rounds} --duration ${durationS}${values.baseline ? ' --baseline DIR' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (${describeRevision(gitRevision(ROOT))}): ${describeMachine(machineInfo())}. Non-streaming chat completions, concurrency ${connections}, ${durationS} s measured after 1 s warm-up per round; rounds alternate the variants; ${errors} errors or non-2xx answers in all. "off" disables metrics and the request log (no tracing configured), so the observability stage is left out of the pipeline. Log level \`info\` (the default) in every variant; stdout (the JSON logs, one line per request) is redirected to a file, as \`sluice serve > sluice.log\` would. Traces go to a local HTTP collector in its own process that drains each export and answers 200. The simulated upstream, the gateway and the load generator share 2 cores with other work, so only differences well above the spread between rounds mean anything; the CPU time per request (user + system, all threads, from /proc, median round) does not depend on who else had the cores and is the steadier measure. The collector's CPU is counted in the same window as the variant's load (exports trail by up to a second).`,
+    `Produced by \`npm run bench:observe -- --rounds ${rounds} --duration ${durationS}${values.baseline ? ' --baseline DIR' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (${describeRevision(gitRevision(ROOT))}): ${describeMachine(machineInfo())}. Non-streaming chat completions, concurrency ${connections}, ${durationS} s measured after 1 s warm-up per round; each round runs every variant, starting one variant later than the round before; the "vs off" columns are the median over rounds of each round's ratio to "off" in that round; ${errors} errors or non-2xx answers in all. "off" disables metrics and the request log (no tracing configured), so the observability stage is left out of the pipeline. Log level \`info\` (the default) in every variant; stdout (the JSON logs, one line per request) is redirected to a file, as \`sluice serve > sluice.log\` would. Traces go to a local HTTP collector in its own process that drains each export and answers 200. The simulated upstream, the gateway and the load generator share 2 cores with other work, so only differences well above the spread between rounds mean anything; the CPU time per request (user + system, all threads, from /proc, median round) does not depend on who else had the cores and is the steadier measure. The collector's CPU is counted in the same window as the variant's load (exports trail by up to a second).`,
   ];
   return lines.join('\n');
 }
