@@ -147,7 +147,6 @@ async function main(): Promise<void> {
   await collector.stop();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const offName = variants.find((v) => v.name === 'off') ? 'off' : variants[0].name;
-  const off = median(results.get(offName) ?? [0]);
   const cpu = (name: string) => {
     const xs = cpuPerRequest.get(name) ?? [];
     return { gateway: median(xs.map((x) => x.gateway)), collector: median(xs.map((x) => x.collector)) };
