@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOOPBACK } from './ports.js';
@@ -15,6 +16,8 @@ export interface ServiceSpec {
   startTimeoutMs?: number;
   /** Printed when the child fails to start: what to do next. */
   hint?: string;
+  /** Send the child's stdout to this file (as `> file` would) instead of a pipe the bench reads. */
+  stdoutFile?: string;
 }
 
 /** A server in its own Node process, so it never shares an event loop with the load generator. */
@@ -30,6 +33,7 @@ export interface Service {
 }
 
 const OUTPUT_LINES = 40;
+const OUTPUT_BYTES = 64 * 1024;
 const live = new Set<ChildProcess>();
 
 // A crashed or interrupted benchmark must not leave servers behind.
@@ -38,20 +42,30 @@ process.once('exit', () => {
 });
 
 export async function startService(spec: ServiceSpec): Promise<Service> {
+  const stdoutFd = spec.stdoutFile ? openSync(spec.stdoutFile, 'a') : undefined;
   const child = spawn(process.execPath, spec.nodeArgs, {
     cwd: spec.cwd,
     env: spec.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'],
   });
+  if (stdoutFd !== undefined) closeSync(stdoutFd);
   live.add(child);
-  const lines: string[] = [];
+  // Raw chunks, split into lines only when asked: a gateway logging one line per request under
+  // load must not have the load generator's process spend its CPU splitting them.
+  const chunks: Buffer[] = [];
+  let kept = 0;
   const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      lines.push(line);
-      if (lines.length > OUTPUT_LINES) lines.shift();
-    }
+    chunks.push(chunk);
+    kept += chunk.length;
+    while (kept - chunks[0].length >= OUTPUT_BYTES) kept -= chunks.shift()?.length ?? 0;
   };
+  const lastLines = () =>
+    Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .slice(-OUTPUT_LINES)
+      .join('\n');
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<number | null>((resolve) =>
@@ -73,7 +87,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
       throw new Error(
         `${spec.name} ${why} (node ${spec.nodeArgs.join(' ')}).\n` +
           (spec.hint ? `${spec.hint}\n` : '') +
-          `Its last output:\n${lines.join('\n') || '(none)'}`,
+          `Its last output:\n${lastLines() || '(none)'}`,
       );
     }
     await sleep(50);
@@ -84,7 +98,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     port: spec.port,
     url: `http://${LOOPBACK}:${spec.port}`,
     pid: child.pid ?? -1,
-    output: () => lines.join('\n'),
+    output: lastLines,
     async stop() {
       if (exitCode !== undefined) return;
       child.kill('SIGTERM');

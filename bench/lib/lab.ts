@@ -17,6 +17,8 @@ export interface LabOptions {
   profileDir?: string;
   /** Extra config merged into each Sluice variant's config file (e.g. the cache section). */
   sluiceConfig: Record<'sluice' | 'sluice-cache', Record<string, unknown>>;
+  /** Sluice's stdout (its JSON logs) goes to a file in the scratch directory rather than a pipe to the bench. */
+  sluiceStdoutToFile?: boolean;
   log: (line: string) => void;
 }
 
@@ -160,6 +162,7 @@ export class Lab {
       ],
       env: this.#env,
       cwd: this.#opts.root,
+      stdoutFile: this.#opts.sluiceStdoutToFile ? join(this.#scratch, `${name}.log`) : undefined,
       hint: 'Run `npm run build`; if it still fails, start it by hand: node dist/cli.js serve --config FILE.',
     });
   }

@@ -35,7 +35,7 @@ import {
   RequestObservation,
   TRACE_ID_NOTE,
 } from './observation.js';
-import { requestLogLine } from './request-log.js';
+import { RequestLogWriter } from './request-log.js';
 import {
   createTracing,
   GEN_AI,
@@ -71,16 +71,13 @@ export class Observability implements ObserveHub {
   /** Set when Langfuse is configured: feedback scores go there (`sendLangfuseScore`). */
   readonly langfuse: LangfuseConfig | undefined;
   readonly #tracing: TracingHandle | undefined;
-  readonly #config: ObserveConfig;
-  readonly #log: Logger;
   readonly #redact: Redactor;
   readonly #logContent: boolean;
   readonly #langfuseContent: boolean;
+  readonly #requestLog: RequestLogWriter | undefined;
 
   constructor(opts: ObservabilityOptions) {
     const { config, env } = opts;
-    this.#config = config;
-    this.#log = opts.log;
     this.#redact = createRedactor(config.redact);
     this.metrics = config.metrics.enabled
       ? new GatewayMetrics(new ModelLabels(opts.knownModels, config.metrics.maxModels), opts.queue)
@@ -104,18 +101,16 @@ export class Observability implements ObserveHub {
       );
       this.tracer = this.#tracing.tracer;
     }
+    this.#requestLog = config.requestLog.enabled
+      ? new RequestLogWriter(opts.log, config.requestLog.level)
+      : undefined;
     this.#logContent = config.requestLog.enabled && config.requestLog.content;
     this.#langfuseContent = this.langfuseEnabled && config.langfuse.content;
   }
 
   /** Whether any part is on; when none is, the gateway leaves the stage out. */
   get enabled(): boolean {
-    const { requestLog } = this.#config;
-    return (
-      this.metrics !== undefined ||
-      this.tracer !== undefined ||
-      (requestLog.enabled && this.#log.isLevelEnabled(requestLog.level))
-    );
+    return this.metrics !== undefined || this.tracer !== undefined || this.#requestLog?.enabled === true;
   }
 
   get #wantsContent(): boolean {
@@ -127,7 +122,7 @@ export class Observability implements ObserveHub {
     const obs = new RequestObservation(this, ctx);
     ctx.notes.set(OBSERVE_NOTE, obs);
     if (obs.root) ctx.notes.set(TRACE_ID_NOTE, obs.traceId);
-    this.metrics?.active.inc();
+    if (this.metrics) this.metrics.active++;
     let reply: Reply;
     try {
       reply = await next();
@@ -158,22 +153,21 @@ export class Observability implements ObserveHub {
     if (!obs || obs.finished) return;
     obs.finished = true;
     if (this.metrics) {
-      this.metrics.active.dec();
+      this.metrics.active--;
       this.metrics.request(row, { ttftSeconds: obs.ttftSeconds(), upstreamSeconds: obs.upstreamSeconds() });
     }
     // Tracing alone reads finish reasons only from a body already parsed (never parses a cache hit for them).
     const response = this.#wantsContent || obs.root ? responseOf(ctx, this.#wantsContent) : undefined;
     if (obs.root?.isRecording()) this.#endRoot(ctx, row, obs, response);
     else obs.root?.end();
-    const { requestLog } = this.#config;
-    if (requestLog.enabled && this.#log.isLevelEnabled(requestLog.level)) {
+    if (this.#requestLog?.enabled) {
       const content = this.#logContent
         ? {
             input: contentText(requestContent(ctx), this.#redact),
             output: contentText(responseContent(ctx.dialect, response), this.#redact),
           }
         : undefined;
-      this.#log[requestLog.level](requestLogLine(ctx, row, obs, content), 'request');
+      this.#requestLog.write(ctx, row, obs, content);
     }
   }
 

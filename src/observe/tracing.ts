@@ -10,6 +10,8 @@ import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-t
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
@@ -143,6 +145,13 @@ export function sampleRatioFrom(config: ObserveConfig['tracing'], env: NodeJS.Pr
   return 1;
 }
 
+/** All or none need no look at the trace id (the ratio sampler reads its characters on every request). */
+function rootSampler(ratio: number) {
+  if (ratio >= 1) return new AlwaysOnSampler();
+  if (ratio <= 0) return new AlwaysOffSampler();
+  return new TraceIdRatioBasedSampler(ratio);
+}
+
 export function createTracing(
   exporters: readonly SpanExporter[],
   serviceName: string,
@@ -160,7 +169,7 @@ export function createTracing(
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': serviceName }),
     // A caller's sampled flag is followed; new traces are kept at the configured ratio.
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
+    sampler: new ParentBasedSampler({ root: rootSampler(sampleRatio) }),
     spanProcessors,
   });
   return {
