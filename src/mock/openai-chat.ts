@@ -78,12 +78,24 @@ function finishReason(plan: PlannedReply): string {
   return plan.truncated ? 'length' : 'stop';
 }
 
-function usageJson(promptTokens: number, completionTokens: number): string {
+/**
+ * OpenAI's reasoning models (o-series, gpt-5) think before they answer: the hidden reasoning
+ * tokens are billed as output, counted in `completion_tokens` and broken out in
+ * `completion_tokens_details.reasoning_tokens`. The mock "thinks" a fixed 8 tokens per
+ * visible one, so tests can tell reasoning detail from the visible answer.
+ */
+export const isReasoningModel = (model: unknown): boolean =>
+  typeof model === 'string' && /^(o\d|gpt-5)/.test(model);
+const REASONING_TOKENS_PER_VISIBLE = 8;
+
+function usageJson(promptTokens: number, visibleTokens: number, reasoning: boolean): string {
+  const reasoningTokens = reasoning ? visibleTokens * REASONING_TOKENS_PER_VISIBLE : 0;
+  const completionTokens = visibleTokens + reasoningTokens;
   return (
     `{"prompt_tokens":${promptTokens},"completion_tokens":${completionTokens},` +
     `"total_tokens":${promptTokens + completionTokens},` +
     `"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},` +
-    `"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,` +
+    `"completion_tokens_details":{"reasoning_tokens":${reasoningTokens},"audio_tokens":0,` +
     `"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`
   );
 }
@@ -93,7 +105,7 @@ export function renderOpenAIChat(body: Json, chat: PreparedChat): Rendered {
   const id = newId('chatcmpl-');
   const created = Math.floor(Date.now() / 1000);
   const model = JSON.stringify(body.model);
-  const usage = usageJson(chat.promptTokens, completionTokens);
+  const usage = usageJson(chat.promptTokens, completionTokens, isReasoningModel(body.model));
   if (body.stream !== true) {
     const choices = plans.map((plan, i) => choiceJson(plan, i)).join(',');
     const json =
