@@ -24,6 +24,7 @@ import type { CallObserver } from './cost/record-stage.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
 import { upstreamStage } from './upstream/stage.js';
+import { sideCallParent } from './cost/side-cost.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -46,6 +47,8 @@ export interface InProcessRequest {
   body: Record<string, unknown>;
   headers?: IncomingHttpHeaders;
   signal?: AbortSignal;
+  /** A side call made for this request (see cost/side-cost.ts), and why (`embedding`). */
+  sideCallOf?: { parent: RequestContext; purpose: string };
 }
 
 const NO_REPLY: Reply = { kind: 'json', status: 204, headers: {}, body: new Uint8Array() };
@@ -232,7 +235,14 @@ export class Gateway {
             dataDir: opts.memory ? undefined : config.dataDir,
             // A provider embedder goes through the gateway's own upstreams (pools, retries, keys).
             embeddingsCall: async (texts, model) => {
-              const res = await gateway!.call('openai', 'embeddings', { model, input: texts });
+              const parent = sideCallParent();
+              const res = await gateway!.call(
+                'openai',
+                'embeddings',
+                { model, input: texts },
+                {},
+                parent && { parent, purpose: 'embedding' },
+              );
               if (res.status !== 200) throw new Error(`embeddings call failed with ${res.status}`);
               return (res.body as { data: Array<{ embedding: number[] }> }).data.map((d) => d.embedding);
             },
@@ -270,6 +280,10 @@ export class Gateway {
       signal: req.signal ? AbortSignal.any([req.signal, deadline]) : deadline,
       timeoutMs,
     });
+    if (req.sideCallOf) {
+      ctx.parent = req.sideCallOf.parent;
+      ctx.purpose = req.sideCallOf.purpose;
+    }
     return { ctx, reply: this.handle(ctx) };
   }
 
@@ -283,11 +297,18 @@ export class Gateway {
     route: RouteName,
     body: Record<string, unknown>,
     headers: IncomingHttpHeaders = {},
+    sideCallOf?: InProcessRequest['sideCallOf'],
   ): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
     let ctx: RequestContext | undefined;
     try {
       const valid = validateBody(route, route === 'embeddings' ? body : { ...body, stream: false });
-      const started = this.request({ dialect, route, body: valid, headers });
+      const started = this.request({
+        dialect,
+        route,
+        body: valid,
+        headers,
+        ...(sideCallOf ? { sideCallOf } : {}),
+      });
       ctx = started.ctx;
       const r = await started.reply;
       if (r.kind !== 'json') throw new SluiceError('internal', 'a non-streaming call produced a stream');

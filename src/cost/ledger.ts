@@ -42,8 +42,17 @@ export interface LedgerRow {
   stream: boolean;
   /** Answered by sharing an identical call already in flight (single-flight follower): nothing billed. */
   coalesced?: boolean;
-  /** Set on calls the gateway made for itself on the caller's behalf (e.g. `summary`). */
+  /** Set on calls the gateway made for itself on the caller's behalf (`summary`, `embedding`). */
   purpose?: string;
+  /**
+   * USD of the side calls made for this request (its history summary, semantic-cache
+   * embeddings; see cost/side-cost.ts), which have their own rows (with `purpose`): NOT in
+   * `costUsd`, so summing `costUsd` over rows counts every call once. What the client was
+   * told the request cost (`x-sluice-cost-usd`) is `costUsd + sideCostUsd`.
+   */
+  sideCostUsd?: number;
+  /** A side call had no known price (`sideCostUsd` is then a lower bound). */
+  sideCostUnpriced?: boolean;
   /** OpenTelemetry trace id of the request, when tracing is on (feedback scores attach to it). */
   traceId?: string;
 }

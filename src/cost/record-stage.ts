@@ -1,8 +1,9 @@
 /**
  * The record stage: one ledger row per call once its reply is over — successes, errors,
  * refusals, cache hits (with the cost they avoided) and abandoned streams alike — and the
- * `x-sluice-cost-usd` header on JSON replies (a stream's cost is known only after its headers
- * have gone; it is in the ledger).
+ * request's whole cost (its own plus its side calls', see side-cost.ts): the
+ * `x-sluice-cost-usd` header on JSON replies; on streams, whose headers go before the cost is
+ * known, a final SSE comment `: x-sluice-cost-usd=<usd>` (cost-comment.ts).
  */
 import { isSluiceError } from '../errors.js';
 import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
@@ -14,7 +15,9 @@ import { type Cost, costOf } from './cost.js';
 import type { Ledger, LedgerRow } from './ledger.js';
 import type { PriceBook } from './prices.js';
 import { type DoneOutcome, onReplyDone } from './reply-done.js';
-import { FOLLOWER_NOTE, isFree, modelUsed, resolveBilledUsage } from './usage-resolve.js';
+import { addSideCost, sideCostOf } from './side-cost.js';
+import { appendCostComment } from './cost-comment.js';
+import { FOLLOWER_NOTE, isFree, liveUsage, modelUsed, resolveBilledUsage } from './usage-resolve.js';
 
 /** Observes each finished call (e.g. the prompt-cache monitor). */
 export type CallObserver = (ctx: RequestContext, row: LedgerRow) => void;
@@ -42,22 +45,28 @@ export function recordStage(deps: RecordStageDeps): Stage {
       write(deps, ctx, undefined, { completed: false }, now(), status, code);
       throw error;
     }
-    return onReplyDone(
+    const done = onReplyDone(
       ctx,
       reply,
       (outcome) => {
         const row = write(deps, ctx, reply, outcome, now(), outcome.completed ? reply.status : 499);
         // Set before the edge writes the head; the row itself waits for what the client got.
-        if (reply.kind === 'json') ctx.responseHeaders['x-sluice-cost-usd'] = costHeader(row);
+        if (reply.kind === 'json') ctx.responseHeaders['x-sluice-cost-usd'] = wholeCost(row);
       },
       graceMs,
+    );
+    if (done.kind !== 'stream' || done.status >= 400) return done;
+    // The stream's cost so far when its final event passes (usage comes before it).
+    return appendCostComment(done, () =>
+      wholeCost(priceRow(deps, ctx, reply, { completed: true }, now(), reply.status, undefined, true)),
     );
   };
 }
 
-function costHeader(row: LedgerRow): string {
-  if (row.costUsd === null) return 'unpriced';
-  return String(row.costUsd);
+/** The request's own cost plus its side calls' (`unpriced` when any part has no price). */
+export function wholeCost(row: LedgerRow): string {
+  if (row.costUsd === null || row.sideCostUnpriced) return 'unpriced';
+  return String(round9(row.costUsd + (row.sideCostUsd ?? 0)));
 }
 
 function write(
@@ -69,9 +78,32 @@ function write(
   status: number,
   errorCode?: string,
 ): LedgerRow {
+  const row = priceRow(deps, ctx, reply, outcome, endedAt, status, errorCode);
+  // Known as soon as the side call is over: before the parent's own reply is.
+  if (ctx.parent) addSideCost(ctx.parent, row.costUsd);
+  whenDelivered(ctx, (delivered) => {
+    const final = delivered?.failure ? asDelivered(row, delivered) : row;
+    deps.ledger.record(final);
+    if (deps.observers) for (const observe of deps.observers) observe(ctx, final);
+  });
+  return row;
+}
+
+/** The row a call amounts to; `live`: a stream still running, priced on the usage it reported so far. */
+function priceRow(
+  deps: RecordStageDeps,
+  ctx: RequestContext,
+  reply: Reply | undefined,
+  outcome: DoneOutcome,
+  endedAt: number,
+  status: number,
+  errorCode?: string,
+  live = false,
+): LedgerRow {
   const model = modelUsed(ctx);
   const pricing = deps.prices.lookup(model);
-  const { billed, avoided } = resolveBilledUsage(ctx, reply, outcome, deps.estimateFactor);
+  const usageNow = live ? liveUsage(ctx) : ctx.usage;
+  const { billed, avoided } = resolveBilledUsage(ctx, reply, outcome, deps.estimateFactor, usageNow);
   let cost: Cost = {
     unpriced: false,
     inputUsd: 0,
@@ -98,7 +130,8 @@ function write(
   const keyId = ctx.caller.keyId ?? keyRecordOf(ctx)?.id;
   const purpose = ctx.purpose;
   const traceId = ctx.notes.get(TRACE_ID_NOTE);
-  const row: LedgerRow = {
+  const side = sideCostOf(ctx);
+  return {
     ts: ctx.startedAt,
     requestId: ctx.id,
     user: ctx.caller.user,
@@ -127,13 +160,9 @@ function write(
     ...(ctx.notes.get(FOLLOWER_NOTE) === true ? { coalesced: true } : {}),
     ...(typeof purpose === 'string' ? { purpose } : {}),
     ...(typeof traceId === 'string' ? { traceId } : {}),
+    ...(side ? { sideCostUsd: side.usd } : {}),
+    ...(side?.unpriced ? { sideCostUnpriced: true } : {}),
   };
-  whenDelivered(ctx, (delivered) => {
-    const final = delivered?.failure ? asDelivered(row, delivered) : row;
-    deps.ledger.record(final);
-    if (deps.observers) for (const observe of deps.observers) observe(ctx, final);
-  });
-  return row;
 }
 
 /**

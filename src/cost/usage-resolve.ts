@@ -18,6 +18,16 @@ export const modelUsed = (ctx: RequestContext): string => ctx.responseHeaders['x
 export const SAVED_USAGE_NOTE = 'cache.savedUsage';
 export const FOLLOWER_NOTE = 'flight.follower';
 
+/**
+ * `ctx.notes` key set by the upstream stage on a streamed reply: `() => Usage | undefined`, the
+ * usage the stream has reported so far (the record stage prices the stream with it just before
+ * its final event, for the cost comment; `ctx.usage` is set only once the stream is over).
+ */
+export const LIVE_USAGE_NOTE = 'usage.live';
+
+export const liveUsage = (ctx: RequestContext): Usage | undefined =>
+  (ctx.notes.get(LIVE_USAGE_NOTE) as (() => Usage | undefined) | undefined)?.() ?? ctx.usage;
+
 export const isCacheHit = (ctx: RequestContext): boolean => ctx.cache === 'exact' || ctx.cache === 'semantic';
 
 /** The call was answered without paying the provider: a gateway cache hit or a shared in-flight call. */
@@ -36,14 +46,15 @@ export function resolveBilledUsage(
   reply: Reply | undefined,
   outcome: DoneOutcome | undefined,
   estimateFactor?: number,
+  /** The usage to bill (default `ctx.usage`; a running stream's usage so far). */
+  usage: Usage | undefined = ctx.usage,
 ): BilledUsage {
   if (isFree(ctx)) {
     const saved = ctx.notes.get(SAVED_USAGE_NOTE) as Usage | undefined;
-    return { avoided: hasTokens(saved) ? saved : hasTokens(ctx.usage) ? ctx.usage : undefined };
+    return { avoided: hasTokens(saved) ? saved : hasTokens(usage) ? usage : undefined };
   }
   if (!reply || reply.status >= 400) return {};
   const model = modelUsed(ctx);
-  const usage = ctx.usage;
   if (usage && !(usage.estimated && usage.inputTokens === 0)) return { billed: usage };
   // The provider reported nothing: count locally and say so.
   const input = promptTokens(ctx, model, estimateFactor).tokens;

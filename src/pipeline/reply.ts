@@ -15,6 +15,12 @@ type DoneObserver = (outcome: ReplyOutcome) => void;
 type EventFilter = (event: ParsedEvent) => boolean;
 const encoder = new TextEncoder();
 
+/** Text to put into a stream just before its final event, or at its end when it has none. */
+export interface FinalText {
+  isFinal: (event: ParsedEvent) => boolean;
+  text: () => string;
+}
+
 /**
  * A stream with its observers. Every stage that watches a stream adds a callback to the one
  * instance instead of wrapping it in another async generator, so a chunk costs one promise on
@@ -27,6 +33,8 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
   /** Where parsed events go (the request's stream observer); set by `observeEvents`. */
   events: ReplyEvents | undefined;
   readonly filters: EventFilter[] = [];
+  finalText: FinalText | undefined;
+  #finalWritten = false;
   readonly #source: AsyncIterable<Uint8Array>;
   #parser: SseParser | undefined;
 
@@ -39,7 +47,7 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
     try {
       for await (const chunk of this.#source) {
         for (const observe of this.onChunk) observe(chunk);
-        if (!this.events && this.filters.length === 0) {
+        if (!this.events && !this.#rewriting) {
           yield chunk;
           continue;
         }
@@ -48,6 +56,8 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
       }
       const tail = this.#end();
       if (tail) yield tail;
+      const final = this.#unwrittenFinalText();
+      if (final) yield encoder.encode(final);
       outcome = { completed: true };
     } catch (error) {
       outcome = { completed: false, error };
@@ -74,38 +84,61 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
     this.#parser ??= new SseParser();
     const wasAtBoundary = this.#parser.atBoundary;
     const blocks = this.#parser.feedBlocks(chunk);
-    const dropped = this.#observe(blocks);
-    if (this.filters.length === 0) return chunk;
-    if (!dropped && wasAtBoundary && this.#parser.atBoundary) return chunk;
-    return this.#kept(blocks, dropped);
+    const edit = this.#observe(blocks);
+    if (!this.#rewriting) return chunk;
+    if (!edit.dropped && !edit.final && wasAtBoundary && this.#parser.atBoundary) return chunk;
+    return this.#kept(blocks, edit);
   }
 
   #end(): Uint8Array | undefined {
     if (!this.#parser) return undefined;
     const blocks = this.#parser.endBlocks();
-    const dropped = this.#observe(blocks);
-    return this.filters.length === 0 ? undefined : this.#kept(blocks, dropped);
+    const edit = this.#observe(blocks);
+    return this.#rewriting ? this.#kept(blocks, edit) : undefined;
   }
 
-  /** Emit the blocks' events; returns the ones a filter drops. */
-  #observe(blocks: SseBlock[]): Set<SseBlock> | undefined {
-    let dropped: Set<SseBlock> | undefined;
+  /** Bytes may differ from the source's: whole events are held until complete. */
+  get #rewriting(): boolean {
+    return this.filters.length > 0 || this.finalText !== undefined;
+  }
+
+  /** Emit the blocks' events; returns the ones a filter drops and the final one, if among them. */
+  #observe(blocks: SseBlock[]): BlockEdit {
+    const edit: BlockEdit = {};
     for (const block of blocks) {
       if (!block.event) continue;
       const event = new LazyEvent(block.event);
       this.events?.emit(event);
+      if (this.finalText && !this.#finalWritten && !edit.final && this.finalText.isFinal(event)) {
+        edit.final = block;
+      }
       if (!this.filters.some((drop) => drop(event))) continue;
-      dropped ??= new Set();
-      dropped.add(block);
+      edit.dropped ??= new Set();
+      edit.dropped.add(block);
     }
-    return dropped;
+    return edit;
   }
 
-  #kept(blocks: SseBlock[], dropped: Set<SseBlock> | undefined): Uint8Array | undefined {
+  #kept(blocks: SseBlock[], edit: BlockEdit): Uint8Array | undefined {
     let text = '';
-    for (const block of blocks) if (!dropped?.has(block)) text += block.text;
+    for (const block of blocks) {
+      // Written when the final event is next: every event before it has been observed.
+      if (block === edit.final) text += this.#unwrittenFinalText() ?? '';
+      if (!edit.dropped?.has(block)) text += block.text;
+    }
     return text ? encoder.encode(text) : undefined;
   }
+
+  #unwrittenFinalText(): string | undefined {
+    if (!this.finalText || this.#finalWritten) return undefined;
+    this.#finalWritten = true;
+    return this.finalText.text();
+  }
+}
+
+interface BlockEdit {
+  dropped?: Set<SseBlock>;
+  final?: SseBlock;
 }
 
 function observed(reply: StreamReply): ObservedChunks {
@@ -153,5 +186,16 @@ export function observeEvents(reply: StreamReply, events: ReplyEvents): StreamRe
 export function dropEvents(reply: StreamReply, drop: EventFilter): StreamReply {
   const chunks = observed(reply);
   chunks.filters.push(drop);
+  return { ...reply, chunks };
+}
+
+/**
+ * Put `final.text()` into the stream just before the first event `final.isFinal` picks (so every
+ * event before it has been observed when the text is made), or after the last byte when no
+ * event is picked. One per stream.
+ */
+export function insertFinalText(reply: StreamReply, final: FinalText): StreamReply {
+  const chunks = observed(reply);
+  chunks.finalText = final;
   return { ...reply, chunks };
 }

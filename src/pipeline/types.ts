@@ -82,8 +82,10 @@ export interface RequestContext {
    * the first one (see flow/queue-stage.ts `reportUpstreamThrottle`).
    */
   reportThrottle?: (signal: { sentAt: number; retryAfterMs?: number }) => void;
-  /** A call the gateway makes for itself (`summary`): recorded as such, never compressed. */
+  /** A call the gateway makes for itself (`summary`, `embedding`): recorded as such, never compressed. */
   purpose?: string;
+  /** The request a side call (`purpose`) was made for: its cost is added to that request's (cost/side-cost.ts). */
+  parent?: RequestContext;
   /** The stream observer: stages subscribe to the upstream stream's parsed events (stream-observer.ts). */
   readonly replyEvents: ReplyEvents;
   /** Set by the HTTP edge: what the client actually got (see delivery.ts). Absent in-process. */

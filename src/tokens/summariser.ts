@@ -35,6 +35,7 @@ export function pipelineSummariser(options: PipelineSummariserOptions): Summaris
     });
     ctx.caller = { ...caller };
     ctx.purpose = 'summary';
+    if (parent) ctx.parent = parent;
     const key = parent?.notes.get(KEY_NOTE);
     if (key) ctx.notes.set(KEY_NOTE, key);
     const reply = await options.run(ctx);

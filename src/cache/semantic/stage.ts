@@ -13,6 +13,7 @@ import { NOTE_FOLLOWER, NOTE_KEY } from '../exact-stage.js';
 import { scopeOf } from '../key.js';
 import { observeLookup } from '../../observe/observation.js';
 import { afterReply } from '../../pipeline/reply.js';
+import { withSideCallParent } from '../../cost/side-cost.js';
 import type { Caller, Reply, RequestContext, RouteName, Stage } from '../../pipeline/types.js';
 import type { CacheScope } from '../config.js';
 import type { SemanticCache } from './cache.js';
@@ -100,7 +101,8 @@ export function semanticCacheStage(deps: SemanticStageDeps): Stage {
 
   async function lookup(ctx: RequestContext, partition: string, text: string): Promise<Reply | undefined> {
     try {
-      const result = await cache.lookup(partition, text);
+      // A provider embedder's call is a side call of this request (its cost adds to this one's).
+      const result = await withSideCallParent(ctx, () => cache.lookup(partition, text));
       if (!result.hit) return undefined;
       const reply = await resolve(result.entryKey, ctx);
       if (!reply) {
