@@ -181,8 +181,8 @@ export class SharedLog {
       'STREAMS',
       this.key,
       from,
-    ])) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
-    const events = reply?.[0]?.[1] ?? [];
+    ])) as StreamReply;
+    const events = eventsOf(reply);
     for (const [id, fields] of events) {
       try {
         const decoded = decode(fields);
@@ -208,10 +208,23 @@ export class SharedLog {
       const maxDeleted = at >= 0 ? String(info[at + 1]) : firstId;
       if (compareIds(maxDeleted, cursor) > 0) {
         this.#stats.missed++;
-        this.#onError('catch-up', new Error(`events after ${cursor} were trimmed before this instance read them`));
+        this.#onError(
+          'catch-up',
+          new Error(`events after ${cursor} were trimmed before this instance read them`),
+        );
       }
     }
   }
+}
+
+type StreamEvents = Array<[id: Buffer, fields: Buffer[]]>;
+/** RESP2: `[[key, events]]`; RESP3 (ioredis 6's default) flattens the map: `[key, events]`. */
+type StreamReply = [Buffer, StreamEvents] | Array<[Buffer, StreamEvents]> | null;
+
+function eventsOf(reply: StreamReply): StreamEvents {
+  if (!reply || reply.length === 0) return [];
+  if (Buffer.isBuffer(reply[0])) return (reply as [Buffer, StreamEvents])[1] ?? [];
+  return (reply as Array<[Buffer, StreamEvents]>)[0][1] ?? [];
 }
 
 /** Stream ids are `<ms>-<seq>`; compares them as numbers. */
