@@ -47,7 +47,7 @@ describe('saved HNSW graphs', () => {
 
     const ids = [...original.ids()];
     const vectors = new Float32Array(ids.length * DIMS);
-    ids.forEach((id, i) => vectors.set(original.vector(id)!, i * DIMS));
+    for (const [i, id] of ids.entries()) vectors.set(original.vector(id)!, i * DIMS);
     const restored = new PartitionIndex(OPTIONS);
     assert.equal(restored.restore(ids, vectors, saved), true);
     // No settle: the graph is there immediately (a rebuild would leave it unset for a while).
@@ -70,7 +70,7 @@ describe('saved HNSW graphs', () => {
     // One entry fewer than the graph holds, and not listed as a tombstone.
     const ids = Array.from({ length: 499 }, (_, i) => i + 1);
     const vectors = new Float32Array(499 * DIMS);
-    ids.forEach((id, i) => vectors.set(unitVector(DIMS, id), i * DIMS));
+    for (const [i, id] of ids.entries()) vectors.set(unitVector(DIMS, id), i * DIMS);
     const restored = new PartitionIndex(OPTIONS);
     assert.equal(restored.restore(ids, vectors, saved), false);
     await restored.settled();
