@@ -131,6 +131,7 @@ export class SemanticCache {
   cursor: string | undefined;
   /** Set by `open` when a saved state was found. */
   restored: RestoreReport | undefined;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(options: SemanticCacheOptions) {
     this.embedder = options.embedder;
@@ -354,6 +355,13 @@ export class SemanticCache {
   /** Writes every live entry (text, key, expiry, vector when embedded) to `dir`. */
   async save(dir = this.dir): Promise<void> {
     if (!dir) return;
+    // One save at a time: a periodic save and the one at close must not share temporary files.
+    const run = this.saving.then(() => this.saveNow(dir));
+    this.saving = run.catch(() => {});
+    await run;
+  }
+
+  private async saveNow(dir: string): Promise<void> {
     const now = this.now();
     const live = [...this.entries.values()].filter((e) => e.expiresAt > now);
     await saveEntries(

@@ -8,8 +8,8 @@
  * no manifest names any more are deleted after it.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { SavedGraph } from './partition-index.js';
@@ -92,7 +92,8 @@ export async function saveEntries<E extends Omit<SavedEntry, 'vector'> & { id: n
   vectorOf: (entry: E) => Float32Array | undefined,
   extras: SaveExtras = { nextId: 1 },
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  // Synchronous up to the graphs: they and the entry list must be the same moment's state.
+  mkdirSync(dir, { recursive: true });
   const suffix = `.tmp-${process.pid}`;
   const generation = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   const graphs = (extras.saveGraphs?.((n) => join(dir, `graph-${generation}-${n}.usearch`)) ?? []).map(
