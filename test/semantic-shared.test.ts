@@ -105,6 +105,11 @@ describe('semantic entries shared by two instances on one Redis', { skip }, () =
     const caughtUp = await ask(b, 'At sea level, what is the boiling point of water?');
     assert.equal(caughtUp.cache, 'semantic');
     assert.equal(caughtUp.answer, whileDown.answer);
+    assert.equal(
+      restarted.stats().embeddedEntries,
+      0,
+      'every vector came from the saved state or the stream: B embedded no entry again',
+    );
     // The entry B loaded from its own saved state still answers.
     assert.equal((await ask(b, 'How can I reset my password?')).cache, 'semantic');
   });
