@@ -106,12 +106,14 @@ export async function saveEntries<E extends Omit<SavedEntry, 'vector'> & { id: n
   let lineChunk: string[] = [];
   let vectorChunk: Buffer[] = [];
   const flush = async () => {
-    const okLines = lines.write(lineChunk.join(''));
-    const okVectors = vectorChunk.length > 0 ? vectors.write(Buffer.concat(vectorChunk)) : true;
+    lines.write(lineChunk.join(''));
+    if (vectorChunk.length > 0) vectors.write(Buffer.concat(vectorChunk));
     lineChunk = [];
     vectorChunk = [];
-    if (!okLines) await once(lines, 'drain');
-    if (!okVectors) await once(vectors, 'drain');
+    // Ask each stream afresh: one may drain while we wait for the other, and a 'drain' that
+    // already happened never fires again (waiting for it hung the save).
+    if (lines.writableNeedDrain) await once(lines, 'drain');
+    if (vectors.writableNeedDrain) await once(vectors, 'drain');
   };
   for (const entry of entries) {
     const vector = vectorOf(entry);
