@@ -247,6 +247,11 @@ export class Gateway {
               return (res.body as { data: Array<{ embedding: number[] }> }).data.map((d) => d.embedding);
             },
             onError: (what, err) => log.warn({ err, what }, 'semantic cache background error'),
+            // On Redis, every instance's index follows one stream of inserts and deletions.
+            shared:
+              backend.kind === 'redis' && config.redisUrl
+                ? { url: config.redisUrl, keyPrefix: config.store.keyPrefix }
+                : undefined,
           })
         : undefined;
     gateway = new Gateway(opts, backend, semantic);
@@ -359,7 +364,7 @@ export class Gateway {
     return {
       instance_local: ['cache', 'semantic', 'prompt_cache', 'flow', 'circuits', 'store'],
       cache: this.cache.stats(),
-      semantic: this.semantic?.cache.stats(),
+      semantic: this.semantic && { ...this.semantic.cache.stats(), shared: this.semantic.log?.stats() },
       ...this.economy.stats(),
       flow: this.flow.stats(),
       /** Circuit breaker per upstream: state, consecutive failures, when it opened. */

@@ -8,11 +8,14 @@
  *   searched. Most partitions (any multi-turn conversation is its own) are never searched,
  *   so most entries never cost an embedding.
  * - Entries expire (TTL), are evicted oldest-first beyond `maxEntries` (a hit renews an
- *   entry's place), and are saved to / rebuilt from a directory.
+ *   entry's place), and are saved to / restored from a directory, HNSW graphs included.
+ * - Several instances can share their entries: every local insert, vector and delete goes to
+ *   `onChange` (the shared log publishes it), and `apply` takes in other instances' changes.
  */
 import type { Embedder } from '../../embed/types.js';
+import type { SemanticChange } from './change.js';
 import { profileText, type TextProfile } from './lexical.js';
-import { type HnswOptions, PartitionIndex } from './partition-index.js';
+import { type HnswOptions, PartitionIndex, type SavedGraph } from './partition-index.js';
 import { loadEntries, type SavedEntry, saveEntries } from './persist.js';
 import type { Verifier, Veto } from './verifier.js';
 
@@ -49,6 +52,18 @@ export interface SemanticCacheOptions {
   dir?: string;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /** Told every local change (not those `apply` takes in), for other instances. */
+  onChange?: (change: SemanticChange) => void;
+}
+
+/** How the last start restored the saved state (stats, benchmarks). */
+export interface RestoreReport {
+  entries: number;
+  /** Partitions whose saved HNSW graph was loaded as is. */
+  graphsLoaded: number;
+  /** Partitions large enough for a graph that must build theirs (none saved, or stale). */
+  graphsRebuilt: number;
+  ms: number;
 }
 
 interface Entry {
@@ -81,6 +96,8 @@ export interface SemanticCacheStats {
   /** Candidates above the cosine pre-filter that the verifier turned down. */
   rejected: number;
   embeddedEntries: number;
+  /** Changes taken in from other instances. */
+  applied: number;
 }
 
 const DEFAULT_HNSW: HnswOptions = {
@@ -105,7 +122,16 @@ export class SemanticCache {
   private readonly entries = new Map<number, Entry>();
   private readonly byKey = new Map<string, Entry>();
   private nextId = 1;
-  private readonly counters = { lookups: 0, hits: 0, rejected: 0, embeddedEntries: 0 };
+  private readonly counters = { lookups: 0, hits: 0, rejected: 0, embeddedEntries: 0, applied: 0 };
+  private readonly onChange: ((change: SemanticChange) => void) | undefined;
+  /**
+   * The shared log's id of the last change applied (the log sets it); saved with the entries so
+   * a restart replays the log from there.
+   */
+  cursor: string | undefined;
+  /** Set by `open` when a saved state was found. */
+  restored: RestoreReport | undefined;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(options: SemanticCacheOptions) {
     this.embedder = options.embedder;
@@ -117,6 +143,7 @@ export class SemanticCache {
     this.maxTextChars = options.maxTextChars ?? 2000;
     this.now = options.now ?? Date.now;
     this.dir = options.dir;
+    this.onChange = options.onChange;
     if (!(this.candidates >= 1)) throw new TypeError('semantic cache: candidates must be >= 1');
     if (!(this.maxEntries >= 1)) throw new TypeError('semantic cache: maxEntries must be >= 1');
     if (this.verifier.model.embedderId !== this.embedder.id) {
@@ -198,7 +225,26 @@ export class SemanticCache {
    */
   async insert(partition: string, text: string, entryKey: string, ttlSeconds: number): Promise<void> {
     const expiresAt = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
-    this.addEntry(partition, text.slice(0, this.maxTextChars), entryKey, expiresAt, undefined);
+    const cut = text.slice(0, this.maxTextChars);
+    const searched = this.partitions.has(partition);
+    const entry = this.addEntry(partition, cut, entryKey, expiresAt, undefined);
+    if (!this.onChange) return;
+    // Shared: in a partition that was just searched the text was just embedded (the embedder's
+    // cache has it), so embed now and send the vector along; other instances need not embed it.
+    const part = this.partitions.get(partition);
+    if (searched && part?.pending.includes(entry)) {
+      part.pending.splice(part.pending.indexOf(entry), 1);
+      await this.embedInto(partition, part, [], [entry], false).catch(() => {});
+    }
+    if (this.entries.get(entry.id) !== entry) return;
+    this.onChange({
+      op: 'add',
+      partition,
+      text: cut,
+      entryKey,
+      expiresAt,
+      vector: this.partitions.get(partition)?.index.vector(entry.id),
+    });
   }
 
   /** Removes the entry for an exact-cache key (e.g. its stored response is gone). */
@@ -206,11 +252,56 @@ export class SemanticCache {
     const entry = this.byKey.get(entryKey);
     if (!entry) return false;
     this.removeEntry(entry);
+    this.onChange?.({ op: 'delete', entryKey });
     return true;
   }
 
   /** Removes every entry of a partition; returns how many went. */
   purgePartition(partition: string): number {
+    const removed = this.dropPartition(partition);
+    if (removed > 0) this.onChange?.({ op: 'purge', partition });
+    return removed;
+  }
+
+  /**
+   * Takes in another instance's change. An entry already here under the same key, partition
+   * and text is kept (a replayed or concurrent insert of the same answer): it only gains the
+   * vector and the later expiry. A vector of the wrong length is ignored.
+   */
+  apply(change: SemanticChange): void {
+    this.counters.applied++;
+    const dims = this.embedder.dims;
+    switch (change.op) {
+      case 'add': {
+        const vector = change.vector?.length === dims ? change.vector : undefined;
+        const known = this.byKey.get(change.entryKey);
+        if (known && known.partition === change.partition && known.text === change.text) {
+          known.expiresAt = Math.max(known.expiresAt, change.expiresAt);
+          if (vector) this.attachVector(known, vector);
+          return;
+        }
+        if (change.expiresAt <= this.now()) return;
+        this.addEntry(change.partition, change.text, change.entryKey, change.expiresAt, vector);
+        return;
+      }
+      case 'vector': {
+        const known = this.byKey.get(change.entryKey);
+        if (known && known.partition === change.partition && change.vector.length === dims)
+          this.attachVector(known, change.vector);
+        return;
+      }
+      case 'delete': {
+        const known = this.byKey.get(change.entryKey);
+        if (known) this.removeEntry(known);
+        return;
+      }
+      case 'purge':
+        this.dropPartition(change.partition);
+        return;
+    }
+  }
+
+  private dropPartition(partition: string): number {
     const part = this.partitions.get(partition);
     if (!part) return 0;
     const ids = [...part.index.ids(), ...part.pending.map((e) => e.id)];
@@ -264,10 +355,32 @@ export class SemanticCache {
   /** Writes every live entry (text, key, expiry, vector when embedded) to `dir`. */
   async save(dir = this.dir): Promise<void> {
     if (!dir) return;
+    // One save at a time: a periodic save and the one at close must not share temporary files.
+    const run = this.saving.then(() => this.saveNow(dir));
+    this.saving = run.catch(() => {});
+    await run;
+  }
+
+  private async saveNow(dir: string): Promise<void> {
     const now = this.now();
     const live = [...this.entries.values()].filter((e) => e.expiresAt > now);
-    await saveEntries(dir, { embedderId: this.embedder.id, dims: this.embedder.dims }, live, (entry) =>
-      this.partitions.get(entry.partition)?.index.vector(entry.id),
+    await saveEntries(
+      dir,
+      { embedderId: this.embedder.id, dims: this.embedder.dims },
+      live,
+      (entry) => this.partitions.get(entry.partition)?.index.vector(entry.id),
+      {
+        nextId: this.nextId,
+        cursor: this.cursor,
+        saveGraphs: (fileFor) => {
+          const graphs: Array<SavedGraph & { partition: string }> = [];
+          for (const [partition, part] of this.partitions) {
+            const graph = part.index.saveGraph(fileFor(graphs.length));
+            if (graph) graphs.push({ ...graph, partition });
+          }
+          return graphs;
+        },
+      },
     );
   }
 
@@ -280,28 +393,75 @@ export class SemanticCache {
     this.byKey.clear();
   }
 
+  /**
+   * Restores a saved state: entries in their age order under their saved ids, each partition's
+   * vectors in one piece, and its saved graph when it still matches (else it is rebuilt in
+   * the background). Entries that expired meanwhile are tombstones of the loaded graph.
+   */
   private async load(dir: string): Promise<void> {
+    const started = performance.now();
     const now = this.now();
-    await loadEntries(
-      dir,
-      { embedderId: this.embedder.id, dims: this.embedder.dims },
-      (saved: SavedEntry) => {
-        if (saved.expiresAt <= now) return;
-        this.addEntry(saved.partition, saved.text, saved.entryKey, saved.expiresAt, saved.vector);
-      },
-    );
+    const dims = this.embedder.dims;
+    const rows = new Map<string, RowCollector>();
+    let maxId = 0;
+    const state = await loadEntries(dir, { embedderId: this.embedder.id, dims }, (saved: SavedEntry) => {
+      const id = saved.id ?? this.nextId++;
+      maxId = Math.max(maxId, id);
+      let collector = rows.get(saved.partition);
+      if (!collector) {
+        collector = new RowCollector(dims);
+        rows.set(saved.partition, collector);
+      }
+      if (saved.expiresAt <= now || this.byKey.has(saved.entryKey)) {
+        if (saved.vector) collector.dead.push(id);
+        return;
+      }
+      const entry: Entry = {
+        id,
+        partition: saved.partition,
+        text: saved.text,
+        entryKey: saved.entryKey,
+        expiresAt: saved.expiresAt,
+      };
+      const part = this.partitionFor(saved.partition);
+      if (saved.vector) collector.push(id, saved.vector);
+      else part.pending.push(entry);
+      this.entries.set(id, entry);
+      this.byKey.set(entry.entryKey, entry);
+    });
+    if (!state) return;
+    this.nextId = Math.max(this.nextId, state.nextId, maxId + 1);
+    this.cursor = state.cursor;
+    const graphs = new Map(state.graphs.map((graph) => [graph.partition, graph]));
+    const report: RestoreReport = { entries: this.entries.size, graphsLoaded: 0, graphsRebuilt: 0, ms: 0 };
+    for (const [partition, collector] of rows) {
+      const part = this.partitions.get(partition);
+      if (!part) continue;
+      const saved = graphs.get(partition);
+      const graph = saved && { ...saved, tombstones: [...saved.tombstones, ...collector.dead] };
+      if (part.index.restore(collector.ids, collector.vectors(), graph)) report.graphsLoaded++;
+      else if (collector.ids.length > this.exactScanMax) report.graphsRebuilt++;
+      if (part.index.size === 0 && part.pending.length === 0) {
+        part.index.close();
+        this.partitions.delete(partition);
+      }
+    }
+    while (this.entries.size > this.maxEntries) this.removeEntry(this.entries.values().next().value!);
+    report.ms = performance.now() - started;
+    this.restored = report;
   }
 
-  private addEntry(
-    partition: string,
-    text: string,
-    entryKey: string,
-    expiresAt: number,
-    vector: Float32Array | undefined,
-  ): void {
-    const previous = this.byKey.get(entryKey);
-    if (previous) this.removeEntry(previous);
-    const entry: Entry = { id: this.nextId++, partition, text, entryKey, expiresAt };
+  /** Gives a pending entry its vector (from another instance): no embedding needed. */
+  private attachVector(entry: Entry, vector: Float32Array): void {
+    const part = this.partitions.get(entry.partition);
+    if (!part || part.index.has(entry.id)) return;
+    const at = part.pending.indexOf(entry);
+    if (at < 0) return;
+    part.pending.splice(at, 1);
+    part.index.add(entry.id, vector);
+  }
+
+  private partitionFor(partition: string): Partition {
     let part = this.partitions.get(partition);
     if (!part) {
       part = {
@@ -314,6 +474,20 @@ export class SemanticCache {
       };
       this.partitions.set(partition, part);
     }
+    return part;
+  }
+
+  private addEntry(
+    partition: string,
+    text: string,
+    entryKey: string,
+    expiresAt: number,
+    vector: Float32Array | undefined,
+  ): Entry {
+    const previous = this.byKey.get(entryKey);
+    if (previous) this.removeEntry(previous);
+    const entry: Entry = { id: this.nextId++, partition, text, entryKey, expiresAt };
+    const part = this.partitionFor(partition);
     if (vector) part.index.add(entry.id, vector);
     else {
       part.pending.push(entry);
@@ -326,6 +500,7 @@ export class SemanticCache {
       const oldest = this.entries.values().next().value!;
       this.removeEntry(oldest);
     }
+    return entry;
   }
 
   private removeEntry(entry: Entry): void {
@@ -378,6 +553,7 @@ export class SemanticCache {
     part: Partition | undefined,
     texts: string[],
     pending: Entry[],
+    announce = true,
   ): Promise<Float32Array[]> {
     let vectors: Float32Array[];
     try {
@@ -394,7 +570,41 @@ export class SemanticCache {
       if (!current) return;
       current.index.add(entry.id, vectors[texts.length + i]);
       this.counters.embeddedEntries++;
+      if (announce)
+        this.onChange?.({
+          op: 'vector',
+          partition,
+          entryKey: entry.entryKey,
+          vector: vectors[texts.length + i],
+        });
     });
     return vectors.slice(0, texts.length);
+  }
+}
+
+/** One partition's saved rows while loading: ids and vectors in one growing array. */
+class RowCollector {
+  readonly ids: number[] = [];
+  /** Ids in the saved graph whose entries did not come back (expired, duplicate key). */
+  readonly dead: number[] = [];
+  private data: Float32Array;
+
+  constructor(private readonly dims: number) {
+    this.data = new Float32Array(64 * dims);
+  }
+
+  push(id: number, vector: Float32Array): void {
+    const at = this.ids.length * this.dims;
+    if (at + this.dims > this.data.length) {
+      const grown = new Float32Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data.set(vector, at);
+    this.ids.push(id);
+  }
+
+  vectors(): Float32Array {
+    return this.data.subarray(0, this.ids.length * this.dims);
   }
 }

@@ -120,6 +120,14 @@ export const semanticCacheConfigSchema = z
         quantization: 'i8',
       })
       .describe('Vector index tuning.'),
+    streamMaxLength: z
+      .number()
+      .int()
+      .min(1_000)
+      .default(100_000)
+      .describe(
+        'With `redisUrl` set, instances share entries through a Redis stream of inserts and deletions; it keeps about this many events (each carries its vector: ~2.5 KB with use-lite). An instance away for longer than that many changes misses the older ones.',
+      ),
     saveIntervalSeconds: z
       .number()
       .int()
@@ -150,6 +158,7 @@ export const semanticCacheConfigSchema = z
       expansionSearch: 64,
       quantization: 'i8',
     },
+    streamMaxLength: 100_000,
     saveIntervalSeconds: 300,
   });
 

@@ -1,7 +1,8 @@
 /**
  * Builds the semantic cache from its config: the embedder (offline USE-lite, or a provider
  * model through the gateway's own upstream call), an LRU of recent embeddings in front of it,
- * the verifier calibrated for that embedder, the saved state from the data directory, and the
+ * the verifier calibrated for that embedder, the saved state from the data directory (HNSW
+ * graphs included), the Redis stream shared with other instances when there is one, and the
  * timers that save and sweep expired entries.
  */
 import { join } from 'node:path';
@@ -10,7 +11,9 @@ import { type EmbeddingsCall, ProviderEmbedder } from '../../embed/provider.js';
 import type { Embedder } from '../../embed/types.js';
 import { UseLiteEmbedder } from '../../embed/use-lite.js';
 import { SemanticCache } from './cache.js';
+import type { SemanticChange } from './change.js';
 import type { SemanticCacheConfig } from './config.js';
+import { SharedLog } from './shared-log.js';
 import { verifierFor } from './verifier.js';
 import { USE_LITE_VERIFIER } from './verifier-model.js';
 
@@ -23,12 +26,16 @@ export interface SemanticCacheDeps {
   onError?: (what: string, error: unknown) => void;
   /** Load the offline model at start rather than on the first lookup (default true). */
   warm?: boolean;
+  /** Share entries with the other instances on this Redis (the store's URL and key prefix). */
+  shared?: { url: string; keyPrefix: string };
 }
 
 export interface SemanticCacheHandle {
   cache: SemanticCache;
   embedder: Embedder;
-  /** Stops the timers, saves, and closes the embedder (and its worker thread). */
+  /** The stream shared with other instances, when `deps.shared` was given. */
+  log?: SharedLog;
+  /** Stops the timers and the shared log, saves, and closes the embedder (and its worker thread). */
   close(): Promise<void>;
 }
 
@@ -66,6 +73,9 @@ export async function createSemanticCache(
     threshold: config.threshold,
     cosineThreshold: config.cosineThreshold,
   });
+  const onError = deps.onError ?? warn;
+  // The log needs the cache and the cache reports to the log: tie them after both exist.
+  let log: SharedLog | undefined;
   const cache = await SemanticCache.open({
     embedder,
     verifier,
@@ -80,8 +90,18 @@ export async function createSemanticCache(
       quantization: config.index.quantization,
     },
     dir: deps.dataDir ? join(deps.dataDir, 'semantic') : undefined,
+    onChange: deps.shared ? (change: SemanticChange) => log?.publish(change) : undefined,
   });
-  const onError = deps.onError ?? warn;
+  if (deps.shared) {
+    log = new SharedLog(cache, embedder.id, {
+      url: deps.shared.url,
+      keyPrefix: deps.shared.keyPrefix,
+      maxLength: config.streamMaxLength,
+      onError: (what, error) => onError(`shared log ${what}`, error),
+    });
+    // Replays what other instances stored since this one's saved state (or everything kept).
+    await log.start();
+  }
   const timers: NodeJS.Timeout[] = [];
   // Expired entries are also skipped at lookup; the sweep only frees their memory.
   const sweep = () => void cache.sweepExpired().catch((error) => onError('sweep', error));
@@ -93,8 +113,11 @@ export async function createSemanticCache(
   return {
     cache,
     embedder,
+    log,
     async close() {
       for (const timer of timers) clearInterval(timer);
+      // Stop tailing first, so the cursor saved with the entries is the last change applied.
+      await log?.close();
       await cache.close();
       await embedder.close();
     },
