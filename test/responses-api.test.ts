@@ -316,12 +316,90 @@ describe('the Responses API (openai SDK)', () => {
     assert.equal(gw.mock.counts().attempts, before);
   });
 
-  it('answers a 400 for a model only an Anthropic upstream serves', async () => {
+  it('translates a request for a model only an Anthropic upstream serves (JSON), through chat as the pivot', async () => {
+    const reply = await client.responses.create({
+      model: 'claude-sonnet-4-5',
+      instructions: 'Answer briefly.',
+      input: 'Name a river in Europe.',
+      max_output_tokens: 64,
+    });
+    const sent = lastReceived();
+    assert.equal(sent.path, '/v1/messages');
+    assert.equal(sent.body.model, 'claude-sonnet-4-5');
+    assert.equal(sent.body.system, 'Answer briefly.');
+    assert.equal(sent.body.max_tokens, 64);
+    assert.deepEqual(sent.body.messages, [{ role: 'user', content: 'Name a river in Europe.' }]);
+    assert.equal(reply.object, 'response');
+    assert.equal(reply.status, 'completed');
+    assert.ok(reply.output_text.length > 0);
+    assert.ok(reply.usage && reply.usage.input_tokens > 0 && reply.usage.output_tokens > 0);
+  });
+
+  it('streams typed Responses events for a Claude model, with usage, and the same text as JSON', async () => {
+    const params = {
+      model: 'claude-sonnet-4-5',
+      input: `Describe a lake ${Math.random()}`,
+      max_output_tokens: 80,
+    };
+    const stream = await client.responses.create({ ...params, stream: true });
+    const types: string[] = [];
+    let text = '';
+    let completed: OpenAI.Responses.Response | undefined;
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'response.output_text.delta') text += event.delta;
+      if (event.type === 'response.completed') completed = event.response;
+    }
+    assert.equal(lastReceived().path, '/v1/messages');
+    assert.equal(types[0], 'response.created');
+    assert.equal(types.at(-1), 'response.completed');
+    assert.ok(text.length > 0);
+    assert.equal(completed?.output_text ?? text, text);
+    assert.ok(completed?.usage && completed.usage.output_tokens > 0);
+  });
+
+  it('a function call round trip with a Claude model', async () => {
+    const tools: OpenAI.Responses.Tool[] = [
+      {
+        type: 'function',
+        name: 'get_weather',
+        description: 'Weather for a city',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        strict: false,
+      },
+    ];
+    const first = await client.responses.create({
+      model: 'claude-sonnet-4-5',
+      input: 'What is the weather in Paris? Use the tool.',
+      tools,
+      tool_choice: 'required',
+    });
+    const call = first.output.find((item) => item.type === 'function_call');
+    assert.ok(call && call.type === 'function_call', JSON.stringify(first.output));
+    assert.equal(call.name, 'get_weather');
+    const second = await client.responses.create({
+      model: 'claude-sonnet-4-5',
+      tools,
+      input: [
+        { role: 'user', content: 'What is the weather in Paris? Use the tool.' },
+        call,
+        { type: 'function_call_output', call_id: call.call_id, output: '{"celsius":21}' },
+      ],
+    });
+    const sent = lastReceived().body.messages as Array<{ role: string; content: unknown }>;
+    const toolResult = JSON.stringify(sent.at(-1));
+    assert.match(toolResult, /tool_result/);
+    assert.match(toolResult, /celsius/);
+    assert.ok(second.output_text.length > 0);
+  });
+
+  it('refuses a stateful request for a Claude model: only a Responses API upstream keeps state', async () => {
+    const before = gw.mock.counts().attempts;
     await assert.rejects(
-      client.responses.create({ model: 'claude-sonnet-4-5', input: 'hi' }),
-      (e: unknown) =>
-        e instanceof OpenAI.BadRequestError && e.param === 'model' && /anthropic/.test(e.message),
+      client.responses.create({ model: 'claude-sonnet-4-5', input: 'hi', store: true }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'store',
     );
+    assert.equal(gw.mock.counts().attempts, before);
   });
 
   it('books a ledger row with usage and cost for a translated call', async () => {

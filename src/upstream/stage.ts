@@ -78,8 +78,9 @@ interface Attempted {
 export function upstreamStage(deps: UpstreamStageDeps): Stage {
   const translation = deps.translation ?? translationConfigSchema.parse({});
   return async (ctx) => {
-    // Chat and messages may cross to the other kind's upstreams (translated); other routes stay on their own kind.
-    const acrossKinds = ctx.route === 'chat' || ctx.route === 'messages';
+    // Chat, messages and Responses requests may cross to the other kind's upstreams
+    // (translated); embeddings and legacy completions stay on their own kind.
+    const acrossKinds = ctx.route !== 'embeddings' && ctx.route !== 'completions';
     const candidates = servingCandidates(
       ctx,
       deps.router.candidates(UPSTREAM_KIND_OF[ctx.dialect], ctx.model, acrossKinds),

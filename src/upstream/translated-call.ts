@@ -9,6 +9,8 @@
  */
 import type { UpstreamConfig, UpstreamKind } from '../config/index.js';
 import { chatCallFor } from '../dialect/responses/chat-call.js';
+import { ChatToResponsesStream } from '../dialect/responses/stream.js';
+import { type SseEvent, SseParser } from '../dialect/sse.js';
 import {
   ChatToMessagesStream,
   chatResponseToMessages,
@@ -20,6 +22,7 @@ import {
   type TranslationConfig,
   translateErrorBody,
 } from '../dialect/translate/index.js';
+import { DIALECTS } from '../dialect/index.js';
 import { SluiceError } from '../errors.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
 import { upstreamApis } from '../route/upstreams.js';
@@ -49,11 +52,13 @@ export interface UpstreamCall {
 
 const ROUTE_OF: Record<UpstreamKind, RouteName> = { openai: 'chat', anthropic: 'messages' };
 
-type Way = 'native' | 'translated' | 'responses-as-chat';
+type Way = 'native' | 'translated' | 'responses-as-chat' | 'responses-as-messages';
 
 function wayTo(ctx: RequestContext, upstream: UpstreamConfig): Way {
-  if (ctx.route === 'responses')
+  if (ctx.route === 'responses') {
+    if (upstream.kind === 'anthropic') return 'responses-as-messages';
     return upstreamApis(upstream).has('responses') ? 'native' : 'responses-as-chat';
+  }
   if ((ctx.route === 'chat' || ctx.route === 'messages') && upstream.kind !== ctx.dialect)
     return 'translated';
   return 'native';
@@ -80,7 +85,9 @@ export function upstreamCallFor(
         ? nativeCall(ctx)
         : way === 'translated'
           ? translatedCall(ctx, upstream.kind, config)
-          : responsesAsChatCall(ctx);
+          : way === 'responses-as-chat'
+            ? responsesAsChatCall(ctx)
+            : responsesAsMessagesCall(ctx, config);
     memo.set(key, call);
   }
   return call;
@@ -104,6 +111,82 @@ function responsesAsChatCall(ctx: RequestContext): UpstreamCall {
     },
   };
 }
+
+/**
+ * A Responses API request to an Anthropic upstream, through chat completions as the pivot:
+ * Responses → chat (dialect/responses) → Messages (dialect/translate), and the reply back the
+ * same way. The pivot is in-process only; usage is read from the Anthropic reply itself.
+ */
+function responsesAsMessagesCall(ctx: RequestContext, config: TranslationConfig): UpstreamCall {
+  const chat = chatCallFor(ctx.body);
+  const body = chatToMessagesRequest(chat.body, { defaultMaxTokens: config.defaultMaxTokens });
+  const transducer = (): StreamTransducer =>
+    new PipedTransducer(
+      // The chat pivot always carries usage: the Responses stream reports it in response.completed.
+      new MessagesToChatStream({ includeUsage: true, requestedModel: ctx.requestedModel }),
+      new ChatToResponsesStream(ctx.body),
+    );
+  return {
+    dialect: 'anthropic',
+    route: 'messages',
+    body,
+    translated: true,
+    streamTransducer: ctx.stream ? transducer : undefined,
+    reply(reply) {
+      if (reply.kind === 'stream') return reply;
+      if (reply.status >= 400) {
+        // The Responses API's errors have OpenAI's shape.
+        const translated = translateErrorBody('anthropic', 'openai', reply.status, parseLoosely(reply.body));
+        return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+      }
+      const parsed = reply.parsed;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new SluiceError(
+          'upstream_error',
+          `upstream answered ${reply.status} with a body that is not a JSON object`,
+        );
+      const completion = messagesResponseToChat(parsed as Record<string, unknown>, ctx.requestedModel);
+      const translated = chat.reply(completion);
+      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+    },
+  };
+}
+
+/** Two transducers in a row: the first one's SSE text is parsed and fed to the second. */
+class PipedTransducer implements StreamTransducer {
+  readonly #parser = new SseParser();
+  #failed = false;
+  constructor(
+    readonly first: StreamTransducer,
+    readonly second: { push(event: SseEvent): string; end(): string },
+  ) {}
+
+  push(event: SseEvent): string {
+    return this.#pass(this.first.push(event));
+  }
+
+  end(): string {
+    let out = this.#pass(this.first.end());
+    for (const event of this.#parser.end()) out += this.second.push(event);
+    return out + this.second.end();
+  }
+
+  /** The failure as the Responses API's error event (the pivot stream is never sent). */
+  fail(error: SluiceError): string {
+    if (this.#failed) return '';
+    this.#failed = true;
+    return DIALECTS.responses.errorEvent(error);
+  }
+
+  #pass(text: string): string {
+    if (!text) return '';
+    let out = '';
+    for (const event of this.#parser.feed(encoder.encode(text))) out += this.second.push(event);
+    return out;
+  }
+}
+
+const encoder = new TextEncoder();
 
 export function nativeCall(ctx: RequestContext): UpstreamCall {
   return { dialect: ctx.dialect, route: ctx.route, body: ctx.body, translated: false, reply: (r) => r };

@@ -36,7 +36,13 @@ export function servingCandidates(ctx: RequestContext, candidates: Candidate[]):
       { param: statefulParam(ctx.body) },
     );
   }
-  const serving = candidates.filter((c) => serves(c, 'responses') || serves(c, 'chat'));
+  // Stateless: translated for chat-only servers and, through chat, for Anthropic upstreams.
+  const serving = candidates.filter(
+    (c) =>
+      serves(c, 'responses') ||
+      serves(c, 'chat') ||
+      (c.upstream.kind === 'anthropic' && serves(c, 'messages')),
+  );
   if (serving.length > 0 || candidates.length === 0) return serving;
   throw new SluiceError(
     'invalid_request',
