@@ -36,6 +36,8 @@ export interface ReceivedRequest {
   headers: IncomingHttpHeaders;
   /** Parsed JSON body; the raw text when it was not JSON; undefined for GET. */
   body: unknown;
+  /** The body exactly as it arrived (UTF-8 text); undefined for GET. */
+  text?: string;
 }
 
 export interface MockCounts {

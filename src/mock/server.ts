@@ -190,7 +190,7 @@ class MockProvider {
       body = text;
       isJson = false;
     }
-    this.#remember(path, req.headers, body);
+    this.#remember(path, req.headers, body, text);
     if (!this.#authorized(req.headers)) {
       this.#unauthorized(res, dialect);
       return;
@@ -276,9 +276,9 @@ class MockProvider {
     sendJson(res, error.status, errorBody(dialect, error), error.headers);
   }
 
-  #remember(path: string, headers: IncomingHttpHeaders, body: unknown): void {
+  #remember(path: string, headers: IncomingHttpHeaders, body: unknown, text?: string): void {
     if (this.#opts.receivedLimit === 0) return;
-    this.received.push({ path, headers, body });
+    this.received.push(text === undefined ? { path, headers, body } : { path, headers, body, text });
     if (this.received.length > this.#opts.receivedLimit) this.received.shift();
   }
 

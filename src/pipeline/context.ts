@@ -10,6 +10,8 @@ export interface ContextInit {
   route: RouteName;
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
+  /** The bytes `body` was parsed from, when it came over HTTP: forwarded as they are if no stage changes the body. */
+  rawBody?: Uint8Array;
   signal: AbortSignal;
   /** Gateway-wide request timeout; `x-sluice-timeout-ms` may shorten it, never lengthen it. */
   timeoutMs: number;
@@ -45,6 +47,7 @@ export function createContext(init: ContextInit): RequestContext {
     cache: 'bypass',
     notes: new Map(),
     replyEvents: new ReplyEvents(),
+    ...(init.rawBody ? { rawBody: init.rawBody } : {}),
     ...(init.delivery ? { delivery: init.delivery } : {}),
   };
 }

@@ -50,6 +50,13 @@ export interface RequestContext {
   body: Record<string, unknown>;
   /** The body as the client sent it, never changed: what caches key on. */
   readonly clientBody: Readonly<Record<string, unknown>>;
+  /**
+   * The bytes `clientBody` was parsed from (absent for in-process calls). While `body` is still
+   * `clientBody` no stage changed the request, so the upstream stage sends these bytes as they
+   * are instead of serialising the object again. A stage that changes the request must replace
+   * `body` with a changed copy, never edit it in place.
+   */
+  readonly rawBody?: Uint8Array;
   readonly stream: boolean;
   /** Model the caller asked for (never changed). */
   readonly requestedModel: string;

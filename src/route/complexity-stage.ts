@@ -31,7 +31,8 @@ export function complexityRouteStage(router: ComplexityRouter, options: RouteSta
     const decision = await routeRequest(router, ctx, options);
     if (decision) {
       ctx.model = decision.model;
-      ctx.body.model = decision.model;
+      // A copy: `clientBody` (and the raw bytes the upstream would otherwise get) keep the alias.
+      ctx.body = { ...ctx.body, model: decision.model };
       ctx.notes.set(ROUTE_NOTE, decision);
       ctx.responseHeaders['x-sluice-route'] = routeHeader(decision);
       ctx.responseHeaders['x-sluice-model'] = decision.model;

@@ -162,7 +162,8 @@ async function tryCandidate(
     body = prepared.body;
     dropEvent = prepared.dropEvent;
   }
-  const payload = JSON.stringify(body);
+  // Nothing changed the client's request (same object, same model): its own bytes go, unserialised.
+  const payload = body === ctx.clientBody && ctx.rawBody ? ctx.rawBody : JSON.stringify(body);
   const headers = buildUpstreamHeaders(
     target.config.kind,
     ctx.headers,
