@@ -28,7 +28,8 @@ describe('request bytes forwarded upstream', () => {
 
   function lastReceived() {
     const seen = gw.mock.received.at(-1);
-    assert.equal(seen?.path, '/v1/chat/completions');
+    assert.ok(seen, 'the upstream received a request');
+    assert.equal(seen.path, '/v1/chat/completions');
     return seen;
   }
 
@@ -37,7 +38,7 @@ describe('request bytes forwarded upstream', () => {
       '{ "messages" : [ {"role":"user", "content":"caf\\u00e9 \\/ raw bytes"} ],\n  "model":"gpt-4o-mini", "seed": 7.0 }';
     const res = await post(text);
     assert.equal(res.status, 200);
-    assert.equal(lastReceived()?.text, text);
+    assert.equal(lastReceived().text, text);
   });
 
   it('sends a stream that already asks for usage unchanged', async () => {
@@ -45,7 +46,7 @@ describe('request bytes forwarded upstream', () => {
       '{"stream":true,  "stream_options":{"include_usage":true},"model":"gpt-4o-mini","messages":[{"role":"user","content":"stream me"}]}';
     const res = await post(text);
     assert.equal(res.status, 200);
-    assert.equal(lastReceived()?.text, text);
+    assert.equal(lastReceived().text, text);
   });
 
   it('serialises the body when the stream stage adds the usage request', async () => {
@@ -53,8 +54,8 @@ describe('request bytes forwarded upstream', () => {
     const res = await post(text);
     assert.equal(res.status, 200);
     const seen = lastReceived();
-    assert.notEqual(seen?.text, text);
-    assert.deepEqual(seen?.body, {
+    assert.notEqual(seen.text, text);
+    assert.deepEqual(seen.body, {
       stream: true,
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: 'stream me' }],
@@ -67,8 +68,8 @@ describe('request bytes forwarded upstream', () => {
     const res = await post(text, { 'x-sluice-user': 'capped' });
     assert.equal(res.status, 200);
     const seen = lastReceived();
-    assert.notEqual(seen?.text, text);
-    assert.equal((seen?.body as { max_completion_tokens?: number }).max_completion_tokens, 4096);
+    assert.notEqual(seen.text, text);
+    assert.equal((seen.body as { max_completion_tokens?: number }).max_completion_tokens, 4096);
   });
 
   it('serialises the body when routing changes the model', async () => {
@@ -76,8 +77,8 @@ describe('request bytes forwarded upstream', () => {
     const res = await post(text);
     assert.equal(res.status, 200);
     const seen = lastReceived();
-    assert.notEqual(seen?.text, text);
-    const routed = (seen?.body as { model: string }).model;
+    assert.notEqual(seen.text, text);
+    const routed = (seen.body as { model: string }).model;
     assert.notEqual(routed, 'auto');
     assert.equal(res.headers.get('x-sluice-model'), routed);
   });
@@ -91,7 +92,7 @@ describe('request bytes forwarded upstream', () => {
     };
     await client.chat.completions.create(body);
     const seen = lastReceived();
-    assert.deepEqual(seen?.body, body);
-    assert.equal(seen?.text, JSON.stringify(body));
+    assert.deepEqual(seen.body, body);
+    assert.equal(seen.text, JSON.stringify(body));
   });
 });
