@@ -329,3 +329,63 @@ describe('queue stage: adapting to provider 429s', () => {
     assert.equal(called, true);
   });
 });
+
+describe('queue stage, fallback upstream', () => {
+  test('a fallback is called under a permit from its own limiter; the primary permit goes back', async () => {
+    const flow: FlowConfig = flowConfigSchema.parse({
+      defaults: { maxConcurrency: 1, maxQueue: 1 },
+    });
+    const limiters = new LimiterRegistry(flow);
+    const stage = queueStage({ limiters, upstreamOf: () => 'primary', config: flow });
+    const primary = () => limiters.chainFor('primary', 'gpt-test')[0];
+    const fallback = () => limiters.chainFor('fallback', 'gpt-test')[0];
+    const ctx = chatContext();
+    const seen: Array<{ primary: number; fallback: number }> = [];
+    const reply = await stage(ctx, async () => {
+      seen.push({ primary: primary().inFlight, fallback: fallback().inFlight });
+      // The primary answered 5xx: the upstream stage moves to the fallback.
+      assert.ok(ctx.queueOn, 'the queue stage offers the hook');
+      await ctx.queueOn('fallback', 'gpt-test', 'failed');
+      seen.push({ primary: primary().inFlight, fallback: fallback().inFlight });
+      // Asking again for the upstream already held changes nothing.
+      await ctx.queueOn('fallback', 'gpt-test', 'failed');
+      seen.push({ primary: primary().inFlight, fallback: fallback().inFlight });
+      return jsonReply();
+    });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(seen, [
+      { primary: 1, fallback: 0 },
+      { primary: 0, fallback: 1 },
+      { primary: 0, fallback: 1 },
+    ]);
+    assert.equal(primary().inFlight, 0);
+    assert.equal(fallback().inFlight, 0);
+  });
+
+  test('a fallback whose limiter is full waits for its own slot, not the primary one', async () => {
+    const flow: FlowConfig = flowConfigSchema.parse({ defaults: { maxConcurrency: 1, maxQueue: 5 } });
+    const limiters = new LimiterRegistry(flow);
+    const stage = queueStage({ limiters, upstreamOf: () => 'primary', config: flow });
+    const fallback = () => limiters.chainFor('fallback', 'gpt-test')[0];
+    const busy = await fallback().acquire({
+      priority: 'normal',
+      callerId: 'other',
+      deadline: Date.now() + 10_000,
+      signal: new AbortController().signal,
+    });
+    const ctx = chatContext();
+    let called = false;
+    const pending = stage(ctx, async () => {
+      await ctx.queueOn?.('fallback', 'gpt-test', 'failed');
+      called = true;
+      return jsonReply();
+    });
+    await flush();
+    assert.equal(called, false, 'waits while the fallback is at its limit');
+    assert.equal(fallback().stats().queued, 1);
+    busy.release({});
+    await pending;
+    assert.equal(called, true);
+    assert.equal(fallback().inFlight, 0);
+  });
+});

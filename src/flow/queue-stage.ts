@@ -4,7 +4,13 @@ import { observeQueue } from '../observe/observation.js';
 import { afterReply } from '../pipeline/reply.js';
 import type { Priority, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import type { FlowConfig } from './config.js';
-import type { AcquireRequest, Permit, ReleaseOutcome, ThrottleSignal } from './limiter.js';
+import type {
+  AcquireRequest,
+  ConcurrencyLimiter,
+  Permit,
+  ReleaseOutcome,
+  ThrottleSignal,
+} from './limiter.js';
 import type { LimiterRegistry } from './limiters.js';
 import { providerRemainingFrom, retryAfterMsFrom } from './provider-headers.js';
 import { isGatewayRateLimit } from './rate-limit.js';
@@ -48,10 +54,9 @@ export function queueStage(deps: QueueStageDeps): Stage {
     signal: ctx.signal,
   });
 
-  return async (ctx, next) => {
-    const upstream = upstreamOf(ctx);
-    const chain = limiters.chainFor(upstream, ctx.model);
-    const queued = observeQueue(ctx, upstream);
+  /** Permits from an upstream's chain (and its model's limiter, when it has one), waiting if need be. */
+  const acquireChain = async (ctx: RequestContext, upstream: string, model: string): Promise<Held> => {
+    const chain = limiters.chainFor(upstream, model);
     // Fast path first: a free slot is taken synchronously, no request object, no extra promise.
     const first = chain[0].tryAcquire(ctx.deadline) ?? (await chain[0].acquire(requestOf(ctx)));
     let second: Permit | undefined;
@@ -59,33 +64,56 @@ export function queueStage(deps: QueueStageDeps): Stage {
       try {
         second = chain[1].tryAcquire(ctx.deadline) ?? (await chain[1].acquire(requestOf(ctx)));
       } catch (error) {
-        first.release({ failed: true });
+        first.release(FAILED);
         throw error;
       }
     }
-    const waited = first.waitedMs + (second?.waitedMs ?? 0);
+    return { chain, first, second };
+  };
+
+  return async (ctx, next) => {
+    const upstream = upstreamOf(ctx);
+    const queued = observeQueue(ctx, upstream);
+    let held: Held | undefined = await acquireChain(ctx, upstream, ctx.model);
+    const waited = held.first.waitedMs + (held.second?.waitedMs ?? 0);
     if (waited > 0) ctx.notes.set(QUEUE_WAIT_NOTE, waited);
     // The most specific limiter (the model's, for per-model limits) takes the 429s.
-    ctx.reportThrottle = (signal: ThrottleSignal) => first.throttled(signal);
+    ctx.reportThrottle = (signal: ThrottleSignal) => held?.first.throttled(signal);
+    ctx.queueOn = async (other, model, previous) => {
+      if (held && held.chain === limiters.chainFor(other, model)) return;
+      if (held) releaseHeld(held, previous === 'failed' ? FAILED : SUCCESS);
+      held = undefined;
+      held = await acquireChain(ctx, other, model);
+    };
     queued.end(waited);
 
     let reply: Reply;
     try {
       reply = await next();
     } catch (error) {
-      const outcome = outcomeOfError(error);
-      first.release(outcome);
-      second?.release(upstreamShare(outcome));
+      if (held) releaseHeld(held, outcomeOfError(error));
       throw error;
     }
     const outcome = outcomeOfReply(reply);
+    if (!held) return reply;
     if (reply.kind === 'json') {
-      first.release(outcome);
-      second?.release(upstreamShare(outcome));
+      releaseHeld(held, outcome);
       return reply;
     }
-    return releaseAtStreamEnd(reply, ctx.signal, first, second, outcome);
+    return releaseAtStreamEnd(reply, ctx.signal, held.first, held.second, outcome);
   };
+}
+
+/** The permits a request holds: from the limiter chain of the upstream it is calling. */
+interface Held {
+  chain: readonly ConcurrencyLimiter[];
+  first: Permit;
+  second: Permit | undefined;
+}
+
+function releaseHeld(held: Held, outcome: ReleaseOutcome): void {
+  held.first.release(outcome);
+  held.second?.release(upstreamShare(outcome));
 }
 
 /**

@@ -89,6 +89,13 @@ export interface RequestContext {
    * the first one (see flow/queue-stage.ts `reportUpstreamThrottle`).
    */
   reportThrottle?: (signal: { sentAt: number; retryAfterMs?: number }) => void;
+  /**
+   * Set by the queue stage, which took a permit from the routed (primary) upstream's limiter:
+   * the upstream stage calls it before trying another upstream (a fallback), so the call waits
+   * for a permit from that upstream's own limiter. The permit held so far is given back first,
+   * `failed` when that upstream was called and failed, neutral when it was skipped unused.
+   */
+  queueOn?: (upstream: string, model: string, previous: 'failed' | 'unused') => Promise<void>;
   /** A call the gateway makes for itself (`summary`, `embedding`): recorded as such, never compressed. */
   purpose?: string;
   /** The request a side call (`purpose`) was made for: its cost is added to that request's (cost/side-cost.ts). */

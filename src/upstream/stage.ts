@@ -89,6 +89,7 @@ export function upstreamStage(deps: UpstreamStageDeps): Stage {
     let lastFailure: Attempted | undefined;
     let lastError: SluiceError | undefined;
     const skipped: Skipped[] = [];
+    let previous: 'failed' | 'unused' = 'unused';
     for (const [i, candidate] of candidates.entries()) {
       let call: UpstreamCall;
       try {
@@ -100,7 +101,12 @@ export function upstreamStage(deps: UpstreamStageDeps): Stage {
         continue;
       }
       const target = deps.pools.get(candidate.upstream.name);
+      // The queue stage holds a permit from the routed upstream's limiter; another upstream is
+      // called under a permit from its own (an open circuit is skipped below without one).
+      if (ctx.queueOn && target.breaker?.state !== 'open')
+        await ctx.queueOn(target.config.name, candidate.model, previous);
       const outcome = await tryCandidate(ctx, deps, target, candidate, call);
+      if (!outcome.skipped) previous = 'failed';
       if (outcome.reply) return call.reply(outcome.reply);
       if (outcome.skipped) skipped.push({ upstream: target.config.name, ...outcome.skipped });
       lastFailure = outcome.failure ?? lastFailure;
