@@ -10,7 +10,7 @@ import { toNano } from '../src/cost/cost.js';
 import { Ledger, type LedgerRow } from '../src/cost/ledger.js';
 import { PriceBook } from '../src/cost/prices.js';
 import { recordStage } from '../src/cost/record-stage.js';
-import { formatUsageReport, usageQueryFrom, usageReport } from '../src/cost/report.js';
+import { usageQueryFrom, usageReport } from '../src/cost/report.js';
 import { SluiceError } from '../src/errors.js';
 import { compose } from '../src/pipeline/compose.js';
 import type { Stage, StreamReply, Usage } from '../src/pipeline/types.js';
@@ -84,7 +84,6 @@ describe('record stage: one ledger row per call', () => {
     const report = await usageReport(r.ledger, { days: 1 });
     assert.equal(report.totals.unpriced_requests, 1);
     assert.deepEqual(report.unpriced_models, ['my-private-llm']);
-    assert.match(formatUsageReport(report), /UNPRICED: 1 requests \(my-private-llm\)/);
   });
 
   it('records cache hits with the cost they avoided', async () => {

@@ -1,7 +1,7 @@
 /**
  * Usage reports from the ledger (the seed's N-day report, generalised): totals, per day, per
  * user, per team and per model, summed in nano-dollars so a report equals its rows exactly.
- * Serves `GET /admin/usage?user=&team=&model=&days=N` and `sluice usage`.
+ * Serves `GET /admin/usage?user=&team=&model=&days=N`.
  */
 import { SluiceError } from '../errors.js';
 import { fromNano, toNano } from './cost.js';
@@ -169,47 +169,6 @@ export async function usageReport(ledger: Pick<Ledger, 'query'>, query: UsageQue
       });
   }
   return report;
-}
-
-const usd = (n: number): string => `$${n.toFixed(n !== 0 && Math.abs(n) < 0.01 ? 6 : 4)}`;
-
-/** Plain-text rendering of a report for the CLI (`sluice usage --days N [--user U]`). */
-export function formatUsageReport(report: UsageReport): string {
-  const t = report.totals;
-  const who = [
-    report.filter.user && `user ${report.filter.user}`,
-    report.filter.team && `team ${report.filter.team}`,
-    report.filter.model && `model ${report.filter.model}`,
-  ]
-    .filter(Boolean)
-    .join(', ');
-  const lines = [
-    `Usage ${report.since.slice(0, 10)} → ${report.until.slice(0, 10)} (${report.days} day${report.days === 1 ? '' : 's'})${who ? ` for ${who}` : ''}`,
-    `  requests ${t.requests} (errors ${t.errors}, cache hits ${t.cache_hits.exact} exact / ${t.cache_hits.semantic} semantic)`,
-    `  cost ${usd(t.cost_usd)}   avoided by cache ${usd(t.cost_avoided_usd)}   saved by prompt cache ${usd(t.prompt_cache_saved_usd)}`,
-    `  tokens in ${t.tokens.input} + cache read ${t.tokens.cache_read} + cache write ${t.tokens.cache_write}, out ${t.tokens.output}`,
-  ];
-  if (t.unpriced_requests > 0) {
-    lines.push(
-      `  UNPRICED: ${t.unpriced_requests} requests (${report.unpriced_models.join(', ')}): cost unknown, add cost.prices`,
-    );
-  }
-  lines.push('', '  date        requests   cost');
-  for (const d of report.by_day)
-    lines.push(`  ${d.date}  ${String(d.requests).padStart(8)}   ${usd(d.cost_usd)}`);
-  const section = (title: string, rec: Record<string, UsageAggregate>) => {
-    const entries = Object.entries(rec);
-    if (entries.length === 0) return;
-    lines.push('', `  ${title}`);
-    for (const [name, a] of entries.sort((x, y) => y[1].cost_usd - x[1].cost_usd)) {
-      const unpriced = a.unpriced_requests > 0 ? ` (+${a.unpriced_requests} unpriced)` : '';
-      lines.push(`    ${name.padEnd(28)} ${String(a.requests).padStart(8)}   ${usd(a.cost_usd)}${unpriced}`);
-    }
-  };
-  section('by model', report.by_model);
-  section('by user', report.by_user);
-  section('by team', report.by_team);
-  return lines.join('\n');
 }
 
 /** `GET /admin/usage?user=&team=&model=&days=N&detailed=1` → the report (days default 7, as the seed's). */
