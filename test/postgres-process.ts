@@ -2,10 +2,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './free-port.js';
 
 /**
  * A throw-away PostgreSQL for tests: `initdb` into a temp dir and `postgres` on a free
@@ -159,17 +159,6 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   if (missing) return { skip: `PostgreSQL suite SKIPPED: no DATABASE_URL and ${missing}` };
   const server = await startPostgresProcess();
   return { url: server.url, cleanup: () => server.dispose() };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 function waitForReady(child: ChildProcess): Promise<void> {

@@ -7,8 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -27,6 +25,7 @@ import { jsonReply, makeCtx, readReply } from './cache-fixtures.js';
 import { cleanEnv, spawnCli } from './cli-run.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 import { startTestRedis, type TestRedis } from './store-redis-server.js';
+import { freePort } from './free-port.js';
 
 const CHAT = '/v1/chat/completions';
 const LEASE_MS = 1_000;
@@ -250,15 +249,4 @@ async function startChildGateway(config: Record<string, unknown>): Promise<{ url
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
 }

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { type Backend, openBackend } from '../src/store/index.js';
+import { freePort } from './free-port.js';
 
 /**
  * A Redis for tests: `REDIS_URL` when set, else a throw-away `redis-server` on a free
@@ -26,7 +26,7 @@ export async function startTestRedis(): Promise<TestRedis> {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  await waitForReady(child);
+  await waitForRedisReady(child);
   return {
     url: `redis://127.0.0.1:${port}`,
     async stop() {
@@ -63,18 +63,8 @@ export async function redisBackendHarness(): Promise<RedisBackendHarness | { ski
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-function waitForReady(child: ChildProcess): Promise<void> {
+/** Resolves once a spawned redis-server says it accepts connections. */
+export function waitForRedisReady(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
