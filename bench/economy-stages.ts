@@ -89,7 +89,12 @@ async function main() {
   ];
   for (const c of cases) {
     const shape = compose([...eco.stages.shape, terminal(c.promptTokens)]);
-    const economy = compose([eco.stages.record, eco.stages.budget, ...eco.stages.shape, terminal(c.promptTokens)]);
+    const economy = compose([
+      eco.stages.record,
+      eco.stages.budget,
+      ...eco.stages.shape,
+      terminal(c.promptTokens),
+    ]);
     const bare = compose([terminal(c.promptTokens)]);
     const runs = { bare: [] as number[], shape: [] as number[], economy: [] as number[] };
     for (let r = 0; r < RUNS; r++) {

@@ -27,7 +27,7 @@ export interface SemanticRouting {
 }
 
 export function complexityRouteStage(router: ComplexityRouter, options: RouteStageOptions = {}): Stage {
-  return async (ctx, next) => {
+  const route: Stage = async (ctx, next) => {
     const decision = await routeRequest(router, ctx, options);
     if (decision) {
       ctx.model = decision.model;
@@ -39,6 +39,8 @@ export function complexityRouteStage(router: ComplexityRouter, options: RouteSta
     }
     return next();
   };
+  // Most requests name a real model: one lookup, and no async frame of this stage's own.
+  return (ctx, next) => (router.isAlias(ctx.model) ? route(ctx, next) : next());
 }
 
 /** `auto->gpt-4o; rule=semantic; score=0.0412` (the edge makes any non-ASCII alias name safe). */

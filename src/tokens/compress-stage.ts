@@ -10,7 +10,7 @@ import { keyRecordOf } from '../auth/stage.js';
 import type { KvStore } from '../store/types.js';
 import { compressHistory, type Summariser } from './compress.js';
 import type { TokensConfig } from './config.js';
-import { countRequestTokens, textCounter } from './count.js';
+import { countRequestTokens, promptTokens, textCounter } from './count.js';
 import { trimSystemPrompts } from './system-trim.js';
 
 /** `ctx.notes` key: `{ before, after, replaced, summary }` when a history was compressed. */
@@ -40,23 +40,17 @@ export function compressionWanted(ctx: RequestContext, config: TokensConfig): bo
 
 export function compressionStage(deps: CompressionStageDeps): Stage {
   const { config } = deps;
-  return async (ctx, next) => {
-    // The summariser's own call comes through the pipeline too: never compress it. Embeddings
-    // and legacy completions have no conversation to compress; Responses input items are not
-    // compressed (yet).
-    if (
-      ctx.route === 'embeddings' ||
-      ctx.route === 'completions' ||
-      ctx.route === 'responses' ||
-      ctx.purpose === 'summary'
-    )
-      return next();
+  const shape: Stage = async (ctx, next) => {
     const model = deps.countModel?.(ctx) ?? ctx.model;
+    // The request as it stands is counted once per request (the budget stage may have counted
+    // it already, for the same model); trimmed or compressed candidates are counted afresh.
     const countBody = (body: Record<string, unknown>) =>
-      countRequestTokens(ctx.dialect, ctx.route, body, {
-        model,
-        estimateFactor: config.estimateFactor,
-      }).tokens;
+      body === ctx.body
+        ? promptTokens(ctx, model, config.estimateFactor).tokens
+        : countRequestTokens(ctx.dialect, ctx.route, body, {
+            model,
+            estimateFactor: config.estimateFactor,
+          }).tokens;
 
     if (config.systemTrim.enabled) {
       const trimmed = trimSystemPrompts(
@@ -101,5 +95,19 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
       }
     }
     return next();
+  };
+  return (ctx, next) => {
+    // The summariser's own call comes through the pipeline too: never compress it. Embeddings
+    // and legacy completions have no conversation to compress; Responses input items are not
+    // compressed (yet). With both features off for this request there is nothing to count.
+    if (
+      ctx.route === 'embeddings' ||
+      ctx.route === 'completions' ||
+      ctx.route === 'responses' ||
+      ctx.purpose === 'summary' ||
+      (!config.systemTrim.enabled && !compressionWanted(ctx, config))
+    )
+      return next();
+    return shape(ctx, next);
   };
 }

@@ -16,7 +16,8 @@ import { contentText, messagesOf } from '../dialect/messages.js';
 /** `ctx.notes` key: fingerprint of the request's first ~1,024 tokens (set by the prompt-cache stage). */
 export const PREFIX_NOTE = 'tokens.prefix';
 
-const ELIGIBLE_TOKENS = 1024;
+/** OpenAI caches prompts of 1,024 tokens or more: shorter ones are not sampled. */
+export const CACHEABLE_PROMPT_TOKENS = 1024;
 const PREFIX_CHARS = 4096;
 
 /** A short hash of the request's leading content, in the order providers cache it (tools, system, messages). */
@@ -74,7 +75,7 @@ export class PromptCacheMonitor {
     if (row.outcome !== 'ok' || row.cache === 'exact' || row.cache === 'semantic' || row.usageEstimated)
       return;
     const prompt = row.inputTokens + row.cacheReadTokens + row.cacheWriteTokens;
-    if (prompt < ELIGIBLE_TOKENS) return;
+    if (prompt < CACHEABLE_PROMPT_TOKENS) return;
     const prefix =
       (ctx.notes.get(PREFIX_NOTE) as string | undefined) ?? prefixFingerprint(ctx.dialect, ctx.body);
     this.record(

@@ -1,14 +1,14 @@
 /**
  * The prompt-cache shaping stage (L3). Anthropic: optionally insert `cache_control`
  * breakpoints (see prompt-cache.ts). OpenAI: caching is automatic and `prompt_cache_key` is
- * passed through untouched; the stage only fingerprints the prefix so the monitor can tell a
- * caller whose prefixes keep changing.
+ * passed through untouched; the stage only fingerprints the prefix of a prompt long enough to be
+ * cached, so the monitor can tell a caller whose prefixes keep changing.
  */
-import type { Stage } from '../pipeline/types.js';
+import type { RequestContext, Stage } from '../pipeline/types.js';
 import type { PromptCacheConfig } from './config.js';
 import { textCounter } from './count.js';
 import { insertCacheBreakpoints } from './prompt-cache.js';
-import { PREFIX_NOTE, prefixFingerprint } from './prompt-cache-monitor.js';
+import { CACHEABLE_PROMPT_TOKENS, PREFIX_NOTE, prefixFingerprint } from './prompt-cache-monitor.js';
 
 /** `ctx.notes` key: the places breakpoints were added (`system`, `conversation`, …). */
 export const BREAKPOINTS_NOTE = 'tokens.breakpoints';
@@ -33,24 +33,37 @@ export function promptCacheStage(
 ): Stage {
   const minFor = minCacheableTokens(config);
   const fingerprint = options.fingerprint ?? true;
-  return async (ctx, next) => {
-    if (ctx.route === 'chat' || ctx.route === 'messages') {
-      // Dialect branch kept here (issue 10, stage C): a provider feature (explicit cache_control breakpoints exist only on Anthropic), not a wire shape; moving it into DialectSpec is pending.
-      if (ctx.dialect === 'anthropic' && config.anthropicBreakpoints) {
-        const result = insertCacheBreakpoints(ctx.body, {
-          minTokens: minFor(ctx.model),
-          documentMinTokens: config.documentMinTokens,
-          ttl: config.ttl,
-          countText: textCounter(ctx.model, options.estimateFactor),
-        });
-        if (result.added.length > 0) {
-          ctx.body = result.body;
-          ctx.notes.set(BREAKPOINTS_NOTE, result.added);
-          ctx.responseHeaders['x-sluice-cache-breakpoints'] = result.added.join(',');
-        }
+  const breakpoints = config.anthropicBreakpoints;
+  return (ctx, next) => {
+    if (ctx.route !== 'chat' && ctx.route !== 'messages') return next();
+    // Dialect branch kept here (issue 10, stage C): a provider feature (explicit cache_control breakpoints exist only on Anthropic), not a wire shape; moving it into DialectSpec is pending.
+    if (breakpoints && ctx.dialect === 'anthropic') {
+      const result = insertCacheBreakpoints(ctx.body, {
+        minTokens: minFor(ctx.model),
+        documentMinTokens: config.documentMinTokens,
+        ttl: config.ttl,
+        countText: textCounter(ctx.model, options.estimateFactor),
+      });
+      if (result.added.length > 0) {
+        ctx.body = result.body;
+        ctx.notes.set(BREAKPOINTS_NOTE, result.added);
+        ctx.responseHeaders['x-sluice-cache-breakpoints'] = result.added.join(',');
       }
-      if (fingerprint) ctx.notes.set(PREFIX_NOTE, prefixFingerprint(ctx.dialect, ctx.body));
     }
+    if (fingerprint && mayBeCacheable(ctx))
+      ctx.notes.set(PREFIX_NOTE, prefixFingerprint(ctx.dialect, ctx.body));
     return next();
   };
+}
+
+/**
+ * Whether the prompt could reach the shortest prefix a provider caches, judged by the size of
+ * the request as sent: a token is at least one byte of its text, and the JSON around the text
+ * outweighs the per-message framing tokens. Shaping only shortens a prompt (or adds a few bytes:
+ * a model name, a max-tokens field), so a short request's prefix need not be hashed here. Should
+ * one still be billed 1,024+ tokens (image parts are small in bytes), the monitor hashes the same
+ * body itself. In-process calls have no bytes: they are hashed here as before.
+ */
+function mayBeCacheable(ctx: RequestContext): boolean {
+  return ctx.rawBody === undefined || ctx.rawBody.byteLength >= CACHEABLE_PROMPT_TOKENS;
 }
