@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LedgerRow } from '../src/cost/ledger.js';
 import { compose } from '../src/pipeline/compose.js';
+import { createContext } from '../src/pipeline/context.js';
 import { tokensConfigSchema } from '../src/tokens/config.js';
 import { countText } from '../src/tokens/count.js';
 import { type BreakpointOptions, insertCacheBreakpoints } from '../src/tokens/prompt-cache.js';
@@ -242,6 +243,94 @@ describe('prompt-cache stage', () => {
     await compose([off, upstream])(untouched);
     assert.equal(untouched.body, before, 'off by default');
   });
+});
+
+describe('prompt-cache stage on requests too small to be cached', () => {
+  const pc = tokensConfigSchema.parse({}).promptCache;
+  const overHttp = (body: Record<string, unknown>) => {
+    const rawBody = new TextEncoder().encode(JSON.stringify(body));
+    return createContext({
+      dialect: 'openai',
+      route: 'chat',
+      headers: {},
+      body: JSON.parse(new TextDecoder().decode(rawBody)) as Record<string, unknown>,
+      rawBody,
+      signal: new AbortController().signal,
+      timeoutMs: 60_000,
+    });
+  };
+
+  it('hashes no prefix for a request under 1,024 bytes, and one for a long request', async () => {
+    const stage = promptCacheStage(pc);
+    const upstream = jsonUpstream(undefined);
+    const short = overHttp({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] });
+    await compose([stage, upstream])(short);
+    assert.equal(short.notes.has(PREFIX_NOTE), false);
+    assert.equal(short.body, short.clientBody, 'the request is left as sent');
+    const long = overHttp({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'system', content: longText(1500) },
+        { role: 'user', content: 'Say hello.' },
+      ],
+    });
+    await compose([stage, upstream])(long);
+    assert.equal(long.notes.get(PREFIX_NOTE), prefixFingerprint('openai', long.body));
+  });
+
+  it('still samples a small request the provider billed 1,024+ tokens (image parts), hashing it then', async () => {
+    const stage = promptCacheStage(pc);
+    const monitor = new PromptCacheMonitor({ minRequests: 1, threshold: 0.5, window: 10 });
+    const body = {
+      model: 'gpt-4o-mini',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Compare these.' },
+            { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+            { type: 'image_url', image_url: { url: 'https://example.com/b.png' } },
+          ],
+        },
+      ],
+    };
+    const asked = (text: string) => {
+      const copy = structuredClone(body);
+      (copy.messages[0].content[0] as { text: string }).text = text;
+      return overHttp(copy);
+    };
+    for (const ctx of [asked('Compare these.'), asked('Compare these.'), asked('Which is older?')]) {
+      await compose([stage, jsonUpstream(undefined)])(ctx);
+      assert.equal(ctx.notes.has(PREFIX_NOTE), false);
+      monitor.observer(ctx, monitorRow('pics', 1600, 0));
+    }
+    const [caller] = monitor.stats().callers;
+    assert.equal(caller?.user, 'pics');
+    assert.equal(caller?.eligible_requests, 3);
+    assert.equal(caller?.distinct_prefixes, 2, 'the monitor hashed each body: two distinct prompts');
+  });
+});
+
+const monitorRow = (user: string, prompt: number, cached: number): LedgerRow => ({
+  ts: 0,
+  requestId: 'r',
+  user,
+  route: 'chat',
+  requestedModel: 'gpt-4o-mini',
+  model: 'gpt-4o-mini',
+  inputTokens: prompt - cached,
+  cacheReadTokens: cached,
+  cacheWriteTokens: 0,
+  outputTokens: 10,
+  usageEstimated: false,
+  costUsd: 0.01,
+  costAvoidedUsd: 0,
+  promptCacheSavedUsd: 0,
+  cache: 'miss',
+  latencyMs: 1,
+  status: 200,
+  outcome: 'ok',
+  stream: false,
 });
 
 describe('prompt-cache monitor', () => {
