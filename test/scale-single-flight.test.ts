@@ -26,6 +26,7 @@ import { cleanEnv, spawnCli } from './cli-run.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 import { startTestRedis, type TestRedis } from './store-redis-server.js';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait-for.js';
 
 const CHAT = '/v1/chat/completions';
 const LEASE_MS = 1_000;
@@ -207,15 +208,6 @@ describe('single-flight with its lease store away', () => {
     assert.equal(failures.length, 1, 'the lease failure was reported once (one local leader)');
   });
 });
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (check()) return;
-    await sleep(20);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** A gateway in a child process (`sluice serve`), so the test can SIGKILL it mid-call. */
 async function startChildGateway(config: Record<string, unknown>): Promise<{ url: string; kill(): void }> {

@@ -16,6 +16,10 @@ import { countChatTokens } from '../src/tokens/count.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 import { type PostgresProcess, postgresServerMissing, startPostgresProcess } from './postgres-process.js';
 import { type RedisProcess, redisServerMissing, startRedisProcess } from './redis-process.js';
+import { waitFor } from './wait-for.js';
+
+/** Three instances, PostgreSQL and Redis on two cores: allow more than the default. */
+const SLOW = { timeoutMs: 15_000, everyMs: 100 };
 
 const missing = [redisServerMissing(), postgresServerMissing()].filter(Boolean).join('; ');
 const skip = missing ? `three-instance suite SKIPPED: ${missing}` : undefined;
@@ -59,15 +63,6 @@ function post(
       max_tokens: MAX_TOKENS,
     }),
   });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 describe('three gateway instances on one Redis and one PostgreSQL', { skip }, () => {
@@ -164,13 +159,13 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
     );
     assert.deepEqual([...refusals], ['429 budget_exceeded']);
 
-    await waitFor('every row in the ledger', async () => (await ledgerRows('edge')).length === 60);
+    await waitFor('every row in the ledger', async () => (await ledgerRows('edge')).length === 60, SLOW);
     const rows = await ledgerRows('edge');
     const spentNano = rows.reduce((sum, r) => sum + Math.round((r.costUsd ?? 0) * 1e9), 0);
     assert.ok(spentNano > 0);
     assert.ok(spentNano <= Math.round(BUDGET_USD * 1e9), `spent ${spentNano} nano of ${BUDGET_USD} USD`);
     // Settled: the shared counter holds exactly what the ledger says was spent.
-    await waitFor('settlements', async () => (await budgetSpentNano('edge')) === spentNano);
+    await waitFor('settlements', async () => (await budgetSpentNano('edge')) === spentNano, SLOW);
   });
 
   it(`a rate limit of ${RATE_LIMIT_RPM}/min admits ${RATE_LIMIT_RPM} in total over three instances, not ${3 * RATE_LIMIT_RPM}`, async () => {
@@ -223,7 +218,7 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
     await waitFor(
       `all ${sent.size} rows of ${user} in PostgreSQL (spools replayed)`,
       async () => (await ledgerRows(user)).length >= sent.size,
-      20_000,
+      { timeoutMs: 20_000, everyMs: 100 },
     );
     const rows = await ledgerRows(user);
     const ids = rows.map((r) => r.requestId);
@@ -237,13 +232,17 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
     const running = load('pg-load', 4_000);
     await sleep(1_000);
     await postgres.stop();
-    await waitFor('an instance to report postgres degraded', async () => {
-      const body = (await (await fetch(`${gateways[1].url}/healthz`)).json()) as {
-        status: string;
-        dependencies: Record<string, string>;
-      };
-      return body.status === 'degraded' && body.dependencies.postgres === 'degraded';
-    });
+    await waitFor(
+      'an instance to report postgres degraded',
+      async () => {
+        const body = (await (await fetch(`${gateways[1].url}/healthz`)).json()) as {
+          status: string;
+          dependencies: Record<string, string>;
+        };
+        return body.status === 'degraded' && body.dependencies.postgres === 'degraded';
+      },
+      SLOW,
+    );
     await sleep(500);
     await postgres.start();
     const sent = await running;
@@ -254,10 +253,14 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
     const spooled = stats.reduce((n, st) => n + (st.store?.postgres?.ledgerSpooled ?? 0), 0);
     assert.ok(spooled > 0, 'some rows waited on disk');
     await assertLedgerExact('pg-load', sent);
-    await waitFor('postgres ok again', async () => {
-      const body = (await (await fetch(`${gateways[2].url}/healthz`)).json()) as { status: string };
-      return body.status === 'ok';
-    });
+    await waitFor(
+      'postgres ok again',
+      async () => {
+        const body = (await (await fetch(`${gateways[2].url}/healthz`)).json()) as { status: string };
+        return body.status === 'ok';
+      },
+      SLOW,
+    );
   });
 
   it('Redis stopped and restarted mid-load: every request answered (503 only where a budget must be checked), the ledger exact afterwards', async () => {
@@ -265,13 +268,17 @@ describe('three gateway instances on one Redis and one PostgreSQL', { skip }, ()
     const budgeted = load('settled', 4_000, 2);
     await sleep(1_000);
     await redis.stop();
-    await waitFor('an instance to report redis degraded', async () => {
-      const body = (await (await fetch(`${gateways[0].url}/healthz`)).json()) as {
-        status: string;
-        dependencies: Record<string, string>;
-      };
-      return body.status === 'degraded' && body.dependencies.redis === 'degraded';
-    });
+    await waitFor(
+      'an instance to report redis degraded',
+      async () => {
+        const body = (await (await fetch(`${gateways[0].url}/healthz`)).json()) as {
+          status: string;
+          dependencies: Record<string, string>;
+        };
+        return body.status === 'degraded' && body.dependencies.redis === 'degraded';
+      },
+      SLOW,
+    );
     await sleep(500);
     await redis.start();
     const [sentFree, sentBudgeted] = await Promise.all([free, budgeted]);

@@ -20,18 +20,10 @@ import { startTestGateway, type TestGateway } from './helpers.js';
 import { redisServerMissing, startRedisProcess } from './redis-process.js';
 import { WordHashEmbedder } from './semantic-helpers.js';
 import { startTestRedis, type TestRedis } from './store-redis-server.js';
+import { waitFor } from './wait-for.js';
 
 const redis: TestRedis = await startTestRedis();
 const skip = 'skip' in redis ? redis.skip : undefined;
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 // Uses the real offline embedder (USE-lite in a worker thread per instance: ~1-2 s each to load).
 describe('semantic entries shared by two instances on one Redis', { skip }, () => {

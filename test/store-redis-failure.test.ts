@@ -11,6 +11,7 @@ import type { LedgerRow } from '../src/cost/ledger.js';
 import { LedgerSpool } from '../src/store/ledger-spool.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 import { type RedisProcess, redisServerMissing, startRedisProcess } from './redis-process.js';
+import { waitFor } from './wait-for.js';
 
 const skip = redisServerMissing();
 const LEDGER_KEY = 'sluice:ledger:usage';
@@ -43,15 +44,6 @@ const gatewayConfig = (redisUrl: string, extra: Record<string, unknown> = {}) =>
   },
   ...extra,
 });
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** Every budget counter of `user` (spent + held), by key. */
 async function budgetCounters(url: string, user: string): Promise<Record<string, string | null>> {
