@@ -192,7 +192,8 @@ export class Budgets {
     return tracked;
   }
 
-  /** Resolves once every settlement started so far has reached the store (tests, shutdown). */
+  /** Resolves once every settlement started so far has reached the store and every budget
+   * notification it raised has been sent (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
@@ -232,8 +233,9 @@ export class Budgets {
 
   #event(event: BudgetEvent['event'], s: BudgetScope, spentNano: number): void {
     // Once per scope window across instances: the first to count the event sends it. The
-    // escaped event name then the counter key (last, whole) is unambiguous.
-    this.#counters
+    // escaped event name then the counter key (last, whole) is unambiguous. Tracked like a
+    // settlement, so `idle()` (shutdown, tests) also waits for the webhook to be delivered.
+    const work: Promise<void> = this.#counters
       .add(compositeKeyPrefix(event) + s.counterKey, 1, s.ttlSeconds)
       .then(async (n) => {
         if (n !== 1) return;
@@ -251,6 +253,8 @@ export class Budgets {
         await this.#notify?.(e);
       })
       .catch((err: unknown) => this.#logger?.warn({ err, event }, 'budget notification failed'));
+    const tracked: Promise<void> = work.finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
   }
 
   /**
