@@ -232,7 +232,7 @@ describe('budget warnings and refusals', () => {
       const [scope] = t.budgets.scopesFor({ user: 'alice' });
       await t.counters.add(scope.counterKey, nano(0.0009), scope.ttlSeconds);
       await t.run(jsonUpstream(usage(1)))(chatCtx({ messages, maxTokens: 10 }));
-      for (let i = 0; i < 50 && received.length === 0; i++) await sleep(10);
+      await t.budgets.idle(); // the settlement and the webhook it raised
       assert.equal((received[0] as BudgetEvent).event, 'budget_warning');
       assert.equal((received[0] as BudgetEvent).limit_usd, 0.001);
     } finally {

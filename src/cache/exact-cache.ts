@@ -173,9 +173,15 @@ export class ExactCache {
     this.#pendingHits.set(key, (this.#pendingHits.get(key) ?? 0) + 1);
     const ttlMs = entry.ttlSeconds * 1000;
     if (found.expiresAt !== 0 && found.expiresAt - this.#now() < ttlMs * (1 - RENEW_AFTER)) {
-      this.#store.touch(key, entry.ttlSeconds).catch((error: unknown) => {
-        this.#log.warn({ err: describe(error) }, 'exact cache renewal failed');
-      });
+      // Tracked with the writes, so `flush()` also waits for a renewal in flight.
+      const renewal: Promise<void> = this.#store
+        .touch(key, entry.ttlSeconds)
+        .then(
+          () => {},
+          (error: unknown) => this.#log.warn({ err: describe(error) }, 'exact cache renewal failed'),
+        )
+        .finally(() => this.#pendingWrites.delete(renewal));
+      this.#pendingWrites.add(renewal);
     }
     return entry;
   }
@@ -299,7 +305,7 @@ export class ExactCache {
     };
   }
 
-  /** Wait for background writes and push pending hit counts. */
+  /** Wait for background writes and TTL renewals, and push pending hit counts. */
   async flush(): Promise<void> {
     while (this.#pendingWrites.size > 0) await Promise.all(this.#pendingWrites);
     await this.#flushHits();
