@@ -173,8 +173,28 @@ describe('token economy end to end (simulated upstream)', () => {
   });
 
   it("/admin/usage for a user equals the sum of that user's ledger rows", async () => {
-    const report = await eco.admin.usage(new URLSearchParams('user=alice&days=1'));
-    const rows = (await eco.ledger.query({ since: 0 })).filter((r) => r.user === 'alice');
+    // Rows of its own (a user no other test uses): two models, and a prompt-cache read.
+    const { key } = await eco.admin.createKey({ user: 'ursula', team: 'labs', tier: 'pro' });
+    await text(
+      await request(
+        'openai',
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi there' }] },
+        key,
+      ).reply,
+    );
+    const system = `You summarise the travel policy. ${'Book economy class for every trip under six hours. '.repeat(220)}`;
+    for (const content of ['Can I fly business to Lisbon?', 'And to Tokyo?']) {
+      const body = {
+        model: 'claude-sonnet-4-20250514',
+        max_tokens: 20,
+        system,
+        messages: [{ role: 'user', content }],
+      };
+      await text(await request('anthropic', body, key).reply);
+    }
+    const report = await eco.admin.usage(new URLSearchParams('user=ursula&days=1'));
+    const rows = (await eco.ledger.query({ since: 0 })).filter((r) => r.user === 'ursula');
+    assert.equal(rows.length, 3);
     assert.equal(report.totals.requests, rows.length);
     assert.equal(
       toNano(report.totals.cost_usd),
@@ -184,7 +204,8 @@ describe('token economy end to end (simulated upstream)', () => {
       report.totals.tokens.cache_read,
       rows.reduce((n, r) => n + r.cacheReadTokens, 0),
     );
-    assert.ok(report.by_model['claude-sonnet-4-20250514']);
+    assert.ok(report.totals.tokens.cache_read > 0, 'the second Anthropic call read the cached system prompt');
+    assert.deepEqual(Object.keys(report.by_model), ['claude-sonnet-4-20250514', 'gpt-4o-mini']);
   });
 
   it('a small tier budget refuses up front once spent, and the refusal is on the books', async () => {
