@@ -222,12 +222,18 @@ describe('issue 8.3: team a/b + user c is not team a + user b/c', () => {
 
   it('purging by model still finds entries (the model is decoded from the key)', async () => {
     const model = 'gpt-4o-mini';
-    const purge = await fetch(`${gw.url}/admin/cache/purge`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model }),
-    });
-    assert.deepEqual(await purge.json(), { purged: 2 });
+    const purgeModel = async () =>
+      (await fetch(`${gw.url}/admin/cache/purge`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model }),
+      }).then((r) => r.json())) as { purged: number };
+    await purgeModel(); // start from none, whatever ran before
+    // One entry per tenant (scoped keys that encode team and user), then purge them by model.
+    const own = { ...params, messages: [{ role: 'user' as const, content: 'Who owns the purge runbook?' }] };
+    for (const secret of [X_SECRET, Y_SECRET]) await client(secret).chat.completions.create(own);
+    await gw.sluice.gateway.cache.flush();
+    assert.deepEqual(await purgeModel(), { purged: 2 });
   });
 
   it('the semantic partitions of X and Y differ for the same question', () => {

@@ -71,18 +71,33 @@ describe('admin API, virtual keys, usage report and stats over HTTP', () => {
   });
 
   it('reports hits per layer as a ratio of counts on /v1/stats and purges by model', async () => {
+    // A miss and a hit of its own, so the ratio and the purge have something to count.
+    const created = (await (
+      await admin('/admin/keys', { method: 'POST', body: JSON.stringify({ user: 'stella' }) })
+    ).json()) as { key: string };
+    const client = new OpenAI({ baseURL: gw.v1, apiKey: created.key, maxRetries: 0 });
+    const params = {
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      messages: [{ role: 'user' as const, content: 'count me in the stats' }],
+    };
+    await client.chat.completions.create(params);
+    const hit = await client.chat.completions.create(params).withResponse();
+    assert.equal(hit.response.headers.get('x-sluice-cache'), 'exact');
+
     const stats = (await (await admin('/v1/stats')).json()) as {
       total_requests: number;
       hits: { exact: number };
       hit_rate: number;
     };
-    assert.ok(stats.total_requests >= 2);
+    assert.ok(stats.total_requests >= 2, `${stats.total_requests} requests`);
+    assert.ok(stats.hits.exact >= 1, `${stats.hits.exact} exact hits`);
     assert.equal(stats.hit_rate, stats.hits.exact / stats.total_requests);
     const purge = (await (
       await admin('/admin/cache/purge', { method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini' }) })
     ).json()) as {
       purged: number;
     };
-    assert.ok(purge.purged >= 1);
+    assert.ok(purge.purged >= 1, `purged ${purge.purged}`);
   });
 });
