@@ -33,6 +33,7 @@ export class LedgerSpool {
   /** Serialises flushes and drains: a drain must not rotate the file under a write. */
   #lock: Promise<unknown> = Promise.resolve();
   #rotations = 0;
+  #replaying: Promise<number> | undefined;
   /** Rows appended since start (stats, tests). */
   spooled = 0;
   /** Rows replayed into the store since start (stats, tests). */
@@ -79,6 +80,22 @@ export class LedgerSpool {
       this.replayed += written;
       return written;
     });
+  }
+
+  /**
+   * Write the backlog with `write` (a `drain` when there is one); resolves with how many rows
+   * went. One replay at a time: a call during one joins it.
+   */
+  replay(write: (rows: SpooledRow[]) => Promise<void>): Promise<number> {
+    this.#replaying ??= (async () => {
+      try {
+        if (!(await this.hasBacklog())) return 0;
+        return await this.drain(write);
+      } finally {
+        this.#replaying = undefined;
+      }
+    })();
+    return this.#replaying;
   }
 
   /** Whether any row of this ledger is on disk waiting (own or adoptable). */
@@ -182,4 +199,31 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A ledger that may spool: what the stores sum over all their ledgers. */
+export interface SpoolingLedger {
+  readonly spoolStats: { spooled: number; replayed: number };
+  replaySpool(): Promise<number>;
+}
+
+/** Rows spooled and replayed since start, over all `ledgers`. */
+export function spoolTotals(ledgers: Iterable<SpoolingLedger>): {
+  ledgerSpooled: number;
+  ledgerReplayed: number;
+} {
+  let ledgerSpooled = 0;
+  let ledgerReplayed = 0;
+  for (const ledger of ledgers) {
+    ledgerSpooled += ledger.spoolStats.spooled;
+    ledgerReplayed += ledger.spoolStats.replayed;
+  }
+  return { ledgerSpooled, ledgerReplayed };
+}
+
+/** Replay every ledger's spooled rows now; resolves with how many went. */
+export async function replayAllSpools(ledgers: Iterable<SpoolingLedger>): Promise<number> {
+  let replayed = 0;
+  for (const ledger of ledgers) replayed += await ledger.replaySpool();
+  return replayed;
 }

@@ -120,7 +120,6 @@ export class PostgresLedgerStore<Row extends { ts: number }> implements LedgerSt
   #seq = 0;
   #pending: Array<Stamped<Row>> = [];
   #batch: Promise<void> | undefined;
-  #replaying: Promise<number> | undefined;
   /** Batches in flight (a query waits for them: it must see what was appended before it). */
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -199,15 +198,7 @@ export class PostgresLedgerStore<Row extends { ts: number }> implements LedgerSt
   replaySpool(): Promise<number> {
     const spool = this.#spool;
     if (!spool || !this.#link.available) return Promise.resolve(0);
-    this.#replaying ??= (async () => {
-      try {
-        if (!(await spool.hasBacklog())) return 0;
-        return await spool.drain((rows) => this.#insert(rows.map(fromSpooled<Row>)));
-      } finally {
-        this.#replaying = undefined;
-      }
-    })();
-    return this.#replaying;
+    return spool.replay((rows) => this.#insert(rows.map(fromSpooled<Row>)));
   }
 
   async query(filter: {

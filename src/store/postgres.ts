@@ -1,4 +1,4 @@
-import { LedgerSpool } from './ledger-spool.js';
+import { LedgerSpool, replayAllSpools, spoolTotals } from './ledger-spool.js';
 import { type LedgerRetention, PostgresLedgerStore } from './postgres-ledger.js';
 import { PostgresKvStore } from './postgres-kv.js';
 import { PostgresLink, type PostgresLinkOptions } from './postgres-link.js';
@@ -71,20 +71,12 @@ export class PostgresStore {
   }
 
   spoolStats(): { ledgerSpooled: number; ledgerReplayed: number } {
-    let ledgerSpooled = 0;
-    let ledgerReplayed = 0;
-    for (const ledger of this.#ledgers) {
-      ledgerSpooled += ledger.spoolStats.spooled;
-      ledgerReplayed += ledger.spoolStats.replayed;
-    }
-    return { ledgerSpooled, ledgerReplayed };
+    return spoolTotals(this.#ledgers);
   }
 
   /** Replay every ledger's spooled rows now; resolves with how many went (tests, shutdown). */
-  async replaySpools(): Promise<number> {
-    let replayed = 0;
-    for (const ledger of this.#ledgers) replayed += await ledger.replaySpool();
-    return replayed;
+  replaySpools(): Promise<number> {
+    return replayAllSpools(this.#ledgers);
   }
 
   async close(): Promise<void> {

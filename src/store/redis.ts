@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { isStoreUnavailable } from './errors.js';
 import { checkLimits } from './expiry.js';
 import { ledgerRowMatches } from './ledger-match.js';
-import { LedgerSpool, type SpooledRow } from './ledger-spool.js';
+import { LedgerSpool, replayAllSpools, type SpooledRow, spoolTotals } from './ledger-spool.js';
 import { RedisCircuitStore, RedisLeaseStore } from './redis-coordination.js';
 import { RedisLink } from './redis-link.js';
 import { type LedgerRollupGroup, type LedgerRollupQuery, MultiRollup, ROLLUP_PAGE } from './ledger-rollup.js';
@@ -186,20 +186,12 @@ export class RedisStore {
 
   /** Ledger rows spooled while Redis was away, and replayed since, over all ledgers. */
   spoolStats(): { ledgerSpooled: number; ledgerReplayed: number } {
-    let ledgerSpooled = 0;
-    let ledgerReplayed = 0;
-    for (const ledger of this.#ledgers) {
-      ledgerSpooled += ledger.spoolStats.spooled;
-      ledgerReplayed += ledger.spoolStats.replayed;
-    }
-    return { ledgerSpooled, ledgerReplayed };
+    return spoolTotals(this.#ledgers);
   }
 
   /** Replay every ledger's spooled rows now; resolves with how many went (tests, admin). */
-  async replaySpools(): Promise<number> {
-    let replayed = 0;
-    for (const ledger of this.#ledgers) replayed += await ledger.replaySpool();
-    return replayed;
+  replaySpools(): Promise<number> {
+    return replayAllSpools(this.#ledgers);
   }
 
   async close(): Promise<void> {
@@ -469,7 +461,6 @@ export class RedisLedgerStore<Row extends { ts: number }> implements LedgerStore
   readonly #replayer: NodeJS.Timeout | undefined;
   readonly #onReady = () => void this.replaySpool().catch(() => {});
   #seq = 0;
-  #replaying: Promise<number> | undefined;
 
   constructor(
     link: RedisLink,
@@ -511,17 +502,9 @@ export class RedisLedgerStore<Row extends { ts: number }> implements LedgerStore
   replaySpool(): Promise<number> {
     const spool = this.#spool;
     if (!spool || !this.#link.available) return Promise.resolve(0);
-    this.#replaying ??= (async () => {
-      try {
-        if (!(await spool.hasBacklog())) return 0;
-        return await spool.drain(async (rows) => {
-          await this.#link.run((r) => r.zadd(this.#key, ...rows.flatMap((row) => [row.score, row.member])));
-        });
-      } finally {
-        this.#replaying = undefined;
-      }
-    })();
-    return this.#replaying;
+    return spool.replay(async (rows) => {
+      await this.#link.run((r) => r.zadd(this.#key, ...rows.flatMap((row) => [row.score, row.member])));
+    });
   }
 
   async query(filter: {
