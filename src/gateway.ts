@@ -19,7 +19,6 @@ import { throttledWarn } from './observe/throttled-warn.js';
 import { ledgerTotals, type StatsSeries, statsSeries, statsWindow } from './observe/stats-series.js';
 import { Observability } from './observe/index.js';
 import { LangfuseScores } from './observe/langfuse-scores.js';
-import type { LedgerRow } from './cost/ledger.js';
 import type { CallObserver } from './cost/record-stage.js';
 import { type Backend, openBackend } from './store/index.js';
 import { UpstreamPools } from './upstream/pool.js';
@@ -128,7 +127,7 @@ export class Gateway {
     const observe = this.observability.enabled ? this.observability : undefined;
     const { langfuse } = this.observability;
     this.langfuseScores = langfuse
-      ? new LangfuseScores({ config: langfuse, usage: backend.ledger<LedgerRow>('usage'), log })
+      ? new LangfuseScores({ config: langfuse, usage: () => this.economy.ledger.store, log })
       : undefined;
     const scores = this.langfuseScores;
     this.feedback = new FeedbackBook(backend.ledger<FeedbackRecord>('feedback'), {

@@ -15,7 +15,8 @@ const LOOKBACK_MS = 24 * 60 * 60 * 1000;
 
 interface Deps {
   config: LangfuseConfig;
-  usage: LedgerStore<LedgerRow>;
+  /** The usage ledger (read late: the gateway builds it after this). */
+  usage: () => LedgerStore<LedgerRow>;
   log: { warn(obj: object, msg?: string): void };
   send?: typeof sendLangfuseScore;
 }
@@ -74,7 +75,7 @@ export class LangfuseScores {
   }
 
   async #fromLedger(feedback: FeedbackRecord): Promise<string | undefined> {
-    const rows = await this.#deps.usage.query({
+    const rows = await this.#deps.usage().query({
       since: feedback.ts - LOOKBACK_MS,
       where: { requestId: feedback.requestId },
     });
