@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { SluiceError } from '../errors.js';
+import { wholeNumberHeader } from '../pipeline/context.js';
 import { isStatefulRequest } from '../dialect/responses/request.js';
 import type { RouteName } from '../pipeline/types.js';
 import type { CacheConfig } from './config.js';
@@ -69,13 +69,6 @@ export function cacheDirectives(headers: IncomingHttpHeaders): CacheDirectives {
       else if (name === 'no-store') noStore = true;
     }
   }
-  const rawTtl = headers['x-sluice-cache-ttl'];
-  if (rawTtl === undefined) return { noCache, noStore };
-  const text = Array.isArray(rawTtl) ? rawTtl[0] : rawTtl;
-  if (!/^\d+$/.test(text.trim())) {
-    throw new SluiceError('invalid_request', 'x-sluice-cache-ttl must be a whole number of seconds', {
-      param: 'x-sluice-cache-ttl',
-    });
-  }
-  return { noCache, noStore, ttlSeconds: Number(text) };
+  const ttlSeconds = wholeNumberHeader(headers, 'x-sluice-cache-ttl');
+  return ttlSeconds === undefined ? { noCache, noStore } : { noCache, noStore, ttlSeconds };
 }

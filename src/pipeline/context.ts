@@ -72,7 +72,7 @@ export function effectiveTimeoutMs(headers: IncomingHttpHeaders, gatewayTimeoutM
  * A header that must hold a whole number, checked where every request passes (also when the
  * stage that reads it is off): a malformed value is a 400 naming the header, never ignored.
  */
-function wholeNumberHeader(headers: IncomingHttpHeaders, name: string): number | undefined {
+export function wholeNumberHeader(headers: IncomingHttpHeaders, name: string): number | undefined {
   const raw = headers[name];
   if (raw === undefined) return undefined;
   const text = String(raw).trim();
