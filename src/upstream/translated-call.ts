@@ -207,7 +207,10 @@ export function translatedCall(
       : messagesToChatRequest(ctx.body);
   const transducer = (): StreamTransducer =>
     upstream === 'anthropic'
-      ? new MessagesToChatStream({ includeUsage: includeUsage(ctx.body), requestedModel: ctx.requestedModel })
+      ? new MessagesToChatStream({
+          includeUsage: DIALECTS.openai.wantsStreamUsage(ctx.body),
+          requestedModel: ctx.requestedModel,
+        })
       : new ChatToMessagesStream({ requestedModel: ctx.requestedModel });
   return {
     dialect: upstream,
@@ -234,11 +237,6 @@ export function translatedCall(
       return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
     },
   };
-}
-
-function includeUsage(body: Record<string, unknown>): boolean {
-  const options = body.stream_options as { include_usage?: unknown } | null | undefined;
-  return options?.include_usage === true;
 }
 
 function parseLoosely(body: Uint8Array): unknown {
