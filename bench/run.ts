@@ -58,6 +58,8 @@ const USAGE = `npm run bench -- [options]
   --profile-dir DIR  where the .cpuprofile files go (implies --profile; default /tmp/...)
   --md / --no-md     force / skip rewriting BENCHMARKS.md (default: full, unprofiled runs only)
   --no-save          print only: no results file, no BENCHMARKS.md
+  --sluice-config J  JSON merged into every Sluice config (ablations, e.g. '{"cache":{"enabled":false}}');
+                     implies --no-md
   --list             list the scenarios and exit`;
 
 interface Settings {
@@ -87,6 +89,7 @@ async function main(): Promise<number> {
       md: { type: 'boolean' },
       'no-md': { type: 'boolean', default: false },
       'no-save': { type: 'boolean', default: false },
+      'sluice-config': { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -151,7 +154,7 @@ async function main(): Promise<number> {
     root: ROOT,
     pacedTokenDelayMs: settings.pacedTokenDelayMs,
     profileDir,
-    sluiceConfig: SLUICE_CONFIG,
+    sluiceConfig: withExtraConfig(SLUICE_CONFIG, values['sluice-config']),
     log: (line) => progress(`  ${line}`),
   });
   const outcomes: Outcome[] = [];
@@ -215,7 +218,8 @@ async function main(): Promise<number> {
     writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
     progress(`results: ${relative(ROOT, file)}`);
 
-    const writeMd = values.md ?? (!values['no-md'] && !values.quick && !profileDir);
+    const writeMd =
+      values.md ?? (!values['no-md'] && !values.quick && !profileDir && !values['sluice-config']);
     for (const group of groups) {
       const complete = all
         .filter((s) => s.group === group)
@@ -389,3 +393,21 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The scenario configs with `extra` (JSON from --sluice-config) merged over each, top-level keys replaced. */
+function withExtraConfig(configs: typeof SLUICE_CONFIG, extra: string | undefined): typeof SLUICE_CONFIG {
+  if (extra === undefined) return configs;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(extra);
+  } catch (e) {
+    throw new Error(`--sluice-config must be a JSON object: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error('--sluice-config must be a JSON object');
+  }
+  return {
+    sluice: { ...configs.sluice, ...parsed },
+    'sluice-cache': { ...configs['sluice-cache'], ...parsed },
+  };
+}

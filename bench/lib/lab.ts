@@ -173,6 +173,9 @@ export class Lab {
       name: 'floor',
       port,
       nodeArgs: [
+        ...(this.#opts.profileDir
+          ? ['--cpu-prof', '--cpu-prof-dir', join(this.#opts.profileDir, 'floor')]
+          : []),
         join(this.#opts.root, 'bench', 'lib', 'floor-proxy.mjs'),
         String(port),
         fast.url,
