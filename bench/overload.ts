@@ -131,7 +131,6 @@ async function serve(s: Settings): Promise<void> {
   const { createFlowControl } = await import('../src/flow/index.js');
   const { startMockUpstream } = await import('../src/mock/index.js');
   const { compose } = await import('../src/pipeline/compose.js');
-  const { QUEUE_WAIT_NOTE } = await import('../src/flow/queue-stage.js');
   const { MemoryCounterStore } = await import('../src/store/memory.js');
   type Ctx = import('../src/pipeline/types.js').RequestContext;
   type Reply = import('../src/pipeline/types.js').Reply;
@@ -178,7 +177,7 @@ async function serve(s: Settings): Promise<void> {
     const reply = await outer(ctx);
     if (reply.status < 300) {
       gatewayMs.push(Date.now() - ctx.startedAt);
-      queueWaitMs[ctx.priority].push((ctx.notes.get(QUEUE_WAIT_NOTE) as number | undefined) ?? 0);
+      queueWaitMs[ctx.priority].push(ctx.queueWaitMs ?? 0);
     }
     return reply;
   };

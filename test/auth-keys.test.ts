@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createKey, isAdmin, listKeys, revokeKey } from '../src/auth/admin.js';
 import { authConfigSchema } from '../src/auth/config.js';
 import { KeyStore } from '../src/auth/keys.js';
-import { KEY_NOTE, authStage } from '../src/auth/stage.js';
+import { authStage } from '../src/auth/stage.js';
 import { isSluiceError } from '../src/errors.js';
 import { StoreUnavailableError } from '../src/store/errors.js';
 import { createContext } from '../src/pipeline/context.js';
@@ -174,7 +174,7 @@ describe('auth stage', () => {
       keyId: record.id,
       tier: 'pro',
     });
-    assert.equal((ctx.notes.get(KEY_NOTE) as { id: string }).id, record.id);
+    assert.equal(ctx.virtualKey?.id, record.id);
     // Anthropic clients send x-api-key.
     assert.equal(((await authenticate(keys, config, ctxWith({ 'x-api-key': key }))) as Caller).user, 'alice');
 

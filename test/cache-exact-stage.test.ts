@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { aggregateAnthropicStream } from '../src/dialect/anthropic-stream.js';
 import { type CacheConfig, cacheConfigSchema } from '../src/cache/config.js';
 import { ExactCache } from '../src/cache/exact-cache.js';
-import { exactCacheStage, NOTE_KEY, NOTE_SAVED_USAGE } from '../src/cache/exact-stage.js';
+import { exactCacheStage } from '../src/cache/exact-stage.js';
 import { scopeOf } from '../src/cache/key.js';
 import { aggregateOpenAIStream } from '../src/dialect/openai-stream.js';
 import type { Reply, RequestContext, Stage } from '../src/pipeline/types.js';
@@ -168,7 +168,7 @@ function stageSuite(name: string, makeHarness: () => Promise<Harness | { skip: s
         cacheWriteTokens: 0,
         outputTokens: 0,
       });
-      assert.deepEqual(jsonHit.ctx.notes.get(NOTE_SAVED_USAGE), {
+      assert.deepEqual(jsonHit.ctx.savedUsage, {
         inputTokens: 15,
         cacheReadTokens: 4,
         cacheWriteTokens: 0,
@@ -233,7 +233,7 @@ function stageSuite(name: string, makeHarness: () => Promise<Harness | { skip: s
       const redHit = await run(stage, { caller: red }, upstream);
       assert.equal(JSON.parse(redHit.text).id, 'for-red');
       assert.equal(upstream.calls, 2);
-      assert.notEqual(blueHit.ctx.notes.get(NOTE_KEY), redHit.ctx.notes.get(NOTE_KEY));
+      assert.notEqual(blueHit.ctx.cacheKey, redHit.ctx.cacheKey);
     });
 
     it('does not store errors, cut streams, abandoned streams or other layers answers', async () => {
@@ -275,7 +275,7 @@ function stageSuite(name: string, makeHarness: () => Promise<Harness | { skip: s
 
       const hot = await run(stage, { body: { ...OPENAI_BODY, temperature: 0.9 } }, upstream);
       assert.equal(hot.ctx.responseHeaders['x-sluice-cache'], 'bypass');
-      assert.equal(hot.ctx.notes.get(NOTE_KEY), undefined);
+      assert.equal(hot.ctx.cacheKey, undefined);
 
       const noStore = await run(stage, { headers: { 'cache-control': 'no-store' } }, upstream);
       assert.equal(noStore.ctx.cache, 'bypass');
@@ -346,7 +346,7 @@ function stageSuite(name: string, makeHarness: () => Promise<Harness | { skip: s
       const first = await run(stage, {}, upstream);
       await run(stage, {}, upstream);
       await cache.flush();
-      const key = first.ctx.notes.get(NOTE_KEY) as string;
+      const key = first.ctx.cacheKey!;
       const info = await cache.inspect(key);
       assert.equal(info?.hits, 2);
       assert.equal(info?.entry.model, 'gpt-4o-mini');

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { cacheConfigSchema } from '../src/cache/config.js';
 import { ExactCache } from '../src/cache/exact-cache.js';
-import { exactCacheStage, NOTE_FOLLOWER } from '../src/cache/exact-stage.js';
+import { exactCacheStage } from '../src/cache/exact-stage.js';
 import { singleFlightStage } from '../src/cache/single-flight.js';
 import { SluiceError } from '../src/errors.js';
 import { compose } from '../src/pipeline/compose.js';
@@ -72,7 +72,7 @@ describe('single-flight', () => {
     assert.equal(new Set(bodies).size, 1);
     assert.equal(JSON.parse(bodies[0]).id, 'chatcmpl-1');
     assert.equal(p.flight.joined(), 9);
-    const followers = requests.filter((r) => r.ctx.notes.get(NOTE_FOLLOWER) === true);
+    const followers = requests.filter((r) => r.ctx.flightFollower === true);
     assert.equal(followers.length, 9);
     for (const f of followers)
       assert.deepEqual(f.ctx.usage, {

@@ -88,11 +88,11 @@ describe('record stage: one ledger row per call', () => {
 
   it('records cache hits with the cost they avoided', async () => {
     const r = recorder();
-    // As the exact cache stage answers a hit: nothing billed, the stored answer's usage in a note.
+    // As the exact cache stage answers a hit: nothing billed, the stored answer's usage saved.
     const hit: Stage = async (ctx) => {
       ctx.cache = 'exact';
       ctx.usage = u(0, 0);
-      ctx.notes.set('cache.savedUsage', u(1000, 500));
+      ctx.savedUsage = u(1000, 500);
       return json({ choices: [{ message: { content: 'cached' } }] });
     };
     const ctx = chatCtx({ model: 'gpt-4o-mini' });
@@ -105,7 +105,7 @@ describe('record stage: one ledger row per call', () => {
     assert.equal(ctx.responseHeaders['x-sluice-cost-usd'], '0');
     // A single-flight follower shares the leader's answer: nothing billed, marked coalesced.
     const follower: Stage = async (c) => {
-      c.notes.set('flight.follower', true);
+      c.flightFollower = true;
       c.usage = u(0, 0);
       return json({ choices: [{ message: { content: 'shared' } }] });
     };

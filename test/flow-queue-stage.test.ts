@@ -3,7 +3,7 @@ import { afterEach, describe, mock, test } from 'node:test';
 import { SluiceError } from '../src/errors.js';
 import { type FlowConfig, flowConfigSchema } from '../src/flow/config.js';
 import { LimiterRegistry } from '../src/flow/limiters.js';
-import { QUEUE_WAIT_NOTE, queueStage, reportUpstreamThrottle } from '../src/flow/queue-stage.js';
+import { queueStage, reportUpstreamThrottle } from '../src/flow/queue-stage.js';
 import type { Reply, RequestContext, StreamReply } from '../src/pipeline/types.js';
 import { chatContext, controlledStream, drain, flush, jsonReply } from './flow-helpers.js';
 
@@ -53,7 +53,7 @@ describe('queue stage', () => {
     upstream.calls[1].finish(jsonReply());
     await p2;
     assert.equal(limiter().inFlight, 0);
-    assert.equal(typeof second.notes.get(QUEUE_WAIT_NOTE), 'number');
+    assert.equal(typeof second.queueWaitMs, 'number');
   });
 
   test('holds the slot for a stream until its last chunk', async () => {

@@ -5,7 +5,6 @@ import { semanticCacheConfigSchema } from '../src/cache/semantic/config.js';
 import { semanticCacheStage } from '../src/cache/semantic/stage.js';
 import { verifierFor } from '../src/cache/semantic/verifier.js';
 import { USE_LITE_VERIFIER } from '../src/cache/semantic/verifier-model.js';
-import { NOTE_KEY } from '../src/cache/exact-stage.js';
 import { compose } from '../src/pipeline/compose.js';
 import { createContext } from '../src/pipeline/context.js';
 import type { JsonReply, Reply, Stage } from '../src/pipeline/types.js';
@@ -28,7 +27,7 @@ function harness(configOverrides: Record<string, unknown> = {}) {
   let upstreamCalls = 0;
   const exact: Stage = async (ctx, next) => {
     const key = `exact:${JSON.stringify(ctx.body.messages)}`;
-    ctx.notes.set(NOTE_KEY, key);
+    ctx.cacheKey = key;
     const body = stored.get(key);
     if (body) {
       ctx.cache = 'exact';

@@ -10,7 +10,8 @@ import { compose } from '../src/pipeline/compose.js';
 import type { Dialect, Reply, RequestContext, Stage } from '../src/pipeline/types.js';
 import { MemoryCounterStore, MemoryKvStore, MemoryLedgerStore } from '../src/store/memory.js';
 import { SUMMARY_HEADING, type SummaryMessage, compressHistory } from '../src/tokens/compress.js';
-import { COMPRESSION_NOTE, compressionStage } from '../src/tokens/compress-stage.js';
+import type { KeyRecord } from '../src/auth/keys.js';
+import { compressionStage } from '../src/tokens/compress-stage.js';
 import { tokensConfigSchema } from '../src/tokens/config.js';
 import { countRequestTokens, countText } from '../src/tokens/count.js';
 import { pipelineSummariser } from '../src/tokens/summariser.js';
@@ -271,6 +272,15 @@ describe('history compression', () => {
   });
 });
 
+/** A virtual key as the auth stage leaves it on the request (only what the test is about, plus the required fields). */
+const virtualKey = (over: Partial<KeyRecord> & { id: string }): KeyRecord => ({
+  hash: '',
+  prefix: 'sk-sluice-test',
+  user: 'alice',
+  createdAt: new Date(0).toISOString(),
+  ...over,
+});
+
 describe('compression stage through the gateway pipeline', () => {
   const upstream: Stage = async (ctx) => {
     ctx.upstream = 'fake';
@@ -308,7 +318,7 @@ describe('compression stage through the gateway pipeline', () => {
   it('records the summariser call to the same caller, in the ledger and the budget', async () => {
     const g = gateway({ enabled: true });
     const ctx = chatCtx({ model: 'gpt-4o', messages: openaiConversation(10), maxTokens: 100 });
-    ctx.notes.set('auth.key', { id: 'vk_alice', dailyUsd: 2 });
+    ctx.virtualKey = virtualKey({ id: 'vk_alice', dailyUsd: 2 });
     await g.handler(ctx);
     await g.ledger.idle();
     await g.budgets.idle();
@@ -321,9 +331,8 @@ describe('compression stage through the gateway pipeline', () => {
     assert.equal(summary.model, 'gpt-4o-mini');
     assert.equal(summary.costUsd, (900 * 0.15 + 80 * 0.6) / 1e6);
     assert.equal(main.model, 'gpt-4o');
-    const note = ctx.notes.get(COMPRESSION_NOTE) as { before: number; after: number };
-    assert.ok(note.after < note.before);
-    assert.equal(ctx.responseHeaders['x-sluice-compression'], `${note.before}->${note.after}`);
+    const [before, after] = (ctx.responseHeaders['x-sluice-compression'] ?? '').split('->').map(Number);
+    assert.ok(after < before, 'x-sluice-compression says tokens before -> after');
     const [spent] = await g.counters.get(g.budgets.scopesFor({ user: 'alice' }).map((s) => s.counterKey));
     assert.equal(
       spent,
@@ -336,7 +345,7 @@ describe('compression stage through the gateway pipeline', () => {
     const off = gateway({});
     const plain = chatCtx({ model: 'gpt-4o', messages: openaiConversation(10), maxTokens: 100 });
     await off.handler(plain);
-    assert.equal(plain.notes.get(COMPRESSION_NOTE), undefined);
+    assert.equal(plain.responseHeaders['x-sluice-compression'], undefined);
     const asked = chatCtx({
       model: 'gpt-4o',
       messages: openaiConversation(10),
@@ -344,11 +353,11 @@ describe('compression stage through the gateway pipeline', () => {
       headers: { 'x-sluice-compress': 'on' },
     });
     await off.handler(asked);
-    assert.ok(asked.notes.get(COMPRESSION_NOTE));
+    assert.ok(asked.responseHeaders['x-sluice-compression']);
     const keyed = chatCtx({ model: 'gpt-4o', messages: openaiConversation(10), maxTokens: 100 });
-    keyed.notes.set('auth.key', { id: 'vk_1', compress: true });
+    keyed.virtualKey = virtualKey({ id: 'vk_1', compress: true });
     await off.handler(keyed);
-    assert.ok(keyed.notes.get(COMPRESSION_NOTE));
+    assert.ok(keyed.responseHeaders['x-sluice-compression']);
     const on = gateway({ enabled: true });
     const refused = chatCtx({
       model: 'gpt-4o',
@@ -357,7 +366,7 @@ describe('compression stage through the gateway pipeline', () => {
       headers: { 'x-sluice-compress': 'off' },
     });
     await on.handler(refused);
-    assert.equal(refused.notes.get(COMPRESSION_NOTE), undefined);
+    assert.equal(refused.responseHeaders['x-sluice-compression'], undefined);
   });
 
   it('a failing summariser leaves the request uncompressed instead of failing it', async () => {

@@ -6,8 +6,8 @@ import { createContext } from '../src/pipeline/context.js';
 import { tokensConfigSchema } from '../src/tokens/config.js';
 import { countText } from '../src/tokens/count.js';
 import { type BreakpointOptions, insertCacheBreakpoints } from '../src/tokens/prompt-cache.js';
-import { PREFIX_NOTE, PromptCacheMonitor, prefixFingerprint } from '../src/tokens/prompt-cache-monitor.js';
-import { BREAKPOINTS_NOTE, minCacheableTokens, promptCacheStage } from '../src/tokens/prompt-cache-stage.js';
+import { PromptCacheMonitor, prefixFingerprint } from '../src/tokens/prompt-cache-monitor.js';
+import { minCacheableTokens, promptCacheStage } from '../src/tokens/prompt-cache-stage.js';
 import { chatCtx, jsonUpstream } from './cost-helpers.js';
 
 const longText = (words: number, seed = 'policy') =>
@@ -223,7 +223,6 @@ describe('prompt-cache stage', () => {
     });
     await compose([stage, upstream])(a);
     assert.equal(a.responseHeaders['x-sluice-cache-breakpoints'], 'system,conversation');
-    assert.deepEqual(a.notes.get(BREAKPOINTS_NOTE), ['system', 'conversation']);
     const body = {
       model: 'gpt-4o',
       prompt_cache_key: 'tenant-42',
@@ -233,7 +232,7 @@ describe('prompt-cache stage', () => {
     await compose([stage, upstream])(o);
     assert.equal(o.body, body);
     assert.equal(o.body.prompt_cache_key, 'tenant-42');
-    assert.equal(typeof o.notes.get(PREFIX_NOTE), 'string');
+    assert.equal(typeof o.promptPrefix, 'string');
     const off = promptCacheStage(tokensConfigSchema.parse({}).promptCache);
     const untouched = chatCtx({
       dialect: 'anthropic',
@@ -265,7 +264,7 @@ describe('prompt-cache stage on requests too small to be cached', () => {
     const upstream = jsonUpstream(undefined);
     const short = overHttp({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] });
     await compose([stage, upstream])(short);
-    assert.equal(short.notes.has(PREFIX_NOTE), false);
+    assert.equal(short.promptPrefix, undefined);
     assert.equal(short.body, short.clientBody, 'the request is left as sent');
     const long = overHttp({
       model: 'gpt-4o-mini',
@@ -275,7 +274,7 @@ describe('prompt-cache stage on requests too small to be cached', () => {
       ],
     });
     await compose([stage, upstream])(long);
-    assert.equal(long.notes.get(PREFIX_NOTE), prefixFingerprint('openai', long.body));
+    assert.equal(long.promptPrefix, prefixFingerprint('openai', long.body));
   });
 
   it('still samples a small request the provider billed 1,024+ tokens (image parts), hashing it then', async () => {
@@ -301,7 +300,7 @@ describe('prompt-cache stage on requests too small to be cached', () => {
     };
     for (const ctx of [asked('Compare these.'), asked('Compare these.'), asked('Which is older?')]) {
       await compose([stage, jsonUpstream(undefined)])(ctx);
-      assert.equal(ctx.notes.has(PREFIX_NOTE), false);
+      assert.equal(ctx.promptPrefix, undefined);
       monitor.observer(ctx, monitorRow('pics', 1600, 0));
     }
     const [caller] = monitor.stats().callers;

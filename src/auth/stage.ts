@@ -13,12 +13,6 @@ import type { AuthConfig } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
 import { keyRefusalMessage, keyRequired } from './mode.js';
 
-/** `ctx.notes` key under which the auth stage leaves the caller's KeyRecord (budgets, compression read it). */
-export const KEY_NOTE = 'auth.key';
-
-export const keyRecordOf = (ctx: RequestContext): KeyRecord | undefined =>
-  ctx.notes.get(KEY_NOTE) as KeyRecord | undefined;
-
 /** The credential a client presented, if any. */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const auth = headers.authorization;
@@ -67,5 +61,5 @@ export function authStage(deps: { keys: KeyStore; config: AuthConfig }): Stage {
 
 function identifyByKey(ctx: RequestContext, r: KeyRecord, config: AuthConfig): void {
   ctx.caller = { user: r.user, team: r.team, keyId: r.id, tier: r.tier ?? config.defaultKeyTier };
-  ctx.notes.set(KEY_NOTE, r);
+  ctx.virtualKey = r;
 }

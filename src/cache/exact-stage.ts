@@ -16,19 +16,6 @@ import { StreamCapture } from './stream-capture.js';
 import { DIALECTS, ZERO_USAGE } from '../dialect/index.js';
 
 /**
- * Notes this stage leaves on `ctx.notes`:
- * - `cache.key` (string): the exact-cache key of a cacheable request; single-flight and the
- *   semantic cache reuse it (it already encodes the scope).
- * - `cache.savedUsage` (Usage): on a hit, what the original call consumed. `ctx.usage` is
- *   zero on a hit: nothing was billed.
- * It reads `flight.follower` (set by single-flight): a follower shares the leader's answer,
- * and only the leader writes it.
- */
-export const NOTE_KEY = 'cache.key';
-export const NOTE_SAVED_USAGE = 'cache.savedUsage';
-export const NOTE_FOLLOWER = 'flight.follower';
-
-/**
  * Why an answer was not served from or stored in the cache: a bypass reason (policy.ts) or,
  * on a JSON miss that is not stored, `ttl-0`, `error` or `incomplete` (the reply lacks its closing fields).
  * A stream's storage is decided after its headers are out, so streams only say bypass reasons.
@@ -43,6 +30,10 @@ const encoder = new TextEncoder();
  * L1 exact cache as a pipeline stage. A hit answers at once (stored bytes for JSON, a
  * synthesized SSE stream for a streaming request); a miss goes on and its successful, complete
  * answer is stored in the background.
+ *
+ * It sets `ctx.cacheKey` on a cacheable request (single-flight and the semantic cache reuse
+ * it) and `ctx.savedUsage` on a hit (`ctx.usage` is zero then: nothing was billed). A
+ * single-flight follower (`ctx.flightFollower`) shares its leader's answer: only the leader stores it.
  */
 export function exactCacheStage(cache: ExactCache): Stage {
   return async (ctx, next) => {
@@ -54,7 +45,7 @@ export function exactCacheStage(cache: ExactCache): Stage {
       ctx.responseHeaders[REASON_HEADER] = plan.reason;
       return next();
     }
-    ctx.notes.set(NOTE_KEY, plan.key);
+    ctx.cacheKey = plan.key;
     if (plan.lookup) {
       const observed = observeLookup(ctx, 'exact');
       const entry = await cache.lookup(plan.key);
@@ -75,7 +66,7 @@ export function exactCacheStage(cache: ExactCache): Stage {
       !plan.write ||
       reply.status !== 200 ||
       ctx.cache !== 'miss' ||
-      ctx.notes.get(NOTE_FOLLOWER) === true ||
+      ctx.flightFollower === true ||
       (reply.kind === 'stream' && !capture)
     ) {
       unsubscribe?.();
@@ -113,7 +104,7 @@ function hitReply(ctx: RequestContext, entry: CachedEntry): Reply {
   setOutcome(ctx, 'exact');
   if (entry.model) ctx.responseHeaders['x-sluice-model'] = entry.model;
   ctx.usage = { ...ZERO_USAGE };
-  if (entry.usage) ctx.notes.set(NOTE_SAVED_USAGE, entry.usage);
+  if (entry.usage) ctx.savedUsage = entry.usage;
   if (!ctx.stream) {
     return { kind: 'json', status: 200, headers: { 'content-type': 'application/json' }, body: entry.body };
   }

@@ -5,7 +5,6 @@ import { afterReply } from '../pipeline/reply.js';
 import type { Next, Reply, RequestContext } from '../pipeline/types.js';
 import { compositeKey } from '../store/composite-key.js';
 import type { LeaseStore } from '../store/types.js';
-import { NOTE_KEY } from './exact-stage.js';
 import { cacheDirectives } from './policy.js';
 
 /**
@@ -44,8 +43,8 @@ export async function underFlightLease(
   next: Next,
   deps: FlightLeaseDeps,
 ): Promise<Reply> {
-  const cacheKey = ctx.notes.get(NOTE_KEY);
-  if (typeof cacheKey !== 'string' || !sharesAcrossInstances(ctx)) return next();
+  const cacheKey = ctx.cacheKey;
+  if (cacheKey === undefined || !sharesAcrossInstances(ctx)) return next();
   // The entry is the same whatever the reply's shape (JSON, stream): one lease per cache key.
   const key = compositeKey('flight', cacheKey);
   const owner = randomUUID();

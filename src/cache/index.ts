@@ -19,7 +19,7 @@ export {
   type ExactCacheStats,
   type ExactPlan,
 } from './exact-cache.js';
-export { cachedReply, exactCacheStage, NOTE_FOLLOWER, NOTE_KEY, NOTE_SAVED_USAGE } from './exact-stage.js';
+export { cachedReply, exactCacheStage } from './exact-stage.js';
 export { canonicalKey, type KeyInput, scopeOf } from './key.js';
 export type { Aggregate } from '../dialect/types.js';
 export {

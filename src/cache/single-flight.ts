@@ -3,7 +3,6 @@ import { compositeKey } from '../store/composite-key.js';
 import type { Next, Reply, RequestContext, Stage } from '../pipeline/types.js';
 import { Broadcast } from './broadcast.js';
 import { type FlightLeaseDeps, underFlightLease } from './flight-lease.js';
-import { NOTE_FOLLOWER, NOTE_KEY } from './exact-stage.js';
 import { DIALECTS, ZERO_USAGE } from '../dialect/index.js';
 
 export interface SingleFlightOptions {
@@ -66,8 +65,8 @@ export function singleFlightStage(options: SingleFlightOptions = {}): SingleFlig
 }
 
 function defaultFlightKey(ctx: RequestContext): string | undefined {
-  const cacheKey = ctx.notes.get(NOTE_KEY);
-  if (typeof cacheKey !== 'string') return undefined;
+  const cacheKey = ctx.cacheKey;
+  if (cacheKey === undefined) return undefined;
   const usage = DIALECTS[ctx.dialect].wantsStreamUsage(ctx.body);
   return compositeKey('flight', cacheKey, ctx.stream ? 'stream' : 'json', usage ? 'usage' : 'no-usage');
 }
@@ -127,7 +126,7 @@ class Flight {
       if (isSluiceError(outcome.error) && outcome.error.code === 'client_closed') return next();
       throw outcome.error;
     }
-    ctx.notes.set(NOTE_FOLLOWER, true);
+    ctx.flightFollower = true;
     ctx.usage = { ...ZERO_USAGE };
     if (this.#leader.upstream) ctx.upstream = this.#leader.upstream;
     for (const [name, value] of Object.entries(this.#leader.responseHeaders))

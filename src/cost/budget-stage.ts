@@ -7,7 +7,6 @@ import { DIALECTS } from '../dialect/index.js';
 import { SluiceError } from '../errors.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import { isStoreUnavailable, storeRefusal } from '../store/errors.js';
-import { keyRecordOf } from '../auth/stage.js';
 import { encodingFor, promptTokens } from '../tokens/count.js';
 import type { Budgets, Reservation } from './budget.js';
 import { type CacheWriteExposure, costOf, maxCostUsd, toNano } from './cost.js';
@@ -41,7 +40,7 @@ export function budgetStage(deps: BudgetStageDeps): Stage {
   const { budgets, prices } = deps;
   const config = budgets.config;
   return async (ctx, next) => {
-    const key = keyRecordOf(ctx);
+    const key = ctx.virtualKey;
     const scopes = budgets.scopesFor(ctx.caller, key);
     if (scopes.length === 0) return next();
 

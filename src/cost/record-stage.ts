@@ -8,16 +8,14 @@
 import { isSluiceError } from '../errors.js';
 import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
 import type { Reply, RequestContext, Stage, Usage } from '../pipeline/types.js';
-import { TRACE_ID_NOTE } from '../observe/observation.js';
-import { keyRecordOf } from '../auth/stage.js';
 import { promptTokens } from '../tokens/count.js';
 import { type Cost, costOf } from './cost.js';
 import type { Ledger, LedgerRow } from './ledger.js';
 import type { PriceBook } from './prices.js';
 import { type DoneOutcome, onReplyDone } from './reply-done.js';
-import { addSideCost, sideCostOf } from './side-cost.js';
+import { addSideCost } from './side-cost.js';
 import { appendCostComment } from './cost-comment.js';
-import { FOLLOWER_NOTE, isFree, liveUsage, modelUsed, resolveBilledUsage } from './usage-resolve.js';
+import { isFree, liveUsage, modelUsed, resolveBilledUsage } from './usage-resolve.js';
 
 /** Observes each finished call (e.g. the prompt-cache monitor). */
 export type CallObserver = (ctx: RequestContext, row: LedgerRow) => void;
@@ -127,10 +125,12 @@ function priceRow(
     cacheWriteTokens: 0,
     outputTokens: 0,
   };
-  const keyId = ctx.caller.keyId ?? keyRecordOf(ctx)?.id;
+  const keyId = ctx.caller.keyId ?? ctx.virtualKey?.id;
   const purpose = ctx.purpose;
-  const traceId = ctx.notes.get(TRACE_ID_NOTE);
-  const side = sideCostOf(ctx);
+  // Kept for feedback scores, which attach to the trace: only a traced request has one.
+  const observation = ctx.observation;
+  const traceId = observation?.root ? observation.traceId : undefined;
+  const side = ctx.sideCost;
   return {
     ts: ctx.startedAt,
     requestId: ctx.id,
@@ -157,9 +157,9 @@ function priceRow(
     outcome: errorCode || status >= 400 ? (status === 499 ? 'aborted' : 'error') : 'ok',
     ...(errorCode ? { errorCode } : {}),
     stream: ctx.stream,
-    ...(ctx.notes.get(FOLLOWER_NOTE) === true ? { coalesced: true } : {}),
+    ...(ctx.flightFollower ? { coalesced: true } : {}),
     ...(typeof purpose === 'string' ? { purpose } : {}),
-    ...(typeof traceId === 'string' ? { traceId } : {}),
+    ...(traceId ? { traceId } : {}),
     ...(side ? { sideCostUsd: side.usd } : {}),
     ...(side?.unpriced ? { sideCostUnpriced: true } : {}),
   };

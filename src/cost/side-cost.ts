@@ -9,9 +9,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RequestContext } from '../pipeline/types.js';
 
-/** `ctx.notes` key on the parent: the side calls' costs so far (`SideCost`). */
-export const SIDE_COST_NOTE = 'cost.side';
-
 export interface SideCost {
   usd: number;
   /** A side call had no known price: the total is a lower bound. */
@@ -20,14 +17,11 @@ export interface SideCost {
 
 /** Called when a side call's row is written: adds its cost (null: unpriced) to its parent. */
 export function addSideCost(parent: RequestContext, costUsd: number | null): void {
-  const side = (parent.notes.get(SIDE_COST_NOTE) as SideCost | undefined) ?? { usd: 0, unpriced: false };
+  parent.sideCost ??= { usd: 0, unpriced: false };
+  const side = parent.sideCost;
   if (costUsd === null) side.unpriced = true;
   else side.usd = Math.round((side.usd + costUsd) * 1e9) / 1e9;
-  parent.notes.set(SIDE_COST_NOTE, side);
 }
-
-export const sideCostOf = (ctx: RequestContext): SideCost | undefined =>
-  ctx.notes.get(SIDE_COST_NOTE) as SideCost | undefined;
 
 /**
  * The request whose work is running: calls made through a shared service that does not see

@@ -10,29 +10,13 @@ import type { DoneOutcome } from './reply-done.js';
 /** The model that answered: the upstream stage names it in `x-sluice-model` (fallbacks may differ from ctx.model). */
 export const modelUsed = (ctx: RequestContext): string => ctx.responseHeaders['x-sluice-model'] || ctx.model;
 
-/**
- * Notes the cache stages leave (see cache/exact-stage.ts, cache/single-flight.ts): on a hit
- * `ctx.usage` is zero and the stored answer's usage is under SAVED_USAGE_NOTE; a single-flight
- * follower shares its leader's answer and pays nothing.
- */
-export const SAVED_USAGE_NOTE = 'cache.savedUsage';
-export const FOLLOWER_NOTE = 'flight.follower';
-
-/**
- * `ctx.notes` key set by the upstream stage on a streamed reply: `() => Usage | undefined`, the
- * usage the stream has reported so far (the record stage prices the stream with it just before
- * its final event, for the cost comment; `ctx.usage` is set only once the stream is over).
- */
-export const LIVE_USAGE_NOTE = 'usage.live';
-
-export const liveUsage = (ctx: RequestContext): Usage | undefined =>
-  (ctx.notes.get(LIVE_USAGE_NOTE) as (() => Usage | undefined) | undefined)?.() ?? ctx.usage;
+/** The usage reported so far: a running stream's (`ctx.usageSoFar`), else the finished call's. */
+export const liveUsage = (ctx: RequestContext): Usage | undefined => ctx.usageSoFar?.() ?? ctx.usage;
 
 export const isCacheHit = (ctx: RequestContext): boolean => ctx.cache === 'exact' || ctx.cache === 'semantic';
 
 /** The call was answered without paying the provider: a gateway cache hit or a shared in-flight call. */
-export const isFree = (ctx: RequestContext): boolean =>
-  isCacheHit(ctx) || ctx.notes.get(FOLLOWER_NOTE) === true;
+export const isFree = (ctx: RequestContext): boolean => isCacheHit(ctx) || ctx.flightFollower === true;
 
 export interface BilledUsage {
   /** Tokens the provider billed for this call (undefined: nothing billed, e.g. an error reply). */
@@ -50,7 +34,7 @@ export function resolveBilledUsage(
   usage: Usage | undefined = ctx.usage,
 ): BilledUsage {
   if (isFree(ctx)) {
-    const saved = ctx.notes.get(SAVED_USAGE_NOTE) as Usage | undefined;
+    const saved = ctx.savedUsage;
     return { avoided: hasTokens(saved) ? saved : hasTokens(usage) ? usage : undefined };
   }
   if (!reply || reply.status >= 400) return {};

@@ -19,7 +19,7 @@ export {
   type ReleaseOutcome,
 } from './limiter.js';
 export { LimiterRegistry } from './limiters.js';
-export { QUEUE_WAIT_NOTE, queueStage, reportUpstreamThrottle } from './queue-stage.js';
+export { queueStage, reportUpstreamThrottle } from './queue-stage.js';
 export { RateLimiter } from './rate-limit.js';
 export { rateLimitStage } from './rate-limit-stage.js';
 export { DrainTracker, handleTermination, shutdownStage } from './shutdown.js';

@@ -16,15 +16,11 @@ import { providerRemainingFrom, retryAfterMsFrom } from './provider-headers.js';
 import { isGatewayRateLimit } from './rate-limit.js';
 
 /**
- * ctx.notes keys this stage writes.
- * - QUEUE_WAIT_NOTE: ms the request waited for its permit(s), when it waited.
- * It sets `ctx.reportThrottle`, which the upstream stage calls (through `reportUpstreamThrottle`)
- * for every attempt the provider answers 429, so the limiter backs off at the first one rather
- * than when the request has spent its retries.
+ * Tell the request's limiter that one upstream attempt was answered 429 (no-op without a queue
+ * stage). The queue stage sets `ctx.reportThrottle`, which the upstream stage calls through this
+ * for every such attempt, so the limiter backs off at the first one rather than when the request
+ * has spent its retries.
  */
-export const QUEUE_WAIT_NOTE = 'flow.queueWaitMs';
-
-/** Tell the request's limiter that one upstream attempt was answered 429 (no-op without a queue stage). */
 export function reportUpstreamThrottle(ctx: RequestContext, signal: ThrottleSignal): void {
   ctx.reportThrottle?.(signal);
 }
@@ -39,7 +35,8 @@ export interface QueueStageDeps {
 /**
  * Wait for a slot on the request's upstream (and model, when it has its own limit), call the
  * rest of the pipeline, give the slot back when the reply is complete (a stream at its end),
- * and tell the limiter when the provider said "slow down".
+ * and tell the limiter when the provider said "slow down". A request that waited has
+ * `ctx.queueWaitMs` set.
  */
 export function queueStage(deps: QueueStageDeps): Stage {
   const { limiters, upstreamOf, config } = deps;
@@ -76,7 +73,7 @@ export function queueStage(deps: QueueStageDeps): Stage {
     const queued = observeQueue(ctx, upstream);
     let held: Held | undefined = await acquireChain(ctx, upstream, ctx.model);
     const waited = held.first.waitedMs + (held.second?.waitedMs ?? 0);
-    if (waited > 0) ctx.notes.set(QUEUE_WAIT_NOTE, waited);
+    if (waited > 0) ctx.queueWaitMs = waited;
     // The most specific limiter (the model's, for per-model limits) takes the 429s.
     ctx.reportThrottle = (signal: ThrottleSignal) => held?.first.throttled(signal);
     ctx.queueOn = async (other, model, previous) => {

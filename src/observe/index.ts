@@ -11,10 +11,9 @@ import { StreamCapture } from '../cache/stream-capture.js';
 import type { LedgerRow } from '../cost/ledger.js';
 import type { CallObserver } from '../cost/record-stage.js';
 import { isSluiceError } from '../errors.js';
-import { QUEUE_WAIT_NOTE } from '../flow/queue-stage.js';
 import { type Delivered, whenDelivered } from '../pipeline/delivery.js';
 import { tapChunks } from '../pipeline/reply.js';
-import type { JsonReply, Reply, RequestContext, Stage } from '../pipeline/types.js';
+import type { Reply, RequestContext, Stage } from '../pipeline/types.js';
 import type { ObserveConfig } from './config.js';
 import type { Logger } from './log.js';
 import {
@@ -28,13 +27,7 @@ import {
 import { generationAttributes, type LangfuseConfig, langfuseExporter, langfuseFromEnv } from './langfuse.js';
 import { ModelLabels } from './labels.js';
 import { GatewayMetrics, type QueueDepthSource } from './metrics.js';
-import {
-  OBSERVE_NOTE,
-  type ObserveHub,
-  observationOf,
-  RequestObservation,
-  TRACE_ID_NOTE,
-} from './observation.js';
+import { type ObserveHub, RequestObservation } from './observation.js';
 import { RequestLogWriter } from './request-log.js';
 import {
   createTracing,
@@ -61,8 +54,6 @@ export interface ObservabilityOptions {
 
 /** Cap on the SSE kept to rebuild a streamed answer for logs or Langfuse. */
 const CAPTURE_MAX_BYTES = 1024 * 1024;
-const CAPTURE_NOTE = 'observe.capture';
-const JSON_REPLY_NOTE = 'observe.jsonReply';
 
 export class Observability implements ObserveHub {
   readonly metrics: GatewayMetrics | undefined;
@@ -120,8 +111,7 @@ export class Observability implements ObserveHub {
   /** First in the pipeline. */
   readonly stage: Stage = async (ctx, next) => {
     const obs = new RequestObservation(this, ctx);
-    ctx.notes.set(OBSERVE_NOTE, obs);
-    if (obs.root) ctx.notes.set(TRACE_ID_NOTE, obs.traceId);
+    ctx.observation = obs;
     if (this.metrics) this.metrics.active++;
     let reply: Reply;
     try {
@@ -134,11 +124,11 @@ export class Observability implements ObserveHub {
       throw error;
     }
     if (reply.kind === 'json') {
-      if (this.#wantsContent || obs.root) ctx.notes.set(JSON_REPLY_NOTE, reply);
+      if (this.#wantsContent || obs.root) obs.jsonReply = reply;
       return reply;
     }
     const capture = this.#wantsContent ? new StreamCapture(ctx.dialect, CAPTURE_MAX_BYTES) : undefined;
-    if (capture) ctx.notes.set(CAPTURE_NOTE, capture);
+    obs.streamCapture = capture;
     return tapChunks(reply, (chunk) => {
       obs.firstChunkAt ??= performance.now();
       capture?.feed(chunk);
@@ -149,7 +139,7 @@ export class Observability implements ObserveHub {
   readonly observer: CallObserver = (ctx, row) => this.#finish(ctx, row);
 
   #finish(ctx: RequestContext, row: LedgerRow): void {
-    const obs = observationOf(ctx);
+    const obs = ctx.observation;
     if (!obs || obs.finished) return;
     obs.finished = true;
     if (this.metrics) {
@@ -157,7 +147,7 @@ export class Observability implements ObserveHub {
       this.metrics.request(row, { ttftSeconds: obs.ttftSeconds(), upstreamSeconds: obs.upstreamSeconds() });
     }
     // Tracing alone reads finish reasons only from a body already parsed (never parses a cache hit for them).
-    const response = this.#wantsContent || obs.root ? responseOf(ctx, this.#wantsContent) : undefined;
+    const response = this.#wantsContent || obs.root ? responseOf(obs, this.#wantsContent) : undefined;
     if (obs.root?.isRecording()) this.#endRoot(ctx, row, obs, response);
     else obs.root?.end();
     if (this.#requestLog?.enabled) {
@@ -182,7 +172,7 @@ export class Observability implements ObserveHub {
       'sluice.cache.layer': row.cache,
       'sluice.user': row.user,
       'user.id': row.user,
-      'sluice.queue_wait_ms': (ctx.notes.get(QUEUE_WAIT_NOTE) as number | undefined) ?? 0,
+      'sluice.queue_wait_ms': ctx.queueWaitMs ?? 0,
       'http.response.status_code': row.status,
     });
     if (row.costUsd !== null) root.setAttribute('sluice.cost_usd', row.costUsd);
@@ -230,8 +220,8 @@ export class Observability implements ObserveHub {
 }
 
 /** The complete response the client got, when there is one to read (JSON reply or captured stream). */
-function responseOf(ctx: RequestContext, parse: boolean): unknown {
-  const json = ctx.notes.get(JSON_REPLY_NOTE) as JsonReply | undefined;
+function responseOf(obs: RequestObservation, parse: boolean): unknown {
+  const json = obs.jsonReply;
   if (json) {
     if (json.parsed !== undefined || !parse) return json.parsed;
     try {
@@ -240,7 +230,7 @@ function responseOf(ctx: RequestContext, parse: boolean): unknown {
       return undefined;
     }
   }
-  const capture = ctx.notes.get(CAPTURE_NOTE) as StreamCapture | undefined;
+  const capture = obs.streamCapture;
   if (!capture) return undefined;
   const result = capture.finish();
   return result.ok ? result.response : undefined;

@@ -17,14 +17,10 @@ import {
 } from '@opentelemetry/api';
 import { parseTraceParent, TraceState } from '@opentelemetry/core';
 import { afterReply } from '../pipeline/reply.js';
-import type { Reply, RequestContext } from '../pipeline/types.js';
+import type { StreamCapture } from '../cache/stream-capture.js';
+import type { JsonReply, Reply, RequestContext } from '../pipeline/types.js';
 import type { GatewayMetrics } from './metrics.js';
 import { GEN_AI } from './tracing.js';
-
-/** `ctx.notes` key of the request's `RequestObservation`. */
-export const OBSERVE_NOTE = 'observe.request';
-/** `ctx.notes` key of the request's trace id (a string) when tracing: the ledger row keeps it for feedback scores. */
-export const TRACE_ID_NOTE = 'observe.traceId';
 
 /** What the helpers need from the gateway's observability. */
 export interface ObserveHub {
@@ -46,6 +42,10 @@ export class RequestObservation {
   attempts = 0;
   /** Set once the request has been reported (metrics, span end, log line). */
   finished = false;
+  /** The JSON reply, kept when the answer is logged or traced. */
+  jsonReply: JsonReply | undefined;
+  /** A streamed reply's bytes, kept when its content is logged or sent to Langfuse. */
+  streamCapture: StreamCapture | undefined;
 
   readonly #headers: RequestContext['headers'];
 
@@ -156,10 +156,6 @@ export function operationOf(ctx: RequestContext): string {
   return ctx.route === 'embeddings' ? 'embeddings' : 'chat';
 }
 
-export function observationOf(ctx: RequestContext): RequestObservation | undefined {
-  return ctx.notes.get(OBSERVE_NOTE) as RequestObservation | undefined;
-}
-
 // --- Stage helpers -------------------------------------------------------------------------
 
 export interface LookupObservation {
@@ -169,7 +165,7 @@ const NO_LOOKUP: LookupObservation = { end() {} };
 
 /** A cache lookup (`exact`, `semantic`): counted by outcome, a child span when tracing. */
 export function observeLookup(ctx: RequestContext, layer: 'exact' | 'semantic'): LookupObservation {
-  const obs = observationOf(ctx);
+  const obs = ctx.observation;
   if (!obs) return NO_LOOKUP;
   const span = obs.child(`cache.${layer} lookup`, SpanKind.INTERNAL, { 'sluice.cache.layer': layer });
   if (span && obs.hub.langfuseEnabled) span.setAttribute('langfuse.observation.type', 'span');
@@ -194,7 +190,7 @@ const NO_QUEUE: QueueObservation = { end() {} };
  * wait, a child span over the wait (most requests take a free slot at once: no span for those).
  */
 export function observeQueue(ctx: RequestContext, upstream: string): QueueObservation {
-  const obs = observationOf(ctx);
+  const obs = ctx.observation;
   if (!obs) return NO_QUEUE;
   const startedAt = Date.now();
   return {
@@ -229,7 +225,7 @@ export function observeAttempt(
   model: string,
   headers: Record<string, string>,
 ): AttemptObservation {
-  const obs = observationOf(ctx);
+  const obs = ctx.observation;
   if (!obs) return NO_ATTEMPT;
   const retry = obs.attempts > 0;
   obs.attempts++;

@@ -11,7 +11,6 @@
  */
 import { pino } from 'pino';
 import type { LedgerRow } from '../cost/ledger.js';
-import { QUEUE_WAIT_NOTE } from '../flow/queue-stage.js';
 import type { RequestContext } from '../pipeline/types.js';
 import type { Logger } from './log.js';
 import type { RequestObservation } from './observation.js';
@@ -73,7 +72,7 @@ export function requestLogFields(
 ): string {
   const upstreamSeconds = obs.upstreamSeconds();
   const ttftSeconds = obs.ttftSeconds();
-  const queueWait = ctx.notes.get(QUEUE_WAIT_NOTE);
+  const queueWait = ctx.queueWaitMs;
   const cacheReason = ctx.responseHeaders['x-sluice-cache-reason'];
   let out =
     str('reqId', row.requestId) +
@@ -92,7 +91,7 @@ export function requestLogFields(
     `,"tokens":{"input":${num(row.inputTokens)},"cacheRead":${num(row.cacheReadTokens)},"cacheWrite":${num(row.cacheWriteTokens)},"output":${num(row.outputTokens)}}` +
     `,"costUsd":${row.costUsd === null ? 'null' : num(row.costUsd)}` +
     (row.costAvoidedUsd ? `,"costAvoidedUsd":${num(row.costAvoidedUsd)}` : '') +
-    `,"queueWaitMs":${typeof queueWait === 'number' ? num(queueWait) : 0}` +
+    `,"queueWaitMs":${queueWait === undefined ? 0 : num(queueWait)}` +
     (upstreamSeconds === undefined ? '' : `,"upstreamMs":${num(round3(upstreamSeconds * 1000))}`) +
     (ttftSeconds === undefined ? '' : `,"ttftMs":${num(round3(ttftSeconds * 1000))}`) +
     (obs.attempts ? `,"attempts":${obs.attempts}` : '') +

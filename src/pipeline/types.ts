@@ -1,4 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { KeyRecord } from '../auth/keys.js';
+import type { SideCost } from '../cost/side-cost.js';
+import type { RequestObservation } from '../observe/observation.js';
+import type { PromptCountMemo } from '../tokens/count.js';
 import type { Delivery } from './delivery.js';
 import type { ReplyEvents } from './stream-observer.js';
 
@@ -76,8 +80,44 @@ export interface RequestContext {
   usage?: Usage;
   /** Name of the upstream that answered. */
   upstream?: string;
-  /** Free-form per-request notes stages share through the context (documented per key). */
-  readonly notes: Map<string, unknown>;
+  // What one stage leaves for others. createContext sets each to undefined, so every context
+  // has the same shape (property loads on the hot path stay monomorphic).
+  /**
+   * The virtual key that identified the caller. Written by the auth stage (a side call copies
+   * its parent's, tokens/summariser.ts); read by the budget, compression and record stages.
+   */
+  virtualKey?: KeyRecord;
+  /**
+   * The exact-cache key of a cacheable request (it already encodes the scope). Written by the
+   * exact-cache stage; single-flight, the flight lease and the semantic cache reuse it.
+   */
+  cacheKey?: string;
+  /**
+   * On a cache hit, what the call that stored the answer consumed (`usage` is zero on a hit:
+   * nothing was billed). Written by the exact-cache stage; the record stage prices the avoided cost with it.
+   */
+  savedUsage?: Usage;
+  /**
+   * True when single-flight made this request a follower: it shares a leader's answer and pays
+   * nothing. Read by the cache stages (only the leader stores the answer) and the record stage.
+   */
+  flightFollower?: boolean;
+  /** Ms the request waited for its upstream permit(s), when it waited. Written by the queue stage; read by the request log and the root span. */
+  queueWaitMs?: number;
+  /**
+   * On a streamed reply, the usage the stream has reported so far (`usage` is set only once it
+   * is over). Written by the upstream stage; the record stage prices the stream with it just
+   * before its final event, for the cost comment.
+   */
+  usageSoFar?: () => Usage | undefined;
+  /** The request as observability sees it (spans, timings). Written by the observe stage; read through observe/observation.ts. */
+  observation?: RequestObservation;
+  /** Fingerprint of the prompt's cacheable prefix. Written by the prompt-cache stage; read by the prompt-cache monitor. */
+  promptPrefix?: string;
+  /** The prompt's token count and what it was counted from, so stages count once (tokens/count.ts `promptTokens`). */
+  promptCount?: PromptCountMemo;
+  /** The costs of the side calls made for this request so far. Written when a side call is recorded (cost/side-cost.ts); read by the record stage. */
+  sideCost?: SideCost;
   /**
    * Set by single-flight on a leader: cancels the upstream call only when every client sharing
    * it has gone. The upstream stage uses it instead of `signal` when present.

@@ -5,9 +5,6 @@ import { lastUserText } from '../dialect/messages.js';
 import type { ComplexityRouter, RouteDecision, RouteSignals } from './complexity.js';
 import type { SemanticTierScorer } from './semantic-tier.js';
 
-/** `ctx.notes` key holding the RouteDecision of an aliased request. */
-export const ROUTE_NOTE = 'route.decision';
-
 /**
  * Resolve a model alias (e.g. `auto`) to its cheap or strong model before the request goes
  * upstream. Sets `ctx.model` and the body's `model`; says why in `x-sluice-route`. The model
@@ -33,7 +30,6 @@ export function complexityRouteStage(router: ComplexityRouter, options: RouteSta
       ctx.model = decision.model;
       // A copy: `clientBody` (and the raw bytes the upstream would otherwise get) keep the alias.
       ctx.body = { ...ctx.body, model: decision.model };
-      ctx.notes.set(ROUTE_NOTE, decision);
       ctx.responseHeaders['x-sluice-route'] = routeHeader(decision);
       ctx.responseHeaders['x-sluice-model'] = decision.model;
     }

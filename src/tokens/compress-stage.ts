@@ -6,15 +6,11 @@
  * goes on uncompressed.
  */
 import type { RequestContext, Stage } from '../pipeline/types.js';
-import { keyRecordOf } from '../auth/stage.js';
 import type { KvStore } from '../store/types.js';
 import { compressHistory, type Summariser } from './compress.js';
 import type { TokensConfig } from './config.js';
 import { countRequestTokens, promptTokens, textCounter } from './count.js';
 import { trimSystemPrompts } from './system-trim.js';
-
-/** `ctx.notes` key: `{ before, after, replaced, summary }` when a history was compressed. */
-export const COMPRESSION_NOTE = 'tokens.compression';
 
 export interface CompressionStageDeps {
   config: TokensConfig;
@@ -33,7 +29,7 @@ export function compressionWanted(ctx: RequestContext, config: TokensConfig): bo
     if (v === 'on' || v === 'true' || v === '1') return true;
     if (v === 'off' || v === 'false' || v === '0') return false;
   }
-  const key = keyRecordOf(ctx);
+  const key = ctx.virtualKey;
   if (key?.compress !== undefined) return key.compress;
   return config.compression.enabled && (config.compression.routes as readonly string[]).includes(ctx.route);
 }
@@ -80,12 +76,6 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
         if (result) {
           ctx.body = result.body;
           ctx.responseHeaders['x-sluice-compression'] = `${result.tokensBefore}->${result.tokensAfter}`;
-          ctx.notes.set(COMPRESSION_NOTE, {
-            before: result.tokensBefore,
-            after: result.tokensAfter,
-            replaced: result.replacedMessages,
-            summary: result.summary,
-          });
         }
       } catch (err) {
         deps.logger?.warn(

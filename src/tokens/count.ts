@@ -289,9 +289,8 @@ function countEmbeddingInput(body: Record<string, unknown>, options: CountOption
   return { tokens, estimated: estimated || tally.estimated };
 }
 
-const PROMPT_NOTE = 'tokens.prompt';
-
-interface PromptMemo {
+/** A prompt's count and the body parts it was counted from (`ctx.promptCount`). */
+export interface PromptCountMemo {
   messages: unknown;
   instructions: unknown;
   system: unknown;
@@ -312,7 +311,7 @@ export function promptTokens(
   estimateFactor?: number,
 ): TokenCount {
   const { body } = ctx;
-  const memo = ctx.notes.get(PROMPT_NOTE) as PromptMemo | undefined;
+  const memo = ctx.promptCount;
   if (
     memo &&
     memo.model === model &&
@@ -325,7 +324,7 @@ export function promptTokens(
     return memo.result;
   }
   const result = countRequestTokens(ctx.dialect, ctx.route, body, { model, estimateFactor });
-  ctx.notes.set(PROMPT_NOTE, {
+  ctx.promptCount = {
     messages: body.messages,
     instructions: body.instructions,
     system: body.system,
@@ -333,7 +332,7 @@ export function promptTokens(
     input: body.input,
     model,
     result,
-  } satisfies PromptMemo);
+  };
   return result;
 }
 

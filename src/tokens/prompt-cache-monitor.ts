@@ -13,9 +13,6 @@ import type { PromptCacheConfig } from './config.js';
 import { DIALECTS } from '../dialect/index.js';
 import { contentText, messagesOf } from '../dialect/messages.js';
 
-/** `ctx.notes` key: fingerprint of the request's first ~1,024 tokens (set by the prompt-cache stage). */
-export const PREFIX_NOTE = 'tokens.prefix';
-
 /** OpenAI caches prompts of 1,024 tokens or more: shorter ones are not sampled. */
 export const CACHEABLE_PROMPT_TOKENS = 1024;
 const PREFIX_CHARS = 4096;
@@ -76,8 +73,7 @@ export class PromptCacheMonitor {
       return;
     const prompt = row.inputTokens + row.cacheReadTokens + row.cacheWriteTokens;
     if (prompt < CACHEABLE_PROMPT_TOKENS) return;
-    const prefix =
-      (ctx.notes.get(PREFIX_NOTE) as string | undefined) ?? prefixFingerprint(ctx.dialect, ctx.body);
+    const prefix = ctx.promptPrefix ?? prefixFingerprint(ctx.dialect, ctx.body);
     this.record(
       row.user,
       { prefix, promptTokens: prompt, cachedTokens: row.cacheReadTokens },

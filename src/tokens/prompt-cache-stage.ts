@@ -8,10 +8,7 @@ import type { RequestContext, Stage } from '../pipeline/types.js';
 import type { PromptCacheConfig } from './config.js';
 import { textCounter } from './count.js';
 import { insertCacheBreakpoints } from './prompt-cache.js';
-import { CACHEABLE_PROMPT_TOKENS, PREFIX_NOTE, prefixFingerprint } from './prompt-cache-monitor.js';
-
-/** `ctx.notes` key: the places breakpoints were added (`system`, `conversation`, …). */
-export const BREAKPOINTS_NOTE = 'tokens.breakpoints';
+import { CACHEABLE_PROMPT_TOKENS, prefixFingerprint } from './prompt-cache-monitor.js';
 
 function globToRegExp(glob: string): RegExp {
   const body = glob
@@ -46,12 +43,10 @@ export function promptCacheStage(
       });
       if (result.added.length > 0) {
         ctx.body = result.body;
-        ctx.notes.set(BREAKPOINTS_NOTE, result.added);
         ctx.responseHeaders['x-sluice-cache-breakpoints'] = result.added.join(',');
       }
     }
-    if (fingerprint && mayBeCacheable(ctx))
-      ctx.notes.set(PREFIX_NOTE, prefixFingerprint(ctx.dialect, ctx.body));
+    if (fingerprint && mayBeCacheable(ctx)) ctx.promptPrefix = prefixFingerprint(ctx.dialect, ctx.body);
     return next();
   };
 }

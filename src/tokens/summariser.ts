@@ -7,7 +7,6 @@
 import { SluiceError } from '../errors.js';
 import { createContext } from '../pipeline/context.js';
 import type { Reply, RequestContext } from '../pipeline/types.js';
-import { KEY_NOTE } from '../auth/stage.js';
 import type { Summariser } from './compress.js';
 
 export interface PipelineSummariserOptions {
@@ -36,8 +35,7 @@ export function pipelineSummariser(options: PipelineSummariserOptions): Summaris
     ctx.caller = { ...caller };
     ctx.purpose = 'summary';
     if (parent) ctx.parent = parent;
-    const key = parent?.notes.get(KEY_NOTE);
-    if (key) ctx.notes.set(KEY_NOTE, key);
+    if (parent?.virtualKey) ctx.virtualKey = parent.virtualKey;
     const reply = await options.run(ctx);
     if (reply.kind !== 'json' || reply.status >= 400) {
       throw new SluiceError('upstream_error', `summariser call failed with status ${reply.status}`);

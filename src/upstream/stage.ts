@@ -20,7 +20,6 @@ import type {
 } from '../pipeline/types.js';
 import { reportUpstreamThrottle } from '../flow/queue-stage.js';
 import { observeAttempt } from '../observe/observation.js';
-import { LIVE_USAGE_NOTE } from '../cost/usage-resolve.js';
 import { type Candidate, type UpstreamRouter, UPSTREAM_KIND_OF } from '../route/upstreams.js';
 import type { AttemptVerdict } from './circuit-breaker.js';
 import type { UpstreamPools, UpstreamTarget } from './pool.js';
@@ -351,7 +350,7 @@ function streamReply(
     reply = { ...upstreamReply, chunks };
     if (ctx.replyEvents.listening) reply = observeEvents(reply, ctx.replyEvents);
   }
-  ctx.notes.set(LIVE_USAGE_NOTE, () => meter.usage());
+  ctx.usageSoFar = () => meter.usage();
   // First done-observer of the stream, so every stage's own sees ctx.usage. An aborted or broken
   // stream still spent tokens: the meter then estimates the partial output.
   return afterReply(reply, () => {

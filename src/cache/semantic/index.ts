@@ -29,6 +29,6 @@ export {
   semanticPartition,
   semanticRequest,
 } from './request.js';
-export { NOTE_SCORE, NOTE_SIMILARITY, type SemanticStageDeps, semanticCacheStage } from './stage.js';
+export { type SemanticStageDeps, semanticCacheStage } from './stage.js';
 export { type Verdict, Verifier, type VerifierModel, type Veto, verifierFor } from './verifier.js';
 export { USE_LITE_VERIFIER } from './verifier-model.js';

@@ -2,14 +2,12 @@
  * The semantic cache (L2) as a pipeline stage; goes right after the exact-cache stage.
  *
  * It works only on requests the exact cache found cacheable (the exact stage leaves the
- * request's exact key in `ctx.notes` under `cache.key`): the semantic entry points at that key,
- * so a semantic hit replays a response the exact cache stored. On a miss, once the answer has
- * gone out completely, the question is recorded under that key.
- *
- * Notes it leaves on `ctx.notes`: `semantic.similarity` and `semantic.score` on a hit.
+ * request's exact key in `ctx.cacheKey`): the semantic entry points at that key, so a semantic
+ * hit replays a response the exact cache stored. On a miss, once the answer has gone out
+ * completely, the question is recorded under that key. A hit says its similarity in
+ * `x-sluice-similarity`.
  */
 import { cacheDirectives } from '../policy.js';
-import { NOTE_FOLLOWER, NOTE_KEY } from '../exact-stage.js';
 import { scopeOf } from '../key.js';
 import { observeLookup } from '../../observe/observation.js';
 import { afterReply } from '../../pipeline/reply.js';
@@ -19,9 +17,6 @@ import type { CacheScope } from '../config.js';
 import type { SemanticCache } from './cache.js';
 import type { SemanticCacheConfig } from './config.js';
 import { semanticPartition, semanticRequest } from './request.js';
-
-export const NOTE_SIMILARITY = 'semantic.similarity';
-export const NOTE_SCORE = 'semantic.score';
 
 export interface SemanticStageDeps {
   cache: SemanticCache;
@@ -60,8 +55,8 @@ export function semanticCacheStage(deps: SemanticStageDeps): Stage {
   const keys = new Set(config.keys);
 
   return async (ctx, next) => {
-    const entryKey = ctx.notes.get(NOTE_KEY);
-    if (typeof entryKey !== 'string' || ctx.cache !== 'miss') return next();
+    const entryKey = ctx.cacheKey;
+    if (entryKey === undefined || ctx.cache !== 'miss') return next();
     if (routes.size > 0 && !routes.has(ctx.route as 'chat' | 'messages')) return next();
     if (models.size > 0 && !models.has(ctx.requestedModel)) return next();
     if (keys.size > 0 && !(ctx.caller.keyId && keys.has(ctx.caller.keyId))) return next();
@@ -80,12 +75,7 @@ export function semanticCacheStage(deps: SemanticStageDeps): Stage {
 
     const reply = await next();
     const ttlSeconds = directives.ttlSeconds ?? config.ttlSeconds;
-    if (
-      reply.status !== 200 ||
-      ctx.cache !== 'miss' ||
-      ctx.notes.get(NOTE_FOLLOWER) === true ||
-      ttlSeconds === 0
-    ) {
+    if (reply.status !== 200 || ctx.cache !== 'miss' || ctx.flightFollower === true || ttlSeconds === 0) {
       return reply;
     }
     return afterReply(reply, (outcome) => {
@@ -113,8 +103,6 @@ export function semanticCacheStage(deps: SemanticStageDeps): Stage {
       ctx.cache = 'semantic';
       ctx.responseHeaders['x-sluice-cache'] = 'semantic';
       ctx.responseHeaders['x-sluice-similarity'] = result.similarity.toFixed(4);
-      ctx.notes.set(NOTE_SIMILARITY, result.similarity);
-      ctx.notes.set(NOTE_SCORE, result.score);
       return reply;
     } catch (error) {
       // An embedder failure must not fail the request: it simply is not a hit.
