@@ -320,7 +320,7 @@ export class Gateway {
         status: r.status,
         body: JSON.parse(Buffer.from(r.body).toString('utf8')),
         // Made writable as the HTTP edge writes them: a library user may pass them on.
-        headers: safeHeaders({ ...r.headers, ...ctx.responseHeaders, 'x-request-id': ctx.id }),
+        headers: safeHeaders(r.headers, ctx.responseHeaders, { 'x-request-id': ctx.id }),
       };
     } catch (e) {
       const err = isSluiceError(e) ? e : new SluiceError('internal', 'internal gateway error', { cause: e });

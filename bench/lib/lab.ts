@@ -6,6 +6,12 @@ import { type Service, startService } from './child.js';
 import { freePort, LOOPBACK } from './ports.js';
 
 /** The servers a scenario can need. Each runs in its own process and starts on first use. */
+/**
+ * The young-generation size Sluice's start commands give Node (package.json `start`, the bin's
+ * shebang): Sluice runs with it, and the floor proxy gets the same for a like-for-like ratio.
+ */
+const YOUNG_GENERATION = ['--max-semi-space-size=64'];
+
 export type ServiceId = 'mock' | 'mock-paced' | 'floor' | 'sluice' | 'sluice-cache' | 'portkey';
 
 export interface LabOptions {
@@ -152,6 +158,7 @@ export class Lab {
       name,
       port,
       nodeArgs: [
+        ...YOUNG_GENERATION,
         ...profile,
         join(this.#opts.root, 'dist', 'cli.js'),
         'serve',
@@ -173,6 +180,7 @@ export class Lab {
       name: 'floor',
       port,
       nodeArgs: [
+        ...YOUNG_GENERATION,
         ...(this.#opts.profileDir
           ? ['--cpu-prof', '--cpu-prof-dir', join(this.#opts.profileDir, 'floor')]
           : []),

@@ -35,9 +35,17 @@ export function headerValue(text: string): string {
   return out;
 }
 
-/** A copy of `headers` with every value passed through `headerValue`. */
-export function safeHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * One response head from several sources, later ones winning, every value passed through
+ * `headerValue`: the edge builds a request's head in this single object.
+ */
+export function safeHeaders(
+  ...sources: ReadonlyArray<Readonly<Record<string, string>> | undefined>
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name in headers) out[name] = headerValue(String(headers[name]));
+  for (const headers of sources) {
+    if (headers === undefined) continue;
+    for (const name in headers) out[name] = headerValue(String(headers[name]));
+  }
   return out;
 }

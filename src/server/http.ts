@@ -16,7 +16,7 @@ import { Delivery } from '../pipeline/delivery.js';
 import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
 import { requireJsonContentType } from './content-type.js';
 import { corsHandler } from './cors.js';
-import { safeHeaders } from '../pipeline/header-value.js';
+import { headerValue, safeHeaders } from '../pipeline/header-value.js';
 import { validateBody } from '../dialect/validate.js';
 import { DIALECTS } from '../dialect/index.js';
 import { RouteReply } from './route-reply.js';
@@ -200,7 +200,8 @@ async function handleExtra(
   try {
     const value = await route(req, url);
     if (value instanceof RawReply) {
-      const headers = { ...value.headers, 'content-length': String(value.body.byteLength) };
+      const headers = safeHeaders(value.headers);
+      headers['content-length'] = String(value.body.byteLength);
       if (sendHead(res, value.status, headers, dialect)) res.end(value.body);
       return;
     }
@@ -210,11 +211,9 @@ async function handleExtra(
     writeError(res, dialect, toSluiceError(e));
     return;
   }
-  const headers = {
-    ...reply.headers,
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(body)),
-  };
+  const headers = safeHeaders(reply.headers);
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(body));
   if (sendHead(res, reply.status, headers, dialect)) res.end(body);
 }
 
@@ -229,11 +228,9 @@ async function writeReply(
   reply: Reply,
   drop: () => void,
 ): Promise<void> {
-  const headers: Record<string, string> = {
-    ...reply.headers,
-    ...ctx.responseHeaders,
-    'x-request-id': ctx.id,
-  };
+  // The head is built once, here: the reply's headers, then the stages' (ctx.responseHeaders).
+  const headers = safeHeaders(reply.headers, ctx.responseHeaders);
+  headers['x-request-id'] = headerValue(ctx.id);
   if (reply.kind === 'json') headers['content-length'] = String(reply.body.byteLength);
   // No flushHeaders() for streams: the headers leave with the first chunk, in one write instead of two.
   const sent = sendHead(res, reply.status, headers, ctx.dialect, ctx);
@@ -260,19 +257,16 @@ async function writeReply(
 
 function writeError(res: ServerResponse, dialect: Dialect, e: SluiceError, ctx?: RequestContext): void {
   const body = JSON.stringify(DIALECTS[dialect].errorBody(e));
-  const headers: Record<string, string> = {
-    ...(ctx?.responseHeaders ?? {}),
-    ...errorHeaders(e),
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(body)),
-  };
-  if (ctx) headers['x-request-id'] = ctx.id;
+  const headers = safeHeaders(ctx?.responseHeaders, errorHeaders(e));
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(body));
+  if (ctx) headers['x-request-id'] = headerValue(ctx.id);
   if (e.code === 'payload_too_large') headers.connection = 'close';
   if (sendHead(res, e.status, headers, dialect, ctx)) res.end(body);
 }
 
 /**
- * Write the response head with every value made safe (pipeline/header-value.ts). Should writing it
+ * Write the response head, its values already made safe (`safeHeaders`). Should writing it
  * still fail, a bare 500 with no request-derived header goes out instead, so the client gets
  * exactly one reply whatever the headers held. Reports what was sent to `ctx.delivery`.
  * Returns whether the head that was asked for went out (the caller then writes the body).
@@ -289,7 +283,7 @@ function sendHead(
     return false;
   }
   try {
-    res.writeHead(status, safeHeaders(headers));
+    res.writeHead(status, headers);
     ctx?.delivery?.report({ status });
     return true;
   } catch (e) {
