@@ -11,7 +11,7 @@ import { validateBody, validateCountTokensBody } from '../src/dialect/validate.j
 import { SluiceError } from '../src/errors.js';
 
 const event = (type: string, payload: Record<string, unknown>) =>
-  new LazyEvent({ event: type, data: JSON.stringify({ type, ...payload }) });
+  LazyEvent.from({ event: type, data: JSON.stringify({ type, ...payload }) });
 
 describe('dialect registry: responses, completions, count_tokens', () => {
   it('routes map to their dialects; completions belong to openai and have no cache-key table', () => {
@@ -85,7 +85,7 @@ describe('dialect registry: responses, completions, count_tokens', () => {
       spec.replyText({ object: 'text_completion', choices: [{ text: 'once upon' }] }),
       'once upon',
     );
-    const chunk = new LazyEvent({ data: JSON.stringify({ choices: [{ index: 0, text: ' a time' }] }) });
+    const chunk = LazyEvent.from({ data: JSON.stringify({ choices: [{ index: 0, text: ' a time' }] }) });
     assert.equal(spec.streamText(chunk), ' a time');
     assert.ok(
       spec.isCompleteReply('completions', {

@@ -96,7 +96,7 @@ describe('dialect usage normaliser', () => {
   });
 
   it('reads usage from stream events: OpenAI replaces, Anthropic merges message_start and message_delta', () => {
-    const openaiEvent = new LazyEvent({
+    const openaiEvent = LazyEvent.from({
       data: '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}',
     });
     assert.deepEqual(DIALECTS.openai.streamUsage(openaiEvent), {
@@ -104,13 +104,13 @@ describe('dialect usage normaliser', () => {
       merge: false,
     });
     assert.equal(DIALECTS.openai.isUsageOnlyEvent(openaiEvent), true);
-    assert.equal(DIALECTS.openai.streamUsage(new LazyEvent({ data: '[DONE]' })), undefined);
-    const start = new LazyEvent({
+    assert.equal(DIALECTS.openai.streamUsage(LazyEvent.from({ data: '[DONE]' })), undefined);
+    const start = LazyEvent.from({
       event: 'message_start',
       data: '{"type":"message_start","message":{"usage":{"input_tokens":21,"cache_read_input_tokens":7,"output_tokens":1}}}',
     });
     assert.deepEqual(DIALECTS.anthropic.streamUsage(start)?.merge, true);
-    const delta = new LazyEvent({
+    const delta = LazyEvent.from({
       data: '{"type":"message_delta","delta":{},"usage":{"output_tokens":393}}',
     });
     assert.deepEqual(DIALECTS.anthropic.streamUsage(delta)?.raw, { output_tokens: 393 });

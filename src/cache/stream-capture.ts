@@ -37,12 +37,12 @@ export class StreamCapture {
   /** Raw SSE bytes, for use without a stream observer (library use, tests). */
   feed(chunk: Uint8Array): void {
     this.#parser ??= new SseParser();
-    for (const event of this.#parser.feed(chunk)) this.onEvent(new LazyEvent(event));
+    for (const event of this.#parser.feed(chunk)) this.onEvent(LazyEvent.from(event));
   }
 
   finish(): Aggregate<Record<string, unknown>> {
     if (this.#failure) return { ok: false, reason: this.#failure };
-    if (this.#parser) for (const event of this.#parser.end()) this.onEvent(new LazyEvent(event));
+    if (this.#parser) for (const event of this.#parser.end()) this.onEvent(LazyEvent.from(event));
     if (this.#failure) return { ok: false, reason: this.#failure };
     return this.#aggregator.finish();
   }

@@ -133,7 +133,7 @@ export class AnthropicStreamAggregator implements StreamAggregator {
 
 export function aggregateAnthropicStream(events: Iterable<SseEvent>): Aggregate<Json> {
   const aggregator = new AnthropicStreamAggregator();
-  for (const event of events) aggregator.push(new LazyEvent(event));
+  for (const event of events) aggregator.push(LazyEvent.from(event));
   return aggregator.finish();
 }
 

@@ -183,7 +183,7 @@ function completedChoice(acc: ChoiceAcc): Json {
 /** Rebuild a completion from a whole stream's events (tests, library use). */
 export function aggregateOpenAIStream(events: Iterable<SseEvent>): Aggregate<Json> {
   const aggregator = new OpenAIStreamAggregator();
-  for (const event of events) aggregator.push(new LazyEvent(event));
+  for (const event of events) aggregator.push(LazyEvent.from(event));
   return aggregator.finish();
 }
 

@@ -57,6 +57,35 @@ export class SseParser {
    * but the events it drops. A CR at the very end waits for the next chunk (it may be half a CRLF).
    */
   #drain(): SseBlock[] {
+    return this.#buffer.includes('\r') ? this.#drainAnyLineEnds() : this.#drainLf();
+  }
+
+  /**
+   * The common case (every provider ends lines with LF): blocks end at `\n\n`, found with
+   * indexOf, and a block of one `data: …` line takes two slices and no line array.
+   */
+  #drainLf(): SseBlock[] {
+    const buf = this.#buffer;
+    const blocks: SseBlock[] = [];
+    let blockStart = 0;
+    for (;;) {
+      if (buf.charCodeAt(blockStart) === LF) {
+        // An empty line where a block would start: a block of its own, with no event.
+        blocks.push({ text: '\n', event: undefined });
+        blockStart += 1;
+        continue;
+      }
+      const end = buf.indexOf('\n\n', blockStart);
+      if (end === -1) break;
+      const next = end + 2;
+      blocks.push({ text: buf.slice(blockStart, next), event: lfBlockEvent(buf, blockStart, end) });
+      blockStart = next;
+    }
+    this.#buffer = blockStart === 0 ? buf : buf.slice(blockStart);
+    return blocks;
+  }
+
+  #drainAnyLineEnds(): SseBlock[] {
     const buf = this.#buffer;
     const blocks: SseBlock[] = [];
     let blockStart = 0;
@@ -78,6 +107,18 @@ export class SseParser {
     this.#buffer = buf.slice(blockStart);
     return blocks;
   }
+}
+
+const LF = 10;
+const DATA_PREFIX = 'data: ';
+
+/** The event of the LF-separated lines in `buf[start, end)`. */
+function lfBlockEvent(buf: string, start: number, end: number): SseEvent | undefined {
+  if (buf.startsWith(DATA_PREFIX, start)) {
+    const lineEnd = buf.indexOf('\n', start);
+    if (lineEnd === -1 || lineEnd >= end) return new LazyEvent(buf.slice(start + DATA_PREFIX.length, end));
+  }
+  return parseLines(buf.slice(start, end).split('\n'));
 }
 
 const LINE_END = /\r\n|\n|\r/g;
@@ -107,7 +148,7 @@ function parseLines(lines: readonly string[]): SseEvent | undefined {
     else if (field === 'data') data = data === undefined ? value : `${data}\n${value}`;
   }
   if (data === undefined) return undefined;
-  return event === undefined ? { data } : { event, data };
+  return new LazyEvent(data, event);
 }
 
 /** Encode one SSE event. */
@@ -125,9 +166,14 @@ export class LazyEvent implements SseEvent {
   #parsed = false;
   #json: unknown;
 
-  constructor(event: SseEvent) {
-    if (event.event !== undefined) this.event = event.event;
-    this.data = event.data;
+  /** The parser makes its events lazy from the start, so readers share their one parse. */
+  constructor(data: string, event?: string) {
+    if (event !== undefined) this.event = event;
+    this.data = data;
+  }
+
+  static from(event: SseEvent): LazyEvent {
+    return event instanceof LazyEvent ? event : new LazyEvent(event.data, event.event);
   }
 
   json(): unknown {

@@ -107,7 +107,7 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
     const edit: BlockEdit = {};
     for (const block of blocks) {
       if (!block.event) continue;
-      const event = new LazyEvent(block.event);
+      const event = LazyEvent.from(block.event);
       this.events?.emit(event);
       if (this.finalText && !this.#finalWritten && !edit.final && this.finalText.isFinal(event)) {
         edit.final = block;

@@ -44,13 +44,13 @@ export class StreamUsageMeter {
   /** Raw chunks, for use without a stream observer (tests, library use). */
   feed(chunk: Uint8Array): void {
     this.#parser ??= new SseParser();
-    for (const event of this.#parser.feed(chunk)) this.onEvent(new LazyEvent(event));
+    for (const event of this.#parser.feed(chunk)) this.onEvent(LazyEvent.from(event));
   }
 
   /** Flush a last event that lacked its blank line. */
   end(): void {
     if (!this.#parser) return;
-    for (const event of this.#parser.end()) this.onEvent(new LazyEvent(event));
+    for (const event of this.#parser.end()) this.onEvent(LazyEvent.from(event));
   }
 
   /** The provider's usage, if the stream has carried one so far. */
