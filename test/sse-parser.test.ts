@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { LazyEvent, type SseBlock, SseParser } from '../src/dialect/sse.js';
+import { dropEvents, insertFinalText } from '../src/pipeline/reply.js';
+import type { StreamReply } from '../src/pipeline/types.js';
 
 /** Everything a parser makes of `chunks`: its blocks (text and event), the tail included. */
 function parse(chunks: readonly string[]): SseBlock[] {
@@ -76,5 +78,46 @@ test('an empty line where a block would start is a block of its own, with no eve
       ['\n', undefined],
       ['data: x\n\n', 'x'],
     ],
+  );
+});
+
+test('dropping events and inserting the final text give the same bytes however the stream is cut', async () => {
+  const event = fc.oneof(
+    fc.constant('data: {"usage":1}\n\n'),
+    fc.constant('data: [DONE]\n\n'),
+    fc.constant(': keep-alive\n\n'),
+    fc.string({ maxLength: 10 }).map((s) => `data: {"t":${JSON.stringify(s)}}\n\n`),
+    fc.constant('data: {"t":"é€"}\n\n'),
+  );
+  const run = async (chunks: string[]) => {
+    let reply: StreamReply = {
+      kind: 'stream',
+      status: 200,
+      headers: {},
+      chunks: (async function* () {
+        for (const c of chunks) yield Buffer.from(c);
+      })(),
+    };
+    reply = dropEvents(reply, (e) => e.data === '{"usage":1}');
+    reply = insertFinalText(reply, { isFinal: (e) => e.data === '[DONE]', text: () => ': final\n\n' });
+    const out: Buffer[] = [];
+    for await (const c of reply.chunks) out.push(Buffer.from(c));
+    return Buffer.concat(out).toString('utf8');
+  };
+  await fc.assert(
+    fc.asyncProperty(fc.array(event, { maxLength: 12 }), async (events) => {
+      const text = events.join('');
+      const whole = await run([text]);
+      // Cut after every character: never at a block boundary, so the text path rewrites it.
+      const bytewise = await run([...text]);
+      assert.equal(whole, bytewise);
+      // Expected: usage events gone, the final text once, before the first [DONE] (else at the end).
+      const kept = events.filter((e) => e !== 'data: {"usage":1}\n\n');
+      const done = kept.indexOf('data: [DONE]\n\n');
+      if (done === -1) kept.push(': final\n\n');
+      else kept.splice(done, 0, ': final\n\n');
+      assert.equal(whole, kept.join(''));
+    }),
+    { numRuns: 300, seed: 29112026 },
   );
 });

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { LazyEvent, type SseBlock, SseParser } from '../dialect/sse.js';
 import type { ParsedEvent } from '../dialect/types.js';
 import type { ReplyEvents } from './stream-observer.js';
@@ -86,8 +87,37 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
     const blocks = this.#parser.feedBlocks(chunk);
     const edit = this.#observe(blocks);
     if (!this.#rewriting) return chunk;
-    if (!edit.dropped && !edit.final && wasAtBoundary && this.#parser.atBoundary) return chunk;
+    const tiles = wasAtBoundary && this.#parser.atBoundary;
+    if (!edit.dropped && !edit.final && tiles) return chunk;
+    // The blocks' texts tile an ASCII chunk char for byte: cut its bytes instead of re-encoding text.
+    if (tiles && isAscii(chunk)) return this.#keptBytes(chunk, blocks, edit);
     return this.#kept(blocks, edit);
+  }
+
+  /** `#kept` for a chunk whose blocks' texts are its bytes one for one: the kept runs as views. */
+  #keptBytes(chunk: Uint8Array, blocks: SseBlock[], edit: BlockEdit): Uint8Array | undefined {
+    const pieces: Uint8Array[] = [];
+    let offset = 0;
+    let runStart = 0;
+    const endRun = () => {
+      if (offset > runStart) pieces.push(chunk.subarray(runStart, offset));
+    };
+    for (const block of blocks) {
+      if (block === edit.final) {
+        endRun();
+        const text = this.#unwrittenFinalText();
+        if (text) pieces.push(encoder.encode(text));
+        runStart = offset;
+      }
+      if (edit.dropped?.has(block)) {
+        endRun();
+        runStart = offset + block.text.length;
+      }
+      offset += block.text.length;
+    }
+    endRun();
+    if (pieces.length <= 1) return pieces[0];
+    return Buffer.concat(pieces);
   }
 
   #end(): Uint8Array | undefined {
