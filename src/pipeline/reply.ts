@@ -142,11 +142,17 @@ class ObservedChunks implements AsyncIterable<Uint8Array> {
       if (this.finalText && !this.#finalWritten && !edit.final && this.finalText.isFinal(event)) {
         edit.final = block;
       }
-      if (!this.filters.some((drop) => drop(event))) continue;
+      if (!this.#dropped(event)) continue;
       edit.dropped ??= new Set();
       edit.dropped.add(block);
     }
     return edit;
+  }
+
+  /** A loop rather than `filters.some(...)`: no closure per event. */
+  #dropped(event: LazyEvent): boolean {
+    for (const drop of this.filters) if (drop(event)) return true;
+    return false;
   }
 
   #kept(blocks: SseBlock[], edit: BlockEdit): Uint8Array | undefined {
