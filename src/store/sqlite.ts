@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (name, ts);
 `;
 
+/** Under traffic, ledger rows are committed at most this often (see SqliteLedgerStore.append). */
+const LEDGER_COMMIT_INTERVAL_MS = 10;
 const LIVE = '(expires_at = 0 OR expires_at > @now)';
 /** Any key starting with the prefix sorts below prefix + U+10FFFF (the largest code point). */
 const PREFIX_END = '\u{10FFFF}';
@@ -62,6 +64,8 @@ export interface SqliteOptions {
   /** How often expired KV rows and counters are deleted in bulk (they are also dropped when read). 0 = never. */
   sweepIntervalMs?: number;
   now?: () => number;
+  /** Under traffic, ledger rows are committed at most this often (see SqliteLedgerStore.append). Default 10. */
+  ledgerCommitIntervalMs?: number;
 }
 
 interface Row {
@@ -152,6 +156,7 @@ export class SqliteStore {
   readonly counters: CounterStore;
   readonly #statements: Statements;
   readonly #now: () => number;
+  readonly #ledgerCommitIntervalMs: number;
   readonly #sweeper: NodeJS.Timeout | undefined;
   readonly #namespaces = new Set<SqliteKvStore>();
   readonly #ledgers = new Set<{ flush(): void }>();
@@ -165,6 +170,7 @@ export class SqliteStore {
     this.db.exec(SCHEMA);
     this.#statements = prepareStatements(this.db);
     this.#now = options.now ?? Date.now;
+    this.#ledgerCommitIntervalMs = options.ledgerCommitIntervalMs ?? LEDGER_COMMIT_INTERVAL_MS;
     this.counters = new SqliteCounterStore(this.db, this.#statements, this.#now);
     const every = options.sweepIntervalMs ?? 60_000;
     if (every > 0) {
@@ -182,7 +188,7 @@ export class SqliteStore {
   }
 
   ledger<Row extends { ts: number }>(name: string): LedgerStore<Row> {
-    const ledger = new SqliteLedgerStore<Row>(this.db, this.#statements, name);
+    const ledger = new SqliteLedgerStore<Row>(this.db, this.#statements, name, this.#ledgerCommitIntervalMs);
     this.#ledgers.add(ledger);
     return ledger;
   }
@@ -441,9 +447,7 @@ class SqliteCounterStore implements CounterStore {
   }
 }
 
-/** Under traffic, ledger rows are committed at most this often (see SqliteLedgerStore.append). */
-const COMMIT_EVERY_MS = 10;
-/** ...or as soon as this many rows wait, so a burst never holds many rows in memory. */
+/** ...but as soon as this many rows wait, so a burst never holds many rows in memory. */
 const COMMIT_AT_ROWS = 256;
 
 interface PendingCommit {
@@ -467,13 +471,15 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
   /** Rows waiting for the next group commit, and the promise their appends resolve with. */
   #pending: Row[] = [];
   #batch: PendingCommit | undefined;
-  /** performance.now() of the last commit: the next one waits until COMMIT_EVERY_MS after it. */
+  /** performance.now() of the last commit: the next one waits until #commitIntervalMs after it. */
   #lastCommit = Number.NEGATIVE_INFINITY;
+  readonly #commitIntervalMs: number;
   readonly #insertMany: (rows: readonly Row[]) => void;
 
-  constructor(db: Database.Database, st: Statements, name: string) {
+  constructor(db: Database.Database, st: Statements, name: string, commitIntervalMs: number) {
     this.#db = db;
     this.#name = name;
+    this.#commitIntervalMs = commitIntervalMs;
     this.#rollupPage = db.prepare<unknown[], { id: number; ts: number; row: string }>(
       `SELECT id, ts, row FROM ledger WHERE name = ? AND ((ts = ? AND id > ?) OR ts > ?) AND ts < ?
        ORDER BY ts, id LIMIT ?`,
@@ -496,10 +502,11 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
   }
 
   /**
-   * One row per call is the hot path, and a commit (a WAL write) costs far more than a row
-   * (measured with bench/ledger-append.ts: ~35 µs a commit, ~3 µs a row), so commits are
+   * One row per call is the hot path, and a commit (WAL frames written, a checkpoint now and
+   * then) costs far more than a row: one-row commits cost 17–38 µs CPU each, rows in batches
+   * of a hundred ~4 µs (bench/ledger-append.ts and a tight loop), so commits are
    * grouped: a row appended while the store is quiet is committed on the next event-loop turn,
-   * and under traffic at most one commit is made per COMMIT_EVERY_MS (sooner once
+   * and under traffic at most one commit is made per interval (10 ms by default; sooner once
    * COMMIT_AT_ROWS rows wait). The promise resolves once the row is committed; reads, rollups
    * and close commit what is pending first.
    */
@@ -512,7 +519,7 @@ class SqliteLedgerStore<Row extends { ts: number }> implements LedgerStore<Row> 
   }
 
   #schedule(): PendingCommit {
-    const wait = this.#lastCommit + COMMIT_EVERY_MS - performance.now();
+    const wait = this.#lastCommit + this.#commitIntervalMs - performance.now();
     const commit = () => this.#commitInBackground();
     let cancel: () => void;
     if (wait > 0) {
