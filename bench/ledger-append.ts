@@ -13,7 +13,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 
 const RUNS = 5;
 const TURNS = 2_000;
-const BURSTS = [1, 4, 16];
+const BURSTS = [4, 16];
 
 function rowFor(i: number): LedgerRow {
   return {
