@@ -156,10 +156,9 @@ function legacyPromptCount(ctx: RequestContext): number {
   return prompt.every((p) => typeof p === 'number') ? 1 : prompt.length;
 }
 
-/** Whether Anthropic cache writes (priced above plain input) may be billed on this request. */
+/** Whether cache writes priced above plain input (Anthropic's) may be billed on this request. */
 function cacheWriteExposure(ctx: RequestContext, inserts: '5m' | '1h' | undefined): CacheWriteExposure {
-  // Dialect branch kept here (issue 10, stage C): a pricing rule (only Anthropic bills cache writes above input), not a wire shape; moving it into DialectSpec is pending.
-  if (ctx.dialect !== 'anthropic') return 'none';
+  if (!DIALECTS[ctx.dialect].promptCache.writesBilledAboveInput) return 'none';
   const found = findCacheControl(ctx.body);
   if (found === '1h' || inserts === '1h') return '1h';
   return found === '5m' || inserts ? '5m' : 'none';

@@ -130,6 +130,18 @@ export const anthropic = {
   lastUserText,
   // Anthropic streams always carry usage (message_start, message_delta): nothing to ask for.
   wantsStreamUsage: () => true,
+  systemPrompt: { in: 'field', field: 'system' },
+  // Tool results come back as `tool_result` blocks inside user messages, not as a role.
+  toolResultRoles: [],
+  tokenCounting: {
+    tokenizer: 'estimate',
+    // Tokens ≈ width × height / 750, capped near 1,600 for the largest accepted image.
+    imageEstimateTokens: 1600,
+    // The documented tool-use system prompt (Claude 4 family, tool_choice auto/none).
+    toolsSystemPromptTokens: 346,
+  },
+  promptShaping: true,
+  promptCache: { breakpoints: true, writesBilledAboveInput: true },
   usage: readUsage,
   usageToWire,
   streamUsage: (event) => {

@@ -42,11 +42,14 @@ export type {
   Dialect,
   DialectSpec,
   ParsedEvent,
+  PromptCacheRules,
   ProviderWire,
   RouteName,
   RouteSpec,
   StreamAggregator,
   StreamUsagePatch,
+  SystemPromptPlacement,
+  TokenCounting,
   Usage,
 } from './types.js';
 export { hasTokens, totalInputTokens, ZERO_USAGE } from './usage.js';

@@ -220,6 +220,17 @@ export const openai = {
   systemText: systemMessagesText,
   lastUserText,
   wantsStreamUsage,
+  systemPrompt: { in: 'messages' },
+  toolResultRoles: ['tool', 'function'],
+  tokenCounting: {
+    tokenizer: 'tiktoken-by-model',
+    // A high-detail 1024² image: 4 tiles × 170 + 85 (the size is not known before the call).
+    imageEstimateTokens: 765,
+    toolsSystemPromptTokens: 0,
+  },
+  promptShaping: true,
+  // OpenAI caches prompt prefixes of 1,024+ tokens by itself and charges nothing to write them.
+  promptCache: { breakpoints: false, writesBilledAboveInput: false },
   usage: readUsage,
   usageToWire,
   streamUsage: (event) => {

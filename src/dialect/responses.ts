@@ -116,6 +116,16 @@ export const responses = {
   lastUserText: (body) => lastUserText(responsesAsChatView(body)),
   // Responses streams always carry usage (in the closing event): nothing to ask for.
   wantsStreamUsage: () => true,
+  systemPrompt: { in: 'field', field: 'instructions' },
+  // Tool results are `function_call_output` input items, not messages; the semantic cache reads
+  // only `messages`, which a Responses request does not have, so it never caches one.
+  toolResultRoles: [],
+  // Counted as the chat completion its instructions and input amount to (tokens/count.ts), by OpenAI's rules.
+  tokenCounting: openai.tokenCounting,
+  // Input items are neither trimmed nor compressed (yet).
+  promptShaping: false,
+  // OpenAI caches Responses prompts as it does chat ones: by itself, with no charge for writes.
+  promptCache: openai.promptCache,
   // OpenAI's reader knows the Responses spelling (`input_tokens`, `input_tokens_details`).
   usage: readUsage,
   usageToWire,

@@ -87,6 +87,39 @@ export interface ProviderWire {
   apiBasePath(baseUrl: string): string;
 }
 
+/**
+ * Where a dialect's system prompt sits. `messages`: as system/developer-role messages among the
+ * others (OpenAI chat). `field`: in a top-level field of its own, text or a list of text blocks
+ * (Anthropic `system`; the Responses API's `instructions`, text only), so every message is dialogue.
+ */
+export type SystemPromptPlacement =
+  | { readonly in: 'messages' }
+  | { readonly in: 'field'; readonly field: 'system' | 'instructions' };
+
+/** How a prompt is counted before the provider reports usage (tokens/count.ts). */
+export interface TokenCounting {
+  /**
+   * `tiktoken-by-model`: a model with a known tiktoken encoding (OpenAI's) is counted exactly,
+   * any other is estimated; `estimate`: always estimated (the provider publishes no tokenizer).
+   */
+  readonly tokenizer: 'tiktoken-by-model' | 'estimate';
+  /** What an estimate charges per image (the provider prices images by size, unknown here). */
+  readonly imageEstimateTokens: number;
+  /** The system prompt the provider adds when tools are sent, in tokens (0: none is documented). */
+  readonly toolsSystemPromptTokens: number;
+}
+
+/** How the provider's prompt cache is steered and billed. */
+export interface PromptCacheRules {
+  /**
+   * The request marks what to cache with `cache_control` breakpoints, which the gateway may
+   * insert (tokens/prompt-cache.ts); false: the provider caches prefixes by itself.
+   */
+  readonly breakpoints: boolean;
+  /** Cache writes are billed above plain input, so a budget reservation prices them (cost/budget-stage.ts). */
+  readonly writesBilledAboveInput: boolean;
+}
+
 export interface DialectSpec {
   readonly name: Dialect;
   /** Routes in this dialect, each with its validation schema and cache-key field table. */
@@ -110,6 +143,23 @@ export interface DialectSpec {
   lastUserText(body: Json): string;
   /** A streaming client of this dialect asked for the usage event (and must not get it otherwise). */
   wantsStreamUsage(body: Json): boolean;
+
+  // --- prompt rules (how the provider reads a prompt: counting, shaping, caching) ---
+  /** Where the system prompt sits (trim, compression, counting and prefix fingerprints read it there). */
+  readonly systemPrompt: SystemPromptPlacement;
+  /**
+   * Message roles that carry a tool's result back (OpenAI `tool`, legacy `function`); the
+   * semantic cache matches such requests exactly. Tool results that are content blocks
+   * (`tool_result`) are found by block type in every dialect.
+   */
+  readonly toolResultRoles: readonly string[];
+  readonly tokenCounting: TokenCounting;
+  /**
+   * The opt-in system-prompt trim and history compression (tokens/compress-stage.ts) reshape
+   * this dialect's requests; false: they pass through unchanged.
+   */
+  readonly promptShaping: boolean;
+  readonly promptCache: PromptCacheRules;
 
   // --- usage ---
   /** Normalise a provider `usage` object of this dialect; undefined when there is none. */

@@ -5,6 +5,7 @@
  * route; `x-sluice-compress: off` always wins. A failing summariser never fails the request: it
  * goes on uncompressed.
  */
+import { DIALECTS } from '../dialect/index.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import type { KvStore } from '../store/types.js';
 import { compressHistory, type Summariser } from './compress.js';
@@ -88,12 +89,12 @@ export function compressionStage(deps: CompressionStageDeps): Stage {
   };
   return (ctx, next) => {
     // The summariser's own call comes through the pipeline too: never compress it. Embeddings
-    // and legacy completions have no conversation to compress; Responses input items are not
-    // compressed (yet). With both features off for this request there is nothing to count.
+    // and legacy completions have no conversation to compress; a dialect may not be shaped at
+    // all (Responses input items). With both features off for this request there is nothing to count.
     if (
       ctx.route === 'embeddings' ||
       ctx.route === 'completions' ||
-      ctx.route === 'responses' ||
+      !DIALECTS[ctx.dialect].promptShaping ||
       ctx.purpose === 'summary' ||
       (!config.systemTrim.enabled && !compressionWanted(ctx, config))
     )

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { scopeOf } from '../cache/key.js';
+import { DIALECTS } from '../dialect/index.js';
 import type { Caller, Dialect, RequestContext, Usage } from '../pipeline/types.js';
 import { compositeKey } from '../store/composite-key.js';
 import type { KvStore } from '../store/types.js';
@@ -83,12 +84,20 @@ export function compressionCut(
   if (starts.length <= keepTurns) return -1;
   const cut = starts[starts.length - keepTurns];
   const older = messages.slice(0, cut);
-  // Dialect branch kept here (issue 10, stage C): a compression rule (where the system prompt sits), not a wire shape; moving it into DialectSpec is pending.
-  const hasDialogue = dialect === 'anthropic' ? older.length > 0 : older.some((m) => !isSystemRole(m.role));
+  // With the system prompt in a field of its own, every message is dialogue.
+  const hasDialogue =
+    DIALECTS[dialect].systemPrompt.in === 'field'
+      ? older.length > 0
+      : older.some((m) => !isSystemRole(m.role));
   return hasDialogue ? cut : -1;
 }
 
-/** The body with messages[0..replaced) (system messages excepted) replaced by `summary`. */
+/**
+ * The body with messages[0..replaced) (system messages excepted) replaced by `summary`, which
+ * joins the system prompt: a text block appended to its field (Anthropic's `system` takes
+ * blocks; the one other field, Responses `instructions`, is never compressed: `promptShaping`),
+ * or a system message after the kept ones.
+ */
 export function withSummary(
   dialect: Dialect,
   body: Record<string, unknown>,
@@ -97,9 +106,9 @@ export function withSummary(
 ): Record<string, unknown> {
   const messages = messagesOf(body);
   const text = `${SUMMARY_HEADING}\n${summary}`;
-  // Dialect branch kept here (issue 10, stage C): a compression rule (where the system prompt sits), not a wire shape; moving it into DialectSpec is pending.
-  if (dialect === 'anthropic') {
-    const system = body.system;
+  const placement = DIALECTS[dialect].systemPrompt;
+  if (placement.in === 'field') {
+    const system = body[placement.field];
     const blocks: unknown[] =
       typeof system === 'string'
         ? system
@@ -109,7 +118,7 @@ export function withSummary(
           ? [...system]
           : [];
     blocks.push({ type: 'text', text });
-    return { ...body, system: blocks, messages: messages.slice(replaced) };
+    return { ...body, [placement.field]: blocks, messages: messages.slice(replaced) };
   }
   const keptSystem = messages.slice(0, replaced).filter((m) => isSystemRole(m.role));
   return {
@@ -171,10 +180,10 @@ export async function compressHistory(input: CompressInput): Promise<Compression
   if (cut === -1) return undefined;
 
   // Per caller: another tenant with the same opening must neither reuse (nor learn of) this summary.
-  // The system prompt is part of the opening; on Anthropic it is its own field (a compression rule, not a wire shape: issue 10, stage C).
-  const anchor = sha(
-    JSON.stringify([dialect, config.model, dialect === 'anthropic' ? body.system : null, messages[0]]),
-  );
+  // The system prompt is part of the opening; in messages it is among them, else it is its own field.
+  const placement = DIALECTS[dialect].systemPrompt;
+  const systemField = placement.in === 'field' ? body[placement.field] : null;
+  const anchor = sha(JSON.stringify([dialect, config.model, systemField, messages[0]]));
   const anchorKey = compositeKey('compress-v2', scopeOf('user', input.caller), anchor);
   const stored = await readStored(input.store, anchorKey);
   let previous: StoredSummary | undefined;

@@ -18,6 +18,7 @@ import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { formatFunctionDefinitions } from 'gpt-tokenizer/functionCalling';
 import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
+import { DIALECTS, type DialectSpec } from '../dialect/index.js';
 import type { Dialect, RequestContext, RouteName } from '../pipeline/types.js';
 import { responsesAsChatView } from '../dialect/responses/view.js';
 import { CountMemo, TokenTally } from './bounded-count.js';
@@ -39,14 +40,9 @@ const REPLY_PRIMING = 3;
 const PER_TOOL_CALL = 3;
 const FUNCTIONS_OVERHEAD = 9;
 const SYSTEM_WITH_FUNCTIONS_DEDUCTION = 4;
-/** OpenAI images: a low-detail image is 85 tokens; a high-detail 1024² image is 765 (4 tiles × 170 + 85). */
+/** OpenAI images: a low-detail image is 85 tokens; others are the dialect's `imageEstimateTokens`. */
 const OPENAI_LOW_DETAIL_IMAGE = 85;
-const OPENAI_IMAGE_ESTIMATE = 765;
-/** Anthropic: tokens ≈ width × height / 750, capped near 1,600 for the largest accepted image. */
-const ANTHROPIC_IMAGE_ESTIMATE = 1600;
 const ESTIMATE_PER_MESSAGE = 4;
-/** Anthropic's documented tool-use system prompt (Claude 4 family, tool_choice auto/none). */
-const ANTHROPIC_TOOLS_SYSTEM_PROMPT = 346;
 
 const OPENAI_MODEL = /^(gpt-|o\d|chatgpt-|text-embedding-|ft:gpt-|davinci|babbage)/;
 const CL100K_MODEL = /^(gpt-4($|-(?!o)|-\d)|gpt-3\.5|text-embedding-(3|ada))/;
@@ -139,13 +135,17 @@ export function countChatTokens(
   options: CountOptions = {},
 ): TokenCount {
   const model = options.model ?? (typeof body.model === 'string' ? body.model : '');
-  // Dialect branch kept here (issue 10, stage C): a token-counting rule (which tokenizer, image and tool overheads per provider), not a wire shape; moving it into DialectSpec is pending.
-  const encoding = dialect === 'openai' ? encodingFor(model) : undefined;
-  if (encoding) return countOpenAIExact(body, encoding);
-  return estimateChat(dialect, body, options.estimateFactor ?? DEFAULT_ESTIMATE_FACTOR);
+  const spec = DIALECTS[dialect];
+  const encoding = spec.tokenCounting.tokenizer === 'tiktoken-by-model' ? encodingFor(model) : undefined;
+  if (encoding) return countOpenAIExact(body, encoding, spec.tokenCounting.imageEstimateTokens);
+  return estimateChat(spec, body, options.estimateFactor ?? DEFAULT_ESTIMATE_FACTOR);
 }
 
-function countOpenAIExact(body: Record<string, unknown>, encoding: Encoding): TokenCount {
+function countOpenAIExact(
+  body: Record<string, unknown>,
+  encoding: Encoding,
+  imageTokens: number,
+): TokenCount {
   const tally = tallyFor(encoding);
   const count = (s: string) => tally.count(s);
   const functions = openAIFunctions(body);
@@ -166,7 +166,7 @@ function countOpenAIExact(body: Record<string, unknown>, encoding: Encoding): To
     for (const call of toolCallsOf(m)) total += count(call.name) + count(call.arguments) + PER_TOOL_CALL;
     const { images, lowDetail } = countImages(m.content);
     if (images > 0) {
-      total += lowDetail * OPENAI_LOW_DETAIL_IMAGE + (images - lowDetail) * OPENAI_IMAGE_ESTIMATE;
+      total += lowDetail * OPENAI_LOW_DETAIL_IMAGE + (images - lowDetail) * imageTokens;
       if (images > lowDetail) estimated = true;
     }
     if (hasNonTextParts(m.content)) estimated = true;
@@ -233,27 +233,28 @@ function openAIFunctions(body: Record<string, unknown>): unknown[] {
   return out;
 }
 
-// Dialect branches kept here (issue 10, stage C): token-estimate rules (Anthropic's system field,
-// image and tool-prompt overheads per provider), not wire shapes; moving them into DialectSpec is pending.
-function estimateChat(dialect: Dialect, body: Record<string, unknown>, factor: number): TokenCount {
+function estimateChat(spec: DialectSpec, body: Record<string, unknown>, factor: number): TokenCount {
   const tally = tallyFor('o200k_base');
   const count = (s: string) => tally.count(s);
+  const { imageEstimateTokens, toolsSystemPromptTokens } = spec.tokenCounting;
   let text = 0;
   let fixed = 0;
-  if (dialect === 'anthropic' && body.system !== undefined) {
-    text += count(typeof body.system === 'string' ? body.system : blocksText(body.system));
+  // A system prompt in messages is counted with them; one in its own field is counted like one more message.
+  const placement = spec.systemPrompt;
+  const system = placement.in === 'field' ? body[placement.field] : undefined;
+  if (system !== undefined) {
+    text += count(typeof system === 'string' ? system : blocksText(system));
     fixed += ESTIMATE_PER_MESSAGE;
   }
-  const imageCost = dialect === 'anthropic' ? ANTHROPIC_IMAGE_ESTIMATE : OPENAI_IMAGE_ESTIMATE;
   for (const m of messagesOf(body)) {
     fixed += ESTIMATE_PER_MESSAGE;
     text += count(typeof m.content === 'string' ? m.content : blocksText(m.content));
     for (const call of toolCallsOf(m)) text += count(call.name) + count(call.arguments);
-    fixed += countImages(m.content).images * imageCost;
+    fixed += countImages(m.content).images * imageEstimateTokens;
   }
   if (Array.isArray(body.tools) && body.tools.length > 0) {
     text += count(JSON.stringify(body.tools));
-    if (dialect === 'anthropic') fixed += ANTHROPIC_TOOLS_SYSTEM_PROMPT;
+    fixed += toolsSystemPromptTokens;
   }
   return { tokens: Math.ceil(text * factor) + fixed, estimated: true };
 }

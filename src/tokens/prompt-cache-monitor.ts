@@ -11,7 +11,7 @@ import type { CallObserver } from '../cost/record-stage.js';
 import type { Dialect, RequestContext } from '../pipeline/types.js';
 import type { PromptCacheConfig } from './config.js';
 import { DIALECTS } from '../dialect/index.js';
-import { contentText, messagesOf } from '../dialect/messages.js';
+import { contentText, isSystemRole, messagesOf } from '../dialect/messages.js';
 
 /** OpenAI caches prompts of 1,024 tokens or more: shorter ones are not sampled. */
 export const CACHEABLE_PROMPT_TOKENS = 1024;
@@ -19,12 +19,14 @@ const PREFIX_CHARS = 4096;
 
 /** A short hash of the request's leading content, in the order providers cache it (tools, system, messages). */
 export function prefixFingerprint(dialect: Dialect, body: Record<string, unknown>): string {
+  const spec = DIALECTS[dialect];
   let s = Array.isArray(body.tools) ? JSON.stringify(body.tools).slice(0, PREFIX_CHARS) : '';
-  if (s.length < PREFIX_CHARS) s += `\0${DIALECTS[dialect].systemText(body)}`;
+  if (s.length < PREFIX_CHARS) s += `\0${spec.systemText(body)}`;
+  // System messages are already in the system text: counted once, where providers cache them.
+  const skipSystemMessages = spec.systemPrompt.in === 'messages';
   for (const m of messagesOf(body)) {
     if (s.length >= PREFIX_CHARS) break;
-    // Dialect branch kept here (issue 10, stage C): a prefix-fingerprint rule (OpenAI carries its system prompt as messages), not a wire shape; moving it into DialectSpec is pending.
-    if (dialect === 'openai' && (m.role === 'system' || m.role === 'developer')) continue;
+    if (skipSystemMessages && isSystemRole(m.role)) continue;
     s += `\0${String(m.role)}:${contentText(m.content)}`;
   }
   return createHash('sha1').update(s.slice(0, PREFIX_CHARS)).digest('hex').slice(0, 16);

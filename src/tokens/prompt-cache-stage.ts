@@ -4,6 +4,7 @@
  * passed through untouched; the stage only fingerprints the prefix of a prompt long enough to be
  * cached, so the monitor can tell a caller whose prefixes keep changing.
  */
+import { DIALECTS } from '../dialect/index.js';
 import type { RequestContext, Stage } from '../pipeline/types.js';
 import type { PromptCacheConfig } from './config.js';
 import { textCounter } from './count.js';
@@ -33,8 +34,7 @@ export function promptCacheStage(
   const breakpoints = config.anthropicBreakpoints;
   return (ctx, next) => {
     if (ctx.route !== 'chat' && ctx.route !== 'messages') return next();
-    // Dialect branch kept here (issue 10, stage C): a provider feature (explicit cache_control breakpoints exist only on Anthropic), not a wire shape; moving it into DialectSpec is pending.
-    if (breakpoints && ctx.dialect === 'anthropic') {
+    if (breakpoints && DIALECTS[ctx.dialect].promptCache.breakpoints) {
       const result = insertCacheBreakpoints(ctx.body, {
         minTokens: minFor(ctx.model),
         documentMinTokens: config.documentMinTokens,

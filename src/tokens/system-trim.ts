@@ -3,6 +3,7 @@
  * output rules usually sit at the start and the end, so the middle goes first. Each system
  * text over `maxTokens` is cut in proportion to its token count and joined with a marker.
  */
+import { DIALECTS } from '../dialect/index.js';
 import type { Dialect } from '../pipeline/types.js';
 import type { SystemTrimConfig } from './config.js';
 import { isSystemRole, messagesOf } from '../dialect/messages.js';
@@ -56,10 +57,10 @@ export function trimSystemPrompts(
     });
     return changed ? blocks : content;
   };
-  // Dialect branch kept here (issue 10, stage C): a compression rule (where the system prompt sits), not a wire shape; moving it into DialectSpec is pending.
-  if (dialect === 'anthropic') {
-    const system = trimContent(body.system);
-    return trimmed > 0 ? { body: { ...body, system }, trimmed } : undefined;
+  const placement = DIALECTS[dialect].systemPrompt;
+  if (placement.in === 'field') {
+    const system = trimContent(body[placement.field]);
+    return trimmed > 0 ? { body: { ...body, [placement.field]: system }, trimmed } : undefined;
   }
   const messages = messagesOf(body).map((m) => {
     if (!isSystemRole(m.role)) return m;

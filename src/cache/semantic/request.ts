@@ -6,6 +6,7 @@
  * the wording of its last question.
  */
 import { createHash } from 'node:crypto';
+import { DIALECTS } from '../../dialect/index.js';
 import type { Dialect } from '../../pipeline/types.js';
 import { canonicalJson } from '../canonical-json.js';
 
@@ -41,12 +42,12 @@ export function semanticRequest(
 ): SemanticRequest | undefined {
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0) return undefined;
+  const toolResultRoles: readonly unknown[] = DIALECTS[dialect].toolResultRoles;
   let toolResults = false;
   let media = false;
   for (const message of messages) {
     if (!isRecord(message)) return undefined;
-    // Dialect branch kept here (issue 10, stage C): a semantic partition rule (OpenAI tool results are their own role), not a wire shape; moving it into DialectSpec is pending.
-    if (dialect === 'openai' && (message.role === 'tool' || message.role === 'function')) toolResults = true;
+    if (toolResultRoles.includes(message.role)) toolResults = true;
     if (Array.isArray(message.content)) {
       for (const part of message.content) {
         const type = isRecord(part) ? part.type : undefined;
