@@ -26,6 +26,8 @@ export class StreamUsageMeter {
   #raw: Record<string, unknown> | undefined;
   #pending: ParsedEvent[] = [];
   #pendingChars = 0;
+  /** Events are kept for the fallback count only until the provider's usage shows up. */
+  #keepingEvents = true;
 
   constructor(dialect: Dialect, model = '') {
     this.#dialect = DIALECTS[dialect];
@@ -35,8 +37,15 @@ export class StreamUsageMeter {
   /** One event of the stream (from the stream observer, which parses the stream once). */
   onEvent(event: ParsedEvent): void {
     const patch = this.#dialect.streamUsage(event);
-    if (patch) this.#raw = patch.merge ? { ...this.#raw, ...patch.raw } : patch.raw;
-    if (this.#pendingChars > MAX_FALLBACK_CHARS) return;
+    if (patch) {
+      this.#raw = patch.merge ? { ...this.#raw, ...patch.raw } : patch.raw;
+      // The provider reports usage: the local fallback count will not be needed. Letting the
+      // events go matters: each holds a slice of its chunk's decoded text, and a meter kept
+      // after the stream (ctx.usageSoFar) would keep every chunk's text alive with it.
+      this.#pending = [];
+      this.#keepingEvents = false;
+    }
+    if (!this.#keepingEvents || this.#pendingChars > MAX_FALLBACK_CHARS) return;
     this.#pending.push(event);
     this.#pendingChars += event.data.length;
   }
