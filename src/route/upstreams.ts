@@ -34,6 +34,8 @@ function defaultApis(upstream: Pick<UpstreamConfig, 'kind' | 'baseUrl' | 'apis'>
   return new Set(apis);
 }
 
+const MAX_MEMO_MODELS = 4096;
+
 /** One place a request may be sent: an upstream and the model name to ask it for. */
 export interface Candidate {
   upstream: UpstreamConfig;
@@ -47,6 +49,12 @@ export interface Candidate {
 export class UpstreamRouter {
   readonly #entries: Array<{ upstream: UpstreamConfig; match: (model: string) => boolean }>;
   readonly #fallbacks: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Candidate lists by kind, model and `acrossKinds`: the config is fixed, so a list is
+   * computed once per model rather than per request. Model names come from clients, so the
+   * memo is bounded (cleared when full).
+   */
+  readonly #memo = new Map<string, readonly Candidate[]>();
 
   constructor(config: Pick<Config, 'upstreams' | 'fallbacks'>) {
     this.#entries = config.upstreams.map((upstream) => ({ upstream, match: modelMatcher(upstream.models) }));
@@ -62,7 +70,18 @@ export class UpstreamRouter {
    * fallback model) no upstream of `kind` serves goes to the other kind's upstreams, and the
    * call is translated (src/upstream/translated-call.ts). Throws 404/400 errors a client can act on.
    */
-  candidates(kind: UpstreamKind, model: string, acrossKinds = false): Candidate[] {
+  candidates(kind: UpstreamKind, model: string, acrossKinds = false): readonly Candidate[] {
+    const key = `${kind}${acrossKinds ? '+' : ':'}${model}`;
+    let list = this.#memo.get(key);
+    if (!list) {
+      list = Object.freeze(this.#candidates(kind, model, acrossKinds));
+      if (this.#memo.size >= MAX_MEMO_MODELS) this.#memo.clear();
+      this.#memo.set(key, list);
+    }
+    return list;
+  }
+
+  #candidates(kind: UpstreamKind, model: string, acrossKinds: boolean): Candidate[] {
     const list: Candidate[] = [];
     for (const m of [model, ...(this.#fallbacks[model] ?? [])]) {
       const own = this.#entries.filter((e) => e.upstream.kind === kind && e.match(m));

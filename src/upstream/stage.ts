@@ -271,7 +271,7 @@ async function jsonReply(
   ctx: RequestContext,
   deps: UpstreamStageDeps,
   dialect: Dialect,
-  response: { statusCode: number; body: AsyncIterable<Uint8Array> },
+  response: { statusCode: number; body: WholeBody },
   headers: Record<string, string>,
 ): Promise<JsonReply> {
   let body: Uint8Array;
@@ -421,10 +421,14 @@ function forwardedHeaders(
   return scrubber.headers(out);
 }
 
-async function readBody(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+/** An undici response body, read whole. */
+interface WholeBody {
+  bytes(): Promise<Uint8Array>;
+}
+
+/** undici's own consumer: data listeners, no async iterator and promise per chunk. */
+function readBody(body: WholeBody): Promise<Uint8Array> {
+  return body.bytes();
 }
 
 const deadlineError = () =>

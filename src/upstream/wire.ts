@@ -9,7 +9,7 @@ import { type Candidate, UPSTREAM_KIND_OF, upstreamApis } from '../route/upstrea
  * Responses request, those serving chat completions (translated). Throws a 400 saying why
  * when there is none.
  */
-export function servingCandidates(ctx: RequestContext, candidates: Candidate[]): Candidate[] {
+export function servingCandidates(ctx: RequestContext, candidates: readonly Candidate[]): Candidate[] {
   const serves = (c: Candidate, api: RouteName) => upstreamApis(c.upstream).has(api);
   if (ctx.route !== 'responses') {
     // A chat or messages request sent to the other kind's upstream is translated to its route.
