@@ -46,8 +46,10 @@ const BUSY_WARNING = 0.25;
 
 const USAGE = `npm run bench -- [options]
 
-  --only LIST        scenarios to run: names, groups (core, cache), targets (direct, sluice,
-                     portkey) or globs like '*-c50'; comma-separated or repeated
+  --only LIST        scenarios to run: names, groups (core, translate, cache), targets (direct,
+                     sluice, portkey) or globs like '*-c50'; comma-separated or repeated.
+                     The translate group's baselines are sluice-{json,stream}-c{1,50} (core):
+                     --only 'sluice-*' runs both
   --quick            2 s per scenario, 0.5 s warm-up, 50 TTFB requests (for iterating)
   --rounds N         repeat the whole list N times, keep each scenario's median round
                      (use 3 on a shared or noisy machine; default 1)
@@ -101,7 +103,7 @@ async function main(): Promise<number> {
   }
   const all = allScenarios();
   if (values.list) {
-    for (const s of all) console.log(`${s.name.padEnd(22)} ${s.group.padEnd(6)} ${s.about}`);
+    for (const s of all) console.log(`${s.name.padEnd(30)} ${s.group.padEnd(9)} ${s.about}`);
     return 0;
   }
 
@@ -227,7 +229,7 @@ async function main(): Promise<number> {
       if (!writeMd || !complete) continue;
       const section = [
         groupReport(group, outcomes),
-        group === 'core' || group === 'cache'
+        checkList.some((c) => c.group === group)
           ? `#### Targets\n\n${checksTable(checkList.filter((c) => c.group === group))}`
           : '',
         `Produced by \`${command}\` on ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC ` +
@@ -280,15 +282,28 @@ async function runScenario(lab: Lab, scenario: Scenario, settings: Settings): Pr
       const ttfb = await measureTtfb(spec, { requests: settings.ttfbRequests, warmup: settings.ttfbWarmup });
       return { scenario, ttfb };
     }
+    const request = scenario.request ?? 'openai';
     const spec = await chatRequest(lab, scenario.target, {
       stream: scenario.stream,
+      request,
       paced: false,
       headers: scenario.headers,
       fields: scenario.fields,
       uniqueSeed: scenario.uniqueSeed,
     });
-    if (scenario.prime) await verifyChat(spec, scenario.stream, `${scenario.name} (priming)`);
-    const checked = await verifyChat(spec, scenario.stream, scenario.name);
+    const dialect = request === 'anthropic' ? 'anthropic' : 'openai';
+    if (scenario.prime) await verifyChat(spec, scenario.stream, `${scenario.name} (priming)`, dialect);
+    const checked = await verifyChat(spec, scenario.stream, scenario.name, dialect);
+    // The simulated upstream names Anthropic messages msg_…, chat completions chatcmpl-…; the
+    // translated reply keeps the upstream's id, so this shows which dialect answered.
+    const upstreamDialect = checked.id.startsWith('msg_') ? 'anthropic' : 'openai';
+    const expectedUpstream = request === 'openai' ? 'openai' : 'anthropic';
+    if (upstreamDialect !== expectedUpstream) {
+      throw new Error(
+        `the reply (id '${checked.id}') came from the ${upstreamDialect} dialect, expected ${expectedUpstream}; ` +
+          'check the upstreams of the Sluice config in bench/lib/lab.ts',
+      );
+    }
     if (scenario.expectCache) {
       const seen = checked.headers.get('x-sluice-cache') ?? '';
       if (!scenario.expectCache.includes(seen)) {
@@ -329,10 +344,15 @@ function describeOutcome(o: Outcome): string {
   return 'no result';
 }
 
+const GROUP_TITLES: Record<Group, string> = {
+  core: 'Proxy overhead: direct vs Sluice vs Portkey',
+  translate: 'Translated calls: OpenAI route to an Anthropic upstream vs untranslated (issue 10)',
+  cache: 'Exact cache over HTTP',
+};
+
 function groupReport(group: Group, outcomes: Outcome[]): string {
   const mine = outcomes.filter((o) => o.scenario.group === group);
-  const title = group === 'core' ? 'Proxy overhead: direct vs Sluice vs Portkey' : 'Exact cache over HTTP';
-  const parts = [`### ${title}`, loadTable(mine, group)];
+  const parts = [`### ${GROUP_TITLES[group]}`, loadTable(outcomes, group)];
   const ttfb = ttfbTable(mine);
   if (ttfb)
     parts.push(

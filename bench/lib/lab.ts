@@ -31,6 +31,11 @@ export interface LabOptions {
 /** Model names route between the two simulated upstreams, identically for every target. */
 export const MODEL_FAST = 'bench-fast';
 export const MODEL_PACED = 'bench-paced';
+/**
+ * Served only by the Anthropic-kind upstream: on the OpenAI route Sluice translates the call
+ * (the simulated upstream speaks both dialects).
+ */
+export const MODEL_CLAUDE = 'claude-haiku-4-5';
 
 // Variables that would change what a child serves or how it runs, whatever the config file says.
 const SCRUBBED_ENV = [
@@ -144,7 +149,8 @@ export class Lab {
       dataDir: join(this.#scratch, `${name}-data`),
       upstreams: [
         { name: 'sim-paced', kind: 'openai', baseUrl: `${paced.url}/v1`, models: [MODEL_PACED] },
-        { name: 'sim', kind: 'openai', baseUrl: `${fast.url}/v1`, models: ['*'] },
+        // Not '*': an OpenAI-kind upstream serving every name would take the claude model natively.
+        { name: 'sim', kind: 'openai', baseUrl: `${fast.url}/v1`, models: [MODEL_FAST] },
         { name: 'sim-a', kind: 'anthropic', baseUrl: `${fast.url}/v1`, models: ['claude-*'] },
       ],
       ...this.#opts.sluiceConfig[name],

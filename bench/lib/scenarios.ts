@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import type { TargetId } from './targets.js';
 
 /** A section of BENCHMARKS.md and a results file prefix. */
-export type Group = 'core' | 'cache';
+export type Group = 'core' | 'cache' | 'translate';
+
+/**
+ * What a load request asks for: the OpenAI route to an OpenAI-kind model (the default), the
+ * OpenAI route to a model only the Anthropic-kind upstream serves (Sluice translates the call
+ * both ways), or the Anthropic route to that model (native, no translation).
+ */
+export type RequestKind = 'openai' | 'translated' | 'anthropic';
 
 interface ScenarioBase {
   name: string;
@@ -16,6 +23,8 @@ interface ScenarioBase {
 /** Throughput and latency under autocannon for a fixed duration. */
 export interface LoadScenario extends ScenarioBase {
   kind: 'load';
+  /** Default 'openai'. */
+  request?: RequestKind;
   stream: boolean;
   connections: number;
   /** Extra request headers (e.g. cache controls). */
@@ -128,6 +137,44 @@ function cacheScenarios(): Scenario[] {
 }
 
 /**
+ * Issue 10: translated calls within 10 % of untranslated ones. The untranslated comparison is
+ * `sluice-{json,stream}-c*` (same route and body, an OpenAI-kind model); the native Anthropic
+ * request to the same model shows what the upstream's other dialect costs by itself.
+ */
+function translateScenarios(): Scenario[] {
+  const list: Scenario[] = [];
+  for (const stream of [false, true]) {
+    const mode = stream ? 'stream' : 'json';
+    const label = stream ? 'streaming' : 'non-streaming';
+    for (const connections of CONCURRENCIES) {
+      list.push({
+        kind: 'load',
+        name: `sluice-translated-${mode}-c${connections}`,
+        group: 'translate',
+        target: 'sluice',
+        request: 'translated',
+        stream,
+        connections,
+        expectCache: NOT_CACHED,
+        about: `OpenAI route, claude model: translated to Anthropic Messages and back, ${label}, concurrency ${connections}`,
+      });
+    }
+    list.push({
+      kind: 'load',
+      name: `sluice-anthropic-${mode}-c50`,
+      group: 'translate',
+      target: 'sluice',
+      request: 'anthropic',
+      stream,
+      connections: 50,
+      expectCache: NOT_CACHED,
+      about: `Anthropic route (/v1/messages), claude model, native, ${label}, concurrency 50`,
+    });
+  }
+  return list;
+}
+
+/**
  * Extra config per Sluice variant. `sluice` is the proxy path (caches off); `sluice-cache` turns
  * the exact cache on. Update these when the config keys of the areas land.
  */
@@ -148,7 +195,7 @@ export function hasExactCache(root: string): boolean {
 }
 
 export function allScenarios(): Scenario[] {
-  return [...coreScenarios(), ...cacheScenarios()];
+  return [...coreScenarios(), ...translateScenarios(), ...cacheScenarios()];
 }
 
 /** `--only` items: a scenario name, a group, a target, or a glob with `*` (e.g. `*-c50`). */

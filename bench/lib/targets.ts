@@ -1,10 +1,13 @@
-import { type Lab, MODEL_FAST, MODEL_PACED } from './lab.js';
+import { type Lab, MODEL_CLAUDE, MODEL_FAST, MODEL_PACED } from './lab.js';
+import type { RequestKind } from './scenarios.js';
 
 /** Where a scenario's requests go. */
 export type TargetId = 'direct' | 'floor' | 'sluice' | 'portkey' | 'sluice-cache';
 
 export interface RequestShape {
   stream: boolean;
+  /** Which route and model (Sluice targets only; default 'openai'). */
+  request?: RequestKind;
   /** Send to the paced upstream (per-token delay), for time-to-first-byte runs. */
   paced: boolean;
   headers?: Record<string, string>;
@@ -54,20 +57,32 @@ function seededBodies(body: string): () => string {
   return () => `${head}${++seedCounter}}`;
 }
 
-/** The same OpenAI chat request, addressed to a target (the mock itself, Sluice or Portkey). */
+/** The Anthropic route's headers: what the official SDK sends. */
+const ANTHROPIC_HEADERS = { 'x-api-key': 'sk-ant-bench-not-a-real-key', 'anthropic-version': '2023-06-01' };
+
+/**
+ * The same OpenAI chat request, addressed to a target (the mock itself, Sluice or Portkey); for
+ * Sluice, also to the claude model on the OpenAI route (translated) or on the Anthropic route.
+ * The Anthropic Messages body differs from the chat body only where the dialects do (same
+ * prompt, `max_tokens`, `stream`).
+ */
 export async function chatRequest(lab: Lab, target: TargetId, shape: RequestShape): Promise<HttpRequestSpec> {
+  const request = shape.request ?? 'openai';
+  if (request !== 'openai' && (target !== 'sluice' || shape.paced))
+    throw new Error(`a '${request}' request goes to the fast simulated upstream through Sluice only`);
   const upstream = await lab.get(shape.paced ? 'mock-paced' : 'mock');
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     // Neither the mock nor Sluice (without virtual keys) checks it; Portkey requires one.
     authorization: 'Bearer sk-bench-not-a-real-key',
+    ...(request === 'anthropic' ? ANTHROPIC_HEADERS : {}),
     ...shape.headers,
   };
   const body = shape.paced
     ? chatBody(MODEL_PACED, shape.stream, MAX_TOKENS_PACED, shape.fields)
-    : chatBody(MODEL_FAST, shape.stream, MAX_TOKENS, shape.fields);
+    : chatBody(request === 'openai' ? MODEL_FAST : MODEL_CLAUDE, shape.stream, MAX_TOKENS, shape.fields);
   const nextBody = shape.uniqueSeed ? seededBodies(body) : undefined;
-  const path = '/v1/chat/completions';
+  const path = request === 'anthropic' ? '/v1/messages' : '/v1/chat/completions';
   switch (target) {
     case 'direct':
       return { url: upstream.url + path, method: 'POST', headers, body, nextBody };
