@@ -11,7 +11,7 @@
  */
 import { SluiceError } from '../../errors.js';
 import { DIALECTS } from '../index.js';
-import type { SseEvent } from '../sse.js';
+import { LazyEvent, type SseEvent } from '../sse.js';
 import { translateErrorBody } from './errors.js';
 import { isRecord, type Json, str, unrepresentable, type WireDialect } from './json.js';
 import { chatUsageOf, finishReasonOf, messagesUsageOf, stopReasonOf } from './replies.js';
@@ -25,14 +25,28 @@ export interface StreamTransducer {
   fail(error: SluiceError): string;
 }
 
-const parse = (data: string): Json | undefined => {
-  try {
-    const v: unknown = JSON.parse(data);
-    return isRecord(v) ? v : undefined;
-  } catch {
-    return undefined;
+/** The event's JSON object; a parser's event shares its one parse with the usage meter. */
+const parse = (event: SseEvent): Json | undefined => {
+  let v: unknown;
+  if (event instanceof LazyEvent) v = event.json();
+  else {
+    try {
+      v = JSON.parse(event.data);
+    } catch {
+      return undefined;
+    }
   }
+  return isRecord(v) ? v : undefined;
 };
+
+/**
+ * A text delta as Anthropic sends it (the bulk of a stream's events), its text a well-formed
+ * JSON string literal (no raw control characters, only JSON's escapes). The literal can go
+ * into the chat chunk as it is: no parse, no object, no stringify per token. Anything else
+ * (other key order, spacing, fields) takes the general path.
+ */
+const TEXT_DELTA =
+  /^\{"type":"content_block_delta","index":(?:0|[1-9]\d*),"delta":\{"type":"text_delta","text":("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")\}\}$/;
 
 const unfinished = () =>
   new SluiceError('upstream_error', 'the upstream stream ended before the reply was complete');
@@ -89,20 +103,32 @@ export class MessagesToChatStream extends Transducer {
   /** Anthropic content-block index → OpenAI tool_calls index. */
   readonly #toolIndex = new Map<number, number>();
 
+  /**
+   * Every chunk's text up to its delta: `JSON.stringify` of the head and `choices[0].index`,
+   * made again only when message_start changes the id or model.
+   */
+  #chunkPrefix = '';
+
   constructor(opts: MessagesToChatOptions) {
     super();
     this.#includeUsage = opts.includeUsage;
     this.#model = opts.requestedModel;
+    this.#setHead();
   }
 
   protected onEvent(event: SseEvent): string {
-    const data = parse(event.data);
+    if (event.event === undefined || event.event === 'content_block_delta') {
+      const text = TEXT_DELTA.exec(event.data)?.[1];
+      if (text !== undefined) return `${this.#chunkPrefix}{"content":${text}}${CHUNK_END_UNFINISHED}`;
+    }
+    const data = parse(event);
     if (!data) return '';
     switch (event.event ?? str(data.type)) {
       case 'message_start': {
         const message = isRecord(data.message) ? data.message : {};
         this.#id = str(message.id);
         this.#model = str(message.model) || this.#model;
+        this.#setHead();
         if (isRecord(message.usage)) this.#usage = { ...message.usage };
         return this.#chunk({ role: 'assistant', content: '' }, null);
       }
@@ -181,17 +207,25 @@ export class MessagesToChatStream extends Transducer {
     return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model };
   }
 
+  #setHead(): void {
+    this.#chunkPrefix = `data: ${JSON.stringify(this.#head()).slice(0, -1)},"choices":[{"index":0,"delta":`;
+  }
+
+  /** `#frame` of the head and one choice, from the cached prefix: the same text. */
   #chunk(delta: Json, finishReason: string | null): string {
-    return this.#frame({
-      ...this.#head(),
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    });
+    const end =
+      finishReason === null
+        ? CHUNK_END_UNFINISHED
+        : `,"logprobs":null,"finish_reason":${JSON.stringify(finishReason)}}]}\n\n`;
+    return `${this.#chunkPrefix}${JSON.stringify(delta)}${end}`;
   }
 
   #frame(chunk: Json): string {
     return `data: ${JSON.stringify(chunk)}\n\n`;
   }
 }
+
+const CHUNK_END_UNFINISHED = ',"logprobs":null,"finish_reason":null}]}\n\n';
 
 function withoutNulls(o: Json): Json {
   const out: Json = {};
@@ -224,7 +258,7 @@ export class ChatToMessagesStream extends Transducer {
 
   protected onEvent(event: SseEvent): string {
     if (event.data === '[DONE]') return this.#finish();
-    const chunk = parse(event.data);
+    const chunk = parse(event);
     if (!chunk) return '';
     if (chunk.error !== undefined && chunk.error !== null) return this.upstreamError('openai', chunk);
     let out = this.#start(chunk);
