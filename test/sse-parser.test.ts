@@ -33,6 +33,8 @@ const line = fc.oneof(
   fc.string({ maxLength: 12 }).map((s) => `data: ${s.replace(/[\r\n]/g, '')}`),
   fc.string({ maxLength: 12 }).map((s) => `data:${s.replace(/[\r\n]/g, '')}`),
   fc.constantFrom('event: message_start', 'event:ping', ': a comment', 'data', 'id: 7', ''),
+  // Event names of any text, for the name-then-data fast path (Anthropic's shape).
+  fc.string({ maxLength: 8 }).map((s) => `event: ${s.replace(/[\r\n]/g, '')}`),
 );
 const stream = fc
   .array(fc.array(line, { minLength: 1, maxLength: 4 }), { maxLength: 8 })
@@ -66,6 +68,20 @@ test('a one-line data block is a lazy event sharing one JSON parse, whatever the
     const first = blocks[0].event;
     assert.ok(first instanceof LazyEvent);
     assert.equal(LazyEvent.from(first), first, 'an event already lazy is not copied');
+    assert.deepEqual(first.json(), { a: 1 });
+  }
+});
+
+test("Anthropic's name-then-data block is one lazy event with its name, whatever the chunking", () => {
+  const body = 'event: message_start\ndata: {"a":1}\n\nevent: ping\ndata: \n\nevent: x\n\n';
+  for (const chunks of [[body], [body.slice(0, 9), body.slice(9)], body.split('')]) {
+    const blocks = parse(chunks);
+    assert.deepEqual(
+      blocks.map((b) => (b.event ? [b.event.event, b.event.data] : undefined)),
+      [['message_start', '{"a":1}'], ['ping', ''], undefined],
+    );
+    const first = blocks[0].event;
+    assert.ok(first instanceof LazyEvent);
     assert.deepEqual(first.json(), { a: 1 });
   }
 });

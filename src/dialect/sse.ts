@@ -111,12 +111,28 @@ export class SseParser {
 
 const LF = 10;
 const DATA_PREFIX = 'data: ';
+const EVENT_PREFIX = 'event: ';
+const EVENT_DATA_PREFIX = '\ndata: ';
 
-/** The event of the LF-separated lines in `buf[start, end)`. */
+/**
+ * The event of the LF-separated lines in `buf[start, end)`. The two shapes providers send
+ * (`data: …`, OpenAI; `event: name` then `data: …`, Anthropic) take slices, no line array.
+ */
 function lfBlockEvent(buf: string, start: number, end: number): SseEvent | undefined {
   if (buf.startsWith(DATA_PREFIX, start)) {
     const lineEnd = buf.indexOf('\n', start);
     if (lineEnd === -1 || lineEnd >= end) return new LazyEvent(buf.slice(start + DATA_PREFIX.length, end));
+  } else if (buf.startsWith(EVENT_PREFIX, start)) {
+    const nameEnd = buf.indexOf('\n', start);
+    const dataStart = nameEnd + EVENT_DATA_PREFIX.length;
+    // A name line then a single data line: no further line end before the block's.
+    if (
+      dataStart <= end &&
+      buf.startsWith(EVENT_DATA_PREFIX, nameEnd) &&
+      buf.indexOf('\n', dataStart) >= end
+    ) {
+      return new LazyEvent(buf.slice(dataStart, end), buf.slice(start + EVENT_PREFIX.length, nameEnd));
+    }
   }
   return parseLines(buf.slice(start, end).split('\n'));
 }

@@ -120,6 +120,8 @@ export class MessagesToChatStream extends Transducer {
     if (event.event === undefined || event.event === 'content_block_delta') {
       const text = TEXT_DELTA.exec(event.data)?.[1];
       if (text !== undefined) return `${this.#chunkPrefix}{"content":${text}}${CHUNK_END_UNFINISHED}`;
+    } else if (!TRANSLATED_EVENTS.has(event.event)) {
+      return ''; // ping, content_block_stop: nothing to parse
     }
     const data = parse(event);
     if (!data) return '';
@@ -224,6 +226,16 @@ export class MessagesToChatStream extends Transducer {
     return `data: ${JSON.stringify(chunk)}\n\n`;
   }
 }
+
+/** The Anthropic events with a chat counterpart (or an effect on a later chunk). */
+const TRANSLATED_EVENTS = new Set([
+  'message_start',
+  'content_block_start',
+  'content_block_delta',
+  'message_delta',
+  'message_stop',
+  'error',
+]);
 
 const CHUNK_END_UNFINISHED = ',"logprobs":null,"finish_reason":null}]}\n\n';
 
