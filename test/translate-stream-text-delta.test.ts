@@ -73,7 +73,8 @@ describe('Anthropic text deltas → chat chunks without a parse per token', () =
       translate(sse);
       return LazyEvent.parses - before;
     };
-    const deltas = (make: (literal: string) => string) => ['"a"', '"b"', '"c"'].map((literal) => make(literal)).join('');
+    const deltas = (make: (literal: string) => string) =>
+      ['"a"', '"b"', '"c"'].map((literal) => make(literal)).join('');
     assert.equal(parsesOf(deltas(spaced)) - parsesOf(deltas(compact)), 3);
   });
 

@@ -46,6 +46,7 @@ const parse = (event: SseEvent): Json | undefined => {
  * (other key order, spacing, fields) takes the general path.
  */
 const TEXT_DELTA =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: JSON forbids raw control characters in a string; the class excludes them.
   /^\{"type":"content_block_delta","index":(?:0|[1-9]\d*),"delta":\{"type":"text_delta","text":("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")\}\}$/;
 
 const unfinished = () =>
