@@ -180,7 +180,7 @@ function translateScenarios(): Scenario[] {
  */
 export const SLUICE_CONFIG: Record<'sluice' | 'sluice-cache', Record<string, unknown>> = {
   sluice: {},
-  'sluice-cache': { cache: { exact: { enabled: true } } },
+  'sluice-cache': { cache: { enabled: true } },
 };
 
 /** Whether the build has the exact cache and the gateway wires it in (the cache scenarios need both). */
