@@ -313,10 +313,12 @@ async function runScenario(lab: Lab, scenario: Scenario, settings: Settings): Pr
         );
       }
     }
+    const measured = await lab.get(scenario.target === 'direct' ? 'mock' : scenario.target);
     const load = await runLoad(spec, {
       connections: scenario.connections,
       durationS: settings.durationS,
       warmupS: settings.warmupS,
+      cpuPid: measured.pid,
     });
     if (load.errors + load.timeouts + load.non2xx > 0) {
       return {

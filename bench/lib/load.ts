@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { type LatencySummary, Samples } from './stats.js';
 import type { HttpRequestSpec } from './targets.js';
@@ -7,6 +8,11 @@ export interface LoadOptions {
   durationS: number;
   /** Discarded run before measuring: fills connection pools, JIT-compiles hot paths. */
   warmupS: number;
+  /**
+   * The process whose CPU time per reply is reported (the proxy under test): CPU time is
+   * steadier than req/s on a shared machine, since it does not count time the process waited.
+   */
+  cpuPid?: number;
 }
 
 export interface LoadResult {
@@ -19,13 +25,17 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  /** CPU time (user + system) of `cpuPid` per 2xx reply during the measured run, in µs. */
+  cpuUsPerReply?: number;
 }
 
 /** A bounded autocannon run (keep-alive, no pipelining) with sub-millisecond latency samples. */
 export async function runLoad(spec: HttpRequestSpec, opts: LoadOptions): Promise<LoadResult> {
   if (opts.warmupS > 0) await cannon(spec, opts.connections, opts.warmupS, undefined);
   const samples = new Samples();
+  const cpuBefore = opts.cpuPid === undefined ? undefined : processCpuSeconds(opts.cpuPid);
   const result = await cannon(spec, opts.connections, opts.durationS, samples);
+  const cpuAfter = opts.cpuPid === undefined ? undefined : processCpuSeconds(opts.cpuPid);
   const ok = samples.count;
   return {
     connections: opts.connections,
@@ -36,7 +46,25 @@ export async function runLoad(spec: HttpRequestSpec, opts: LoadOptions): Promise
     errors: result.errors,
     timeouts: result.timeouts,
     non2xx: result.non2xx,
+    ...(cpuBefore !== undefined && cpuAfter !== undefined && ok > 0
+      ? { cpuUsPerReply: ((cpuAfter - cpuBefore) * 1e6) / ok }
+      : {}),
   };
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** User + system CPU seconds a process has used so far (Linux /proc); undefined elsewhere. */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
 }
 
 function cannon(

@@ -88,13 +88,15 @@ export function loadTable(outcomes: Outcome[], group: Group): string {
   if (rows.length === 0) return '';
   const vs = group === 'core' ? 'direct' : group === 'translate' ? 'untranslated' : 'miss';
   const lines = [
-    `| scenario | req/s | p50 ms | p99 ms | req/s vs ${vs} | p50 added vs ${vs} (ms) | p99 added (ms) |`,
-    '|---|--:|--:|--:|--:|--:|--:|',
+    `| scenario | req/s | p50 ms | p99 ms | req/s vs ${vs} | p50 added vs ${vs} (ms) | p99 added (ms) | CPU µs per reply |`,
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const o of rows) {
     const s = o.scenario;
     if (o.error || !o.load || s.kind !== 'load') {
-      lines.push(`| ${s.name} | failed: ${(o.error ?? 'no result').split('\n')[0].slice(0, 80)} | | | | | |`);
+      lines.push(
+        `| ${s.name} | failed: ${(o.error ?? 'no result').split('\n')[0].slice(0, 80)} | | | | | | |`,
+      );
       continue;
     }
     const baseline = baselineOf(s);
@@ -103,7 +105,8 @@ export function loadTable(outcomes: Outcome[], group: Group): string {
       `| ${s.name} | ${rps(o.load.rps)} | ${ms(o.load.latency.p50)} | ${ms(o.load.latency.p99)} | ` +
         `${base ? ratio(o.load.rps / base.rps) : ''} | ` +
         `${base ? plusMs(o.load.latency.p50 - base.latency.p50) : ''} | ` +
-        `${base ? plusMs(o.load.latency.p99 - base.latency.p99) : ''} |`,
+        `${base ? plusMs(o.load.latency.p99 - base.latency.p99) : ''} | ` +
+        `${o.load.cpuUsPerReply === undefined ? '' : Math.round(o.load.cpuUsPerReply)} |`,
     );
   }
   return lines.join('\n');
@@ -202,6 +205,20 @@ export function checks(outcomes: Outcome[]): Check[] {
     const [f1, f50] = [r.load(`floor-${mode}-c1`), r.load(`floor-${mode}-c50`)];
     push(`Floor proxy ÷ direct throughput, c=50, ${label}`, div(f50?.rps, d50?.rps), pct);
     push(`Floor proxy added p50 latency, c=1, ${label}`, sub(f1?.latency.p50, d1?.latency.p50), addMs);
+    // Issue 10's targets: Sluice against the floor proxy measured in the same run.
+    push(`Sluice ÷ floor proxy throughput, c=50, ${label}`, div(s50?.rps, f50?.rps), pct, [
+      '≥ 85 %',
+      (x) => x >= 0.85,
+    ]);
+    push(`Sluice added p50 beyond the floor's, c=1, ${label}`, sub(s1?.latency.p50, f1?.latency.p50), addMs, [
+      '≤ 0.05 ms',
+      (x) => x <= 0.05,
+    ]);
+    push(
+      `Sluice ÷ floor proxy CPU per reply, c=50, ${label}`,
+      div(s50?.cpuUsPerReply, f50?.cpuUsPerReply),
+      ratio,
+    );
   }
   const [dt, st, pt] = ['direct', 'sluice', 'portkey'].map((t) => r.ttfb(`${t}-ttfb`));
   push('Sluice added stream TTFB p50', sub(st?.firstByte.p50, dt?.firstByte.p50), addMs, [
