@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { type Backend, openBackend } from '../src/store/index.js';
 import { MemoryCounterStore, MemoryKvStore, MemoryLedgerStore } from '../src/store/memory.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -38,7 +39,8 @@ backendSuite('sqlite alone (no memory front)', async () => {
       const sqlite = new SqliteStore(file);
       return {
         kind: 'sqlite',
-        kv: (ns, limits) => sqlite.kv(ns, limits),
+        // Group-committed, as the embedded backend's caches are: reads must see pending writes.
+        kv: (ns, limits) => sqlite.kv(ns, limits, {}, { groupCommit: true }),
         counters: sqlite.counters,
         durableKv: (ns) => sqlite.kv(ns),
         ledger: (name) => sqlite.ledger(name),
@@ -106,6 +108,69 @@ describe('store: sqlite specifics', () => {
       assert.deepEqual(evicted, ['b']);
     } finally {
       await sqlite.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('groups cache writes into one commit, and every read sees them before it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-store-'));
+    const file = join(dataDir, 'group.db');
+    const sqlite = new SqliteStore(file, { sweepIntervalMs: 0 });
+    const other = new Database(file, { readonly: true });
+    const committedRows = () => (other.prepare('SELECT count(*) AS n FROM kv').get() as { n: number }).n;
+    try {
+      const evicted: string[] = [];
+      const kv = sqlite.kv(
+        'ns',
+        { maxEntries: 3 },
+        { onEvict: (keys) => evicted.push(...keys) },
+        { groupCommit: true },
+      );
+      // A first write loads the totals, which commits it; the next ones wait for the group commit.
+      await kv.set('a', bytes('1'), 60);
+      await kv.set('b', bytes('22'), 60);
+      await kv.set('c', bytes('333'), 60);
+      assert.equal(committedRows(), 1);
+      assert.equal(Buffer.from((await kv.get('b'))!).toString(), '22');
+      assert.equal((await kv.getEntry('c'))?.value.byteLength, 3);
+      assert.equal(await kv.touch('c', 120), true);
+      assert.equal(await kv.delete('b'), true);
+      assert.equal(await kv.get('b'), undefined);
+
+      // Counters never wait for the KV group commit: budgets hold after a crash.
+      await sqlite.counters.add('budget', 5, 0);
+      assert.equal((other.prepare('SELECT value FROM counters').get() as { value: number }).value, 5);
+      assert.equal(committedRows(), 1);
+
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assert.equal(committedRows(), 2);
+
+      // Eviction sees every use: 'c' was touched after 'a' was written, but 'a' was used since.
+      await kv.set('d', bytes('4'), 60);
+      kv.markUsed(['a']);
+      await kv.set('e', bytes('5'), 60);
+      assert.deepEqual(evicted, ['c']);
+      assert.deepEqual((await kv.get('a'))?.length, 1);
+      const listed: string[] = [];
+      for await (const key of kv.keys('')) listed.push(key);
+      assert.deepEqual(listed.sort(), ['a', 'd', 'e']);
+    } finally {
+      other.close();
+      await sqlite.close();
+    }
+    const reopened = new SqliteStore(file, { sweepIntervalMs: 0 });
+    try {
+      const kv = reopened.kv('ns', { maxEntries: 3 }, {}, { groupCommit: true });
+      await kv.set('f', bytes('6'), 60);
+      await reopened.close();
+      const again = new SqliteStore(file, { sweepIntervalMs: 0 });
+      assert.equal(
+        Buffer.from((await again.kv('ns').get('f'))!).toString(),
+        '6',
+        'close commits pending writes',
+      );
+      await again.close();
+    } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

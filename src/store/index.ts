@@ -167,13 +167,22 @@ async function openHotParts(options: BackendOptions): Promise<Parts & { kind: Ba
     kind: 'sqlite',
     kv: (ns, limits) => {
       const front = new MemoryKvStore({ ...limits, sweepIntervalMs: options.sweepIntervalMs });
-      const back = sqlite.kv(ns, limits, {
-        onEvict: (keys) => {
-          for (const key of keys) front.deleteNow(key);
+      const back = sqlite.kv(
+        ns,
+        limits,
+        {
+          onEvict: (keys) => {
+            for (const key of keys) front.deleteNow(key);
+          },
         },
-      });
+        // Caches: a write of the last few milliseconds lost in a crash is a later miss.
+        { groupCommit: true },
+      );
       return new TieredKvStore(front, back);
     },
+    // Records that must last (virtual keys) commit each write before `set` resolves.
+    durableKv: (ns) =>
+      new TieredKvStore(new MemoryKvStore({ sweepIntervalMs: options.sweepIntervalMs }), sqlite.kv(ns)),
     counters: sqlite.counters,
     ledger: (name) => sqlite.ledger(name),
     close: () => sqlite.close(),
