@@ -86,7 +86,13 @@ describe('scenario list', () => {
       'floor-stream-c1',
       'sluice-stream-c1',
       'portkey-stream-c1',
+      'sluice-translated-stream-c1',
     ]);
+    assert.ok(
+      names(['translate']).every(
+        (n) => n.startsWith('sluice-translated-') || n.startsWith('sluice-anthropic-'),
+      ),
+    );
     assert.throws(() => selectScenarios(all, ['nope']), /nothing matches nope/);
   });
 });
@@ -239,11 +245,17 @@ describe('measuring clients', () => {
 
   it('rejects replies that are not well-formed chat completions', async () => {
     const replies: Record<string, [string, string]> = {
-      '/good': ['application/json', '{"choices":[{"message":{"content":"hi"}}]}'],
+      '/good': [
+        'application/json',
+        '{"object":"chat.completion","choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}',
+      ],
+      // Content alone is not a chat completion (a translated reply must be one).
+      '/shapeless': ['application/json', '{"choices":[{"message":{"content":"hi"}}]}'],
       '/error': ['application/json', '{"error":{"message":"nope"}}'],
       '/stream-good': [
         'text/event-stream',
-        'data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n',
+        'data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":"hi"}}]}\n\n' +
+          'data: {"object":"chat.completion.chunk","choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n',
       ],
       '/stream-cut': ['text/event-stream', 'data: {"object":"chat.completion.chunk","choices":[]}\n\n'],
     };
@@ -255,9 +267,10 @@ describe('measuring clients', () => {
     try {
       assert.equal((await verifyChat(post(`${url}/good`), false, 'good')).text, 'hi');
       await assert.rejects(
-        verifyChat(post(`${url}/error`), false, 'error'),
-        /no choices\[0\]\.message\.content/,
+        verifyChat(post(`${url}/shapeless`), false, 'shapeless'),
+        /object 'chat.completion'/,
       );
+      await assert.rejects(verifyChat(post(`${url}/error`), false, 'error'), /object 'chat.completion'/);
       assert.equal((await verifyChat(post(`${url}/stream-good`), true, 'sg')).text, 'hi');
       await assert.rejects(
         verifyChat(post(`${url}/stream-cut`), true, 'sc'),

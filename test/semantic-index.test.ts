@@ -54,11 +54,19 @@ describe('PartitionIndex', () => {
     for (let id = 0; id < 1_000; id += 2) index.remove(id);
     await index.settled(); // tombstones passed a quarter of the live entries: rebuilt
     assert.equal(index.size, 500);
+    let asked = 0;
+    let exact = 0;
     for (let id = 0; id < 1_000; id += 25) {
       const found = index.search(near(id), 4);
       assert.ok(found.every((n) => n.id % 2 === 1));
-      if (id % 2 === 1) assert.equal(found[0].id, id);
+      if (id % 2 === 1) {
+        asked++;
+        if (found[0].id === id) exact++;
+      }
     }
+    // The graph is approximate (usearch draws its levels at random, unseeded): a near copy's own
+    // entry is almost always first, not always (CI once saw 19 of 20). Removed ones never are.
+    assert.ok(exact >= asked - 2, `near copies found first after the rebuild: ${exact} of ${asked}`);
     // Entries added after the rebuild are found too.
     index.add(5_000, unitVector(DIMS, 5_000));
     assert.equal(index.search(near(5_000), 1)[0].id, 5_000);
