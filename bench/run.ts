@@ -367,7 +367,7 @@ function footnote(s: Settings): string {
   return (
     `Each load scenario: autocannon, keep-alive, ${s.warmupS} s warm-up then ${s.durationS} s measured` +
     (s.rounds > 1 ? `, repeated in ${s.rounds} interleaved rounds (the median round is shown); ` : '; ') +
-    `latencies are per-request wall times from the load generator (sub-millisecond)CPU µs per reply: user + system CPU time of the process under test (the proxy; the simulated upstream for direct) over the measured run, from /proc, per 2xx reply — steadier than req/s on a shared machine, since it does not count time the process waited for a core. ` +
+    `latencies are per-request wall times from the load generator (sub-millisecond). CPU µs per reply: user + system CPU time of the process under test (the proxy; the simulated upstream for direct) over the measured run, from /proc, per 2xx reply — steadier than req/s on a shared machine, since it does not count time the process waited for a core. ` +
     `TTFB: ${s.ttfbRequests} sequential streams after ${s.ttfbWarmup} warm-up ones. ` +
     'The simulated upstream (0 ms latency), the gateway and the load generator are separate processes ' +
     'sharing the same cores, so at concurrency 50 they compete for CPU: ratios are more telling than absolute numbers.'
