@@ -460,11 +460,20 @@ class SqliteKvStore implements SqliteKv {
     );
   }
 
-  /** Nobody waits on a grouped write: a failed commit loses cache entries and nothing else. */
+  /**
+   * Nobody waits on a grouped write: a failed commit loses cache entries and nothing else. It
+   * is said on stderr all the same (a disk that refuses writes will soon fail the counters too).
+   */
   #commitInBackground(): void {
+    const count = this.#pending.size;
     try {
       this.flush();
-    } catch {}
+    } catch (error) {
+      process.emitWarning(
+        `${count} cache writes to '${this.#ns}' were not committed and are lost: ${(error as Error).message}`,
+        'SluiceCacheCommitError',
+      );
+    }
   }
 
   /** Bytes of the key's live value (pending or stored), undefined when it has none. */
