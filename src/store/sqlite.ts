@@ -194,7 +194,18 @@ export class SqliteStore {
     this.counters = new SqliteCounterStore(this.db, this.#statements, this.#now);
     const every = options.sweepIntervalMs ?? 60_000;
     if (every > 0) {
-      this.#sweeper = setInterval(() => this.sweep(), every);
+      // A timer's exception would end the process: a failed sweep (disk full, lock timeout) is
+      // reported and tried again next time.
+      this.#sweeper = setInterval(() => {
+        try {
+          this.sweep();
+        } catch (error) {
+          process.emitWarning(
+            `sweep of expired entries failed: ${(error as Error).message}`,
+            'SluiceStoreSweepError',
+          );
+        }
+      }, every);
       this.#sweeper.unref();
     }
   }
