@@ -24,7 +24,7 @@ import {
 } from '../dialect/translate/index.js';
 import { DIALECTS } from '../dialect/index.js';
 import { SluiceError } from '../errors.js';
-import type { Dialect, Reply, RequestContext, RouteName } from '../pipeline/types.js';
+import type { Dialect, JsonReply, Reply, RequestContext, RouteName } from '../pipeline/types.js';
 import { upstreamApis } from '../route/upstreams.js';
 
 type Chunks = AsyncIterable<Uint8Array>;
@@ -106,8 +106,7 @@ function responsesAsChatCall(ctx: RequestContext): UpstreamCall {
       if (reply.kind === 'stream' || reply.status >= 400) return reply;
       const parsed = reply.parsed;
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return reply;
-      const translated = chat.reply(parsed as Record<string, unknown>);
-      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
+      return withJsonBody(reply, chat.reply(parsed as Record<string, unknown>));
     },
   };
 }
@@ -132,23 +131,11 @@ function responsesAsMessagesCall(ctx: RequestContext, config: TranslationConfig)
     body,
     translated: true,
     streamTransducer: ctx.stream ? transducer : undefined,
-    reply(reply) {
-      if (reply.kind === 'stream') return reply;
-      if (reply.status >= 400) {
-        // The Responses API's errors have OpenAI's shape.
-        const translated = translateErrorBody('anthropic', 'openai', reply.status, parseLoosely(reply.body));
-        return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
-      }
-      const parsed = reply.parsed;
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-        throw new SluiceError(
-          'upstream_error',
-          `upstream answered ${reply.status} with a body that is not a JSON object`,
-        );
-      const completion = messagesResponseToChat(parsed as Record<string, unknown>, ctx.requestedModel);
-      const translated = chat.reply(completion);
-      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
-    },
+    // The Responses API's errors have OpenAI's shape.
+    reply: (reply) =>
+      translateJsonReply(reply, 'anthropic', 'openai', (parsed) =>
+        chat.reply(messagesResponseToChat(parsed, ctx.requestedModel)),
+      ),
   };
 }
 
@@ -218,25 +205,39 @@ export function translatedCall(
     body,
     translated: true,
     streamTransducer: ctx.stream ? transducer : undefined,
-    reply(reply) {
-      if (reply.kind === 'stream') return reply;
-      if (reply.status >= 400) {
-        const translated = translateErrorBody(upstream, client, reply.status, parseLoosely(reply.body));
-        return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
-      }
-      const parsed = reply.parsed;
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-        throw new SluiceError(
-          'upstream_error',
-          `upstream answered ${reply.status} with a body that is not a JSON object`,
-        );
-      const translated =
+    reply: (reply) =>
+      translateJsonReply(reply, upstream, client, (parsed) =>
         upstream === 'anthropic'
-          ? messagesResponseToChat(parsed as Record<string, unknown>, ctx.requestedModel)
-          : chatResponseToMessages(parsed as Record<string, unknown>);
-      return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
-    },
+          ? messagesResponseToChat(parsed, ctx.requestedModel)
+          : chatResponseToMessages(parsed),
+      ),
   };
+}
+
+/**
+ * A JSON reply in the upstream's dialect turned into the client's: an error body by
+ * `translateErrorBody`, a 2xx body (which must be a JSON object) by `toClient`.
+ */
+function translateJsonReply(
+  reply: Reply,
+  upstream: UpstreamKind,
+  client: 'openai' | 'anthropic',
+  toClient: (parsed: Record<string, unknown>) => unknown,
+): Reply {
+  if (reply.kind === 'stream') return reply;
+  if (reply.status >= 400)
+    return withJsonBody(reply, translateErrorBody(upstream, client, reply.status, parseLoosely(reply.body)));
+  const parsed = reply.parsed;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new SluiceError(
+      'upstream_error',
+      `upstream answered ${reply.status} with a body that is not a JSON object`,
+    );
+  return withJsonBody(reply, toClient(parsed as Record<string, unknown>));
+}
+
+function withJsonBody(reply: JsonReply, translated: unknown): JsonReply {
+  return { ...reply, body: Buffer.from(JSON.stringify(translated)), parsed: translated };
 }
 
 function parseLoosely(body: Uint8Array): unknown {
