@@ -67,14 +67,8 @@ export const aimdConfigSchema = z
         'At most one decrease per this many ms: the 429s of one overload arrive together. A 429 to an attempt sent before the last decrease never decreases again.',
       ),
   })
-  .default({
-    enabled: true,
-    min: 1,
-    decreaseFactor: 0.5,
-    increaseEvery: 10,
-    defaultRetryAfterMs: 1000,
-    decreaseWindowMs: 1000,
-  });
+  // Absent: every field's own default (parsed, so the defaults are written once).
+  .prefault({});
 
 /**
  * Deadline-aware admission: a request is not sent upstream when what is left of its deadline
@@ -114,7 +108,7 @@ export const deadlineAdmissionSchema = z
       .describe('Service times older than this are forgotten, so a past slowdown does not refuse forever.'),
   })
   .refine((d) => d.minSamples <= d.window, { message: 'minSamples must not exceed window' })
-  .default({ enabled: true, quantile: 0.9, window: 64, minSamples: 5, maxSampleAgeMs: 60_000 });
+  .prefault({});
 
 export const rateLimitScopeSchema = z.enum(['key', 'user', 'team', 'upstream']);
 
@@ -194,15 +188,8 @@ export const flowConfigSchema = z
   .default({
     defaults: { maxConcurrency: 64, maxQueue: 1000 },
     upstreams: {},
-    aimd: {
-      enabled: true,
-      min: 1,
-      decreaseFactor: 0.5,
-      increaseEvery: 10,
-      defaultRetryAfterMs: 1000,
-      decreaseWindowMs: 1000,
-    },
-    deadlineAdmission: { enabled: true, quantile: 0.9, window: 64, minSamples: 5, maxSampleAgeMs: 60_000 },
+    aimd: aimdConfigSchema.parse(undefined),
+    deadlineAdmission: deadlineAdmissionSchema.parse(undefined),
     fairnessKey: 'key',
     rateLimits: [],
     assumedOutputTokens: 1024,

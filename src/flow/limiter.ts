@@ -1,6 +1,11 @@
 import { SluiceError } from '../errors.js';
 import type { Priority } from '../pipeline/types.js';
-import type { AimdConfig, DeadlineAdmissionConfig } from './config.js';
+import {
+  type AimdConfig,
+  aimdConfigSchema,
+  type DeadlineAdmissionConfig,
+  deadlineAdmissionSchema,
+} from './config.js';
 import { FairQueue, FairQueueNode } from './fair-queue.js';
 import type { ProviderRemaining } from './provider-headers.js';
 import { RecentServiceTimes } from './service-times.js';
@@ -91,21 +96,8 @@ export interface LimiterStats {
   rejected: Record<RejectCause, number>;
 }
 
-const DEFAULT_AIMD: AimdConfig = {
-  enabled: true,
-  min: 1,
-  decreaseFactor: 0.5,
-  increaseEvery: 10,
-  defaultRetryAfterMs: 1000,
-  decreaseWindowMs: 1000,
-};
-const DEFAULT_DEADLINE_ADMISSION: DeadlineAdmissionConfig = {
-  enabled: true,
-  quantile: 0.9,
-  window: 64,
-  minSamples: 5,
-  maxSampleAgeMs: 60_000,
-};
+const DEFAULT_AIMD: AimdConfig = aimdConfigSchema.parse(undefined);
+const DEFAULT_DEADLINE_ADMISSION: DeadlineAdmissionConfig = deadlineAdmissionSchema.parse(undefined);
 /** With no permit granted for this long (or the estimate, if longer), one request probes. */
 const PROBE_INTERVAL_MS = 1000;
 /** Holds derived from remaining-quota headers are capped: a wrong header must not stall us for long. */
