@@ -9,7 +9,6 @@
  * machine hits them alike; each variant's median round is reported. `--profile DIR` writes and
  * summarises a CPU profile per variant; `--md` writes the table into BENCHMARKS.md.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,7 +16,7 @@ import { startService } from './lib/child.js';
 import { findProfiles, formatSummary, summariseProfile } from './lib/cpuprofile.js';
 import { Lab } from './lib/lab.js';
 import { runLoad } from './lib/load.js';
-import { describeMachine, machineInfo } from './lib/machine.js';
+import { describeMachine, machineInfo, processCpuMs } from './lib/machine.js';
 import { writeSection } from './lib/markdown.js';
 import { freePort, LOOPBACK } from './lib/ports.js';
 import { describeRevision, gitRevision } from './lib/revision.js';
@@ -212,18 +211,7 @@ function markdown(
   return lines.join('\n');
 }
 
-/** User + system CPU time of a process and all its threads so far, from /proc (Linux). */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return Number.NaN;
-  }
-}
-const CLOCK_TICKS = 100;
+const cpuMs = (pid: number): number => processCpuMs(pid) ?? Number.NaN;
 
 main().catch((e) => {
   console.error(e);

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { type LatencySummary, Samples } from './stats.js';
+import { processCpuMs } from './machine.js';
 import type { HttpRequestSpec } from './targets.js';
 
 export interface LoadOptions {
@@ -33,9 +33,9 @@ export interface LoadResult {
 export async function runLoad(spec: HttpRequestSpec, opts: LoadOptions): Promise<LoadResult> {
   if (opts.warmupS > 0) await cannon(spec, opts.connections, opts.warmupS, undefined);
   const samples = new Samples();
-  const cpuBefore = opts.cpuPid === undefined ? undefined : processCpuSeconds(opts.cpuPid);
+  const cpuBefore = opts.cpuPid === undefined ? undefined : processCpuMs(opts.cpuPid);
   const result = await cannon(spec, opts.connections, opts.durationS, samples);
-  const cpuAfter = opts.cpuPid === undefined ? undefined : processCpuSeconds(opts.cpuPid);
+  const cpuAfter = opts.cpuPid === undefined ? undefined : processCpuMs(opts.cpuPid);
   const ok = samples.count;
   return {
     connections: opts.connections,
@@ -47,24 +47,9 @@ export async function runLoad(spec: HttpRequestSpec, opts: LoadOptions): Promise
     timeouts: result.timeouts,
     non2xx: result.non2xx,
     ...(cpuBefore !== undefined && cpuAfter !== undefined && ok > 0
-      ? { cpuUsPerReply: ((cpuAfter - cpuBefore) * 1e6) / ok }
+      ? { cpuUsPerReply: ((cpuAfter - cpuBefore) * 1000) / ok }
       : {}),
   };
-}
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** User + system CPU seconds a process has used so far (Linux /proc); undefined elsewhere. */
-function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-  } catch {
-    return undefined;
-  }
 }
 
 function cannon(

@@ -1,4 +1,5 @@
 import { cpus, loadavg, totalmem, type as osType, release } from 'node:os';
+import { readFileSync } from 'node:fs';
 
 export interface Machine {
   cpu: string;
@@ -46,6 +47,21 @@ export async function busyShare(windowMs = 1000): Promise<number | undefined> {
     const b = await read();
     const total = b.total - a.total;
     return total > 0 ? 1 - (b.idle - a.idle) / total : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** User + system CPU ms a process (all its threads) has used so far, from /proc; undefined elsewhere. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may hold spaces); utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   } catch {
     return undefined;
   }
